@@ -1,0 +1,21 @@
+"""The experiments of the paper. Each module knows its data, models and task-specific readings.
+
+A task module provides ``make_data(settings)``, ``build_model(settings, data)``,
+``training_split(data) -> (TensorData, strata)``, ``select_kernel_inputs(data, settings)``
+(a table with an ``obs_id`` column), ``accuracy_by_task(model, data)`` and
+``is_converged(metrics, target)``.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from losskernel.experiments import modarith
+
+TASKS: dict[str, ModuleType] = {"modular_arithmetic": modarith}
+
+
+def get_task(name: str) -> ModuleType:
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; known tasks: {sorted(TASKS)}")
+    return TASKS[name]

@@ -1,0 +1,286 @@
+"""Two-task modular arithmetic (paper §3): addition and division mod p on one network.
+
+An input is the token sequence ``(a, op, b)`` with ``a, b`` in ``Z_p`` (tokens ``0..p-1``) and
+``op`` one of the operation tokens ``p`` (addition) or ``p + 1`` (division); the target is
+``c = a + b mod p`` or ``c = a · b⁻¹ mod p`` (``b ≠ 0``). The network predicts ``c`` from ``p``
+logits.
+
+Models:
+- ``transformer``: one attention layer (query at the last position, no LayerNorm), a ReLU MLP
+  and an unembedding, all with residual connections.
+- ``mlp``: the three token embeddings concatenated, one ReLU hidden layer.
+- ``disjoint_by_task``: two complete copies of either, each input routed by its operation token
+  to its own copy, so the two tasks share no parameter (the Prop. 2 positive control).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from losskernel.sgld import TensorData
+
+OPERATIONS: dict[str, str] = {"add": "+", "div": "/"}
+
+
+def operation_result(operation: str, a: int, b: int, modulus: int) -> int:
+    """``a + b`` or ``a · b⁻¹`` modulo ``modulus``."""
+    if operation == "add":
+        return (a + b) % modulus
+    if operation == "div":
+        return (a * pow(b, -1, modulus)) % modulus
+    raise ValueError(f"unknown operation {operation!r}; choose from {list(OPERATIONS)}")
+
+
+def is_prime(number: int) -> bool:
+    return number >= 2 and all(number % d for d in range(2, math.isqrt(number) + 1))
+
+
+def make_examples(modulus: int, operations: list[str]) -> pd.DataFrame:
+    """Every valid example, one row each: ``obs_id, task, a, b, op_token, label``."""
+    if not is_prime(modulus):
+        raise ValueError(f"modulus must be prime so that division is defined, got {modulus}")
+    unknown = [op for op in operations if op not in OPERATIONS]
+    if unknown or not operations:
+        raise ValueError(f"operations must be a non-empty subset of {list(OPERATIONS)}, "
+                         f"got {operations}")
+    rows = []
+    for index, operation in enumerate(operations):
+        for a in range(modulus):
+            for b in range(1 if operation == "div" else 0, modulus):
+                rows.append({
+                    "obs_id": f"{operation}_{a:03d}_{b:03d}", "task": operation, "a": a, "b": b,
+                    "op_token": modulus + index,
+                    "label": operation_result(operation, a, b, modulus),
+                })
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class ModArithData:
+    """All examples with their split; ``split`` is ``train`` or ``test``."""
+
+    examples: pd.DataFrame
+    modulus: int
+    operations: tuple[str, ...]
+
+    def tensors(self, rows: pd.DataFrame) -> TensorData:
+        inputs = torch.tensor(rows[["a", "op_token", "b"]].to_numpy(dtype=np.int64))
+        targets = torch.tensor(rows["label"].to_numpy(dtype=np.int64))
+        return TensorData(inputs, targets)
+
+    def split(self, name: str) -> pd.DataFrame:
+        if name == "all":
+            return self.examples
+        if name not in ("train", "test"):
+            raise ValueError(f"split must be 'train', 'test' or 'all', got {name!r}")
+        return self.examples[self.examples["split"] == name]
+
+
+def make_data(settings: Mapping) -> ModArithData:
+    """Examples of every task and a seeded random train/test split (config section ``data``)."""
+    examples = make_examples(settings["modulus"], list(settings["operations"]))
+    fraction = settings["train_fraction"]
+    if not 0 < fraction < 1:
+        raise ValueError(f"train_fraction must be in (0, 1), got {fraction}")
+    order = np.random.default_rng(settings["split_seed"]).permutation(len(examples))
+    is_train = np.zeros(len(examples), dtype=bool)
+    is_train[order[: round(fraction * len(examples))]] = True
+    examples = examples.assign(split=np.where(is_train, "train", "test"))
+    return ModArithData(examples, settings["modulus"], tuple(settings["operations"]))
+
+
+def select_kernel_inputs(data: ModArithData, settings: Mapping) -> pd.DataFrame:
+    """``per_task`` seeded random examples of each task from the ``split`` (config ``kernel_inputs``)."""
+    pool = data.split(settings["split"])
+    rng = np.random.default_rng(settings["seed"])
+    chosen = []
+    for task in data.operations:
+        candidates = np.flatnonzero(pool["task"].to_numpy() == task)
+        if settings["per_task"] > len(candidates):
+            raise ValueError(f"kernel_inputs.per_task={settings['per_task']} exceeds the "
+                             f"{len(candidates)} {task} examples in the {settings['split']} split")
+        chosen.append(np.sort(rng.choice(candidates, settings["per_task"], replace=False)))
+    return pool.iloc[np.concatenate(chosen)].reset_index(drop=True)
+
+
+class AttentionTransformer(nn.Module):
+    """One attention layer reading out at the last position, then a ReLU MLP; no LayerNorm.
+
+        h = E[x] + P                       (B, 3, d)
+        r = h_3 + W_O · attention(q = h_3, k = v = h)
+        r = r + W_2 · relu(W_1 · r)
+        logits = U · r                     (B, p)
+    """
+
+    def __init__(self, vocab_size: int, num_outputs: int, d_model: int, num_heads: int,
+                 d_mlp: int, embed_std: float, seq_len: int = 3) -> None:
+        super().__init__()
+        if d_model % num_heads:
+            raise ValueError(f"d_model={d_model} must be divisible by num_heads={num_heads}")
+        self.num_heads = num_heads
+        self.token_embedding = nn.Embedding(vocab_size, d_model)
+        self.position_embedding = nn.Parameter(torch.empty(seq_len, d_model))
+        nn.init.normal_(self.token_embedding.weight, std=embed_std)
+        nn.init.normal_(self.position_embedding, std=embed_std)
+        self.query = nn.Linear(d_model, d_model, bias=False)
+        self.key = nn.Linear(d_model, d_model, bias=False)
+        self.value = nn.Linear(d_model, d_model, bias=False)
+        self.attention_out = nn.Linear(d_model, d_model, bias=False)
+        self.mlp = nn.Sequential(nn.Linear(d_model, d_mlp), nn.ReLU(), nn.Linear(d_mlp, d_model))
+        self.unembed = nn.Linear(d_model, num_outputs)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        hidden = self.token_embedding(tokens) + self.position_embedding  # (B, T, d)
+        batch, seq_len, d_model = hidden.shape
+        head_dim = d_model // self.num_heads
+        last = hidden[:, -1]
+        query = self.query(last).view(batch, self.num_heads, 1, head_dim)
+        key = self.key(hidden).view(batch, seq_len, self.num_heads, head_dim).transpose(1, 2)
+        value = self.value(hidden).view(batch, seq_len, self.num_heads, head_dim).transpose(1, 2)
+        weights = torch.softmax(query @ key.transpose(-1, -2) / math.sqrt(head_dim), dim=-1)
+        attended = (weights @ value).reshape(batch, d_model)
+        residual = last + self.attention_out(attended)
+        residual = residual + self.mlp(residual)
+        return self.unembed(residual)
+
+
+class EmbeddingMLP(nn.Module):
+    """Concatenated token embeddings -> ReLU hidden layer -> logits."""
+
+    def __init__(self, vocab_size: int, num_outputs: int, d_embed: int, d_hidden: int,
+                 embed_std: float, seq_len: int = 3) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, d_embed)
+        nn.init.normal_(self.embedding.weight, std=embed_std)
+        self.layers = nn.Sequential(
+            nn.Linear(seq_len * d_embed, d_hidden), nn.ReLU(), nn.Linear(d_hidden, num_outputs)
+        )
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.layers(self.embedding(tokens).flatten(1))
+
+
+class DisjointByTask(nn.Module):
+    """One sub-network per operation token: inputs of different tasks share no parameter."""
+
+    def __init__(self, networks: list[nn.Module], op_tokens: list[int], num_outputs: int,
+                 op_position: int = 1) -> None:
+        super().__init__()
+        self.networks = nn.ModuleList(networks)
+        self.op_tokens = op_tokens
+        self.num_outputs = num_outputs
+        self.op_position = op_position
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        logits = tokens.new_zeros((len(tokens), self.num_outputs), dtype=torch.float32)
+        for network, op_token in zip(self.networks, self.op_tokens, strict=True):
+            routed = tokens[:, self.op_position] == op_token
+            if routed.any():
+                logits = logits.index_put((routed.nonzero().squeeze(1),), network(tokens[routed]))
+        return logits
+
+
+def build_model(settings: Mapping, data: ModArithData) -> nn.Module:
+    """The network described by a ``model`` config section, initialized from ``init_seed``."""
+    modulus, num_operations = data.modulus, len(data.operations)
+    vocab_size = modulus + num_operations
+    torch.manual_seed(settings["init_seed"])
+
+    def one_network() -> nn.Module:
+        if settings["architecture"] == "transformer":
+            return AttentionTransformer(vocab_size, modulus, settings["d_model"],
+                                        settings["num_heads"], settings["d_mlp"],
+                                        settings["embed_std"])
+        if settings["architecture"] == "mlp":
+            return EmbeddingMLP(vocab_size, modulus, settings["d_model"], settings["d_mlp"],
+                                settings["embed_std"])
+        raise ValueError(f"model.architecture must be 'transformer' or 'mlp', "
+                         f"got {settings['architecture']!r}")
+
+    if settings["disjoint_by_task"]:
+        networks = [one_network() for _ in range(num_operations)]
+        op_tokens = [modulus + index for index in range(num_operations)]
+        return DisjointByTask(networks, op_tokens, modulus)
+    return one_network()
+
+
+def accuracy_by_task(model: nn.Module, data: ModArithData) -> dict[str, float]:
+    """Accuracy on each split, overall and per task: ``train_accuracy``, ``test_accuracy_add``..."""
+    metrics = {}
+    with torch.inference_mode():
+        for split in ("train", "test"):
+            rows = data.split(split)
+            if rows.empty:
+                continue
+            tensors = data.tensors(rows)
+            correct = (model(tensors.inputs).argmax(1) == tensors.targets).numpy()
+            metrics[f"{split}_accuracy"] = float(correct.mean())
+            for task in data.operations:
+                metrics[f"{split}_accuracy_{task}"] = float(correct[rows["task"] == task].mean())
+    return metrics
+
+
+def training_split(data: ModArithData) -> tuple[TensorData, np.ndarray]:
+    """The SGLD/training set and its strata (the task of each example)."""
+    rows = data.split("train")
+    return data.tensors(rows), rows["task"].to_numpy()
+
+
+def is_converged(metrics: Mapping[str, float], target_test_accuracy: float) -> bool:
+    """Train accuracy 1 and test accuracy of every task at least ``target_test_accuracy``."""
+    test = [value for key, value in metrics.items() if key.startswith("test_accuracy_")]
+    return metrics["train_accuracy"] == 1.0 and min(test, default=1.0) >= target_test_accuracy
+
+
+def excluded_edges(inputs: pd.DataFrame, rule: str) -> np.ndarray | None:
+    """Pairs of kernel inputs removed from the neighbour graph under a reading's ``rule``.
+
+    ``none``: keep all edges; ``same_output``: drop pairs with the same answer c (they share an
+    output logit, so their losses co-move under any weight noise); ``shared_token``: also drop
+    pairs sharing the token a or b.
+    """
+    if rule == "none":
+        return None
+    label = inputs["label"].to_numpy()
+    excluded = label[:, None] == label[None, :]
+    if rule == "same_output":
+        return excluded
+    if rule == "shared_token":
+        a, b = inputs["a"].to_numpy(), inputs["b"].to_numpy()
+        return excluded | (a[:, None] == a[None, :]) | (b[:, None] == b[None, :])
+    raise ValueError(f"edge rule must be 'none', 'same_output' or 'shared_token', got {rule!r}")
+
+
+def check_settings(settings: Mapping) -> None:
+    """Checks of an experiment's settings that a schema cannot express.
+
+    Raises ``ValueError("<key.path>: <problem and fix>")`` with the key relative to the experiment.
+    """
+    data, model = settings["data"], settings["model"]
+    if not is_prime(data["modulus"]):
+        raise ValueError(f"data.modulus: {data['modulus']} is not prime; division mod p needs a "
+                         f"prime (e.g. 53 or 59)")
+    if model["architecture"] == "transformer" and model["d_model"] % model["num_heads"]:
+        raise ValueError(f"model.num_heads: d_model={model['d_model']} is not divisible by "
+                         f"num_heads={model['num_heads']}")
+    examples = make_data(data).examples
+    chosen = examples if settings["kernel_inputs"]["split"] == "all" else examples[
+        examples["split"] == settings["kernel_inputs"]["split"]]
+    per_task, smallest = settings["kernel_inputs"]["per_task"], int(chosen["task"].value_counts().min())
+    if per_task > smallest:
+        raise ValueError(f"kernel_inputs.per_task: {per_task} exceeds the {smallest} examples of "
+                         f"the smallest task in the '{settings['kernel_inputs']['split']}' split; "
+                         f"lower it")
+    smallest_train = int(examples[examples["split"] == "train"]["task"].value_counts().min())
+    share = settings["sampling"]["batch_size"] / len(data["operations"])
+    if share > smallest_train:
+        raise ValueError(f"sampling.batch_size: {settings['sampling']['batch_size']} needs about "
+                         f"{share:.0f} training examples per task, but the smallest task has "
+                         f"{smallest_train}; lower it")

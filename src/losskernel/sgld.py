@@ -1,0 +1,317 @@
+"""Localized SGLD around trained weights, recording per-sample losses of the kernel inputs.
+
+The probe distribution is a tempered posterior localized at the trained weights ``w*``:
+
+    p(w) ∝ exp( -nbeta · L(w) - (localization / 2) · ||w - w*||² )
+
+with ``L`` the mean training loss. Every chain starts at ``w*`` and takes SGLD steps
+
+    w ← w - (ε / 2) · G ⊙ [ nbeta · ∇L_batch(w) + localization · (w - w*) ] + sqrt(ε) · sqrt(G) ⊙ ξ
+
+with ``ξ ~ N(0, I)``, ``ε`` the step size and ``G = 1`` (plain SGLD, devinterp's rule) or the
+RMSprop preconditioner ``G = 1 / (sqrt(v) + eps)``, ``v ← α v + (1 - α) g²`` (pSGLD without its
+Γ correction term; ``v`` starts at the first squared gradient instead of 0, so the first steps
+are not inflated by 1/eps).
+
+After ``num_burnin_steps`` steps, every ``num_steps_between_draws``-th step is a draw: the
+per-sample losses of a fixed set of kernel inputs are evaluated in batches of
+``eval_batch_size`` and stored as ``loss[chain, draw, obs_id]``.
+
+Chains are independent. Chain ``c`` of a run with seed ``s`` draws its noise and its minibatch
+order from ``SeedSequence(s, spawn_key=(c,))``, so sampling a subset of chains (one job per chain)
+reproduces exactly the chains of a run that sampled them all.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""``loss_fn(outputs, targets) -> per-sample losses of shape (batch,)``."""
+
+
+class IndexedData(Protocol):
+    """A data set that returns a whole batch for a tensor of indices."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@dataclass(frozen=True)
+class TensorData:
+    """In-memory inputs and targets; indexing with a tensor of indices returns a batch."""
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if len(self.inputs) != len(self.targets):
+            raise ValueError(
+                f"inputs and targets differ in length: {len(self.inputs)} != {len(self.targets)}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.inputs[indices], self.targets[indices]
+
+
+class SamplingDivergedError(RuntimeError):
+    """A chain produced a NaN or infinite loss."""
+
+
+@dataclass(frozen=True)
+class SGLDConfig:
+    """Settings of one sampling run (all chains). Names follow devinterp's vocabulary."""
+
+    step_size: float
+    nbeta: float
+    localization: float
+    num_chains: int = 4
+    num_burnin_steps: int = 0
+    num_draws: int = 100
+    num_steps_between_draws: int = 1
+    batch_size: int = 256
+    eval_batch_size: int = 1024
+    preconditioner: Literal["identity", "rmsprop"] = "identity"
+    rmsprop_alpha: float = 0.99
+    rmsprop_eps: float = 0.1
+    noise_scale: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("step_size", self.step_size > 0, "> 0"),
+            ("nbeta", self.nbeta >= 0, ">= 0"),
+            ("localization", self.localization >= 0, ">= 0"),
+            ("num_chains", self.num_chains >= 1, ">= 1"),
+            ("num_burnin_steps", self.num_burnin_steps >= 0, ">= 0"),
+            ("num_draws", self.num_draws >= 1, ">= 1"),
+            ("num_steps_between_draws", self.num_steps_between_draws >= 1, ">= 1"),
+            ("batch_size", self.batch_size >= 1, ">= 1"),
+            ("eval_batch_size", self.eval_batch_size >= 1, ">= 1"),
+            ("rmsprop_alpha", 0 <= self.rmsprop_alpha < 1, "in [0, 1)"),
+            ("rmsprop_eps", self.rmsprop_eps > 0, "> 0"),
+            ("noise_scale", self.noise_scale >= 0, ">= 0"),
+            ("seed", self.seed >= 0, ">= 0"),
+        ]
+        for name, ok, rule in checks:
+            if not ok:
+                raise ValueError(f"{name} must be {rule}, got {getattr(self, name)!r}")
+        if self.preconditioner not in ("identity", "rmsprop"):
+            raise ValueError(
+                f"preconditioner must be 'identity' or 'rmsprop', got {self.preconditioner!r}"
+            )
+
+    @property
+    def num_steps(self) -> int:
+        """SGLD steps per chain: burn-in, then one draw every ``num_steps_between_draws``."""
+        return self.num_burnin_steps + self.num_draws * self.num_steps_between_draws
+
+    def as_dict(self) -> dict[str, float | int | str]:
+        return asdict(self)
+
+
+def chain_seeds(seed: int, chain: int) -> tuple[int, int]:
+    """Independent (noise, minibatch-order) seeds of one chain, from ``SeedSequence(seed, (chain,))``."""
+    noise_seed, order_seed = np.random.SeedSequence(seed, spawn_key=(chain,)).generate_state(2)
+    return int(noise_seed), int(order_seed)
+
+
+def minibatch_indices(
+    num_samples: int,
+    batch_size: int,
+    rng: np.random.Generator,
+    strata: np.ndarray | None = None,
+) -> Iterator[torch.Tensor]:
+    """Endless minibatches of indices, re-shuffled every epoch; incomplete batches are dropped.
+
+    With ``strata`` (one label per sample), every batch holds a fixed number of samples of each
+    stratum, proportional to its size, each stratum cycling through its own shuffled order. With
+    disjoint per-task parameters this keeps the tasks' gradient noise independent (a random
+    task mix per batch would anti-correlate the two tasks' drift).
+    """
+    if strata is None:
+        strata = np.zeros(num_samples, dtype=np.int64)
+    if len(strata) != num_samples:
+        raise ValueError(f"strata has {len(strata)} labels for {num_samples} samples")
+    groups = [np.flatnonzero(strata == value) for value in np.unique(strata)]
+    counts = [max(1, round(batch_size * len(g) / num_samples)) for g in groups]
+    for group, count in zip(groups, counts, strict=True):
+        if count > len(group):
+            raise ValueError(f"batch_size {batch_size} exceeds the {len(group)} samples available")
+
+    def endless(group: np.ndarray, count: int) -> Iterator[np.ndarray]:
+        while True:
+            order = rng.permutation(group)
+            for start in range(0, len(order) - count + 1, count):
+                yield order[start : start + count]
+
+    streams = [endless(g, c) for g, c in zip(groups, counts, strict=True)]
+    while True:
+        yield torch.from_numpy(np.concatenate([next(s) for s in streams]))
+
+
+def evaluate_per_sample_losses(
+    model: nn.Module, loss_fn: LossFn, data: IndexedData, batch_size: int
+) -> torch.Tensor:
+    """Per-sample losses of every item of ``data`` at the model's current weights, shape (N,)."""
+    losses = []
+    with torch.inference_mode():
+        for start in range(0, len(data), batch_size):
+            inputs, targets = data[torch.arange(start, min(start + batch_size, len(data)))]
+            losses.append(loss_fn(model(inputs), targets))
+    return torch.cat(losses)
+
+
+class _Preconditioner:
+    """Per-parameter drift and noise coefficients G and sqrt(G) (identity or RMSprop)."""
+
+    def __init__(self, config: SGLDConfig, params: Sequence[torch.Tensor]) -> None:
+        self.config = config
+        self.square_avg: list[torch.Tensor] | None = None
+        self.num_params = len(params)
+
+    def coefficients(self, grads: Sequence[torch.Tensor]) -> list[torch.Tensor | None]:
+        if self.config.preconditioner == "identity":
+            return [None] * self.num_params
+        alpha = self.config.rmsprop_alpha
+        if self.square_avg is None:
+            self.square_avg = [g * g for g in grads]
+        else:
+            for avg, g in zip(self.square_avg, grads, strict=True):
+                avg.mul_(alpha).addcmul_(g, g, value=1 - alpha)
+        return [1.0 / (avg.sqrt() + self.config.rmsprop_eps) for avg in self.square_avg]
+
+
+def sgld_step(
+    params: Sequence[torch.Tensor],
+    grads: Sequence[torch.Tensor],
+    anchors: Sequence[torch.Tensor],
+    config: SGLDConfig,
+    generator: torch.Generator,
+    preconditioning: Sequence[torch.Tensor | None],
+) -> None:
+    """One in-place SGLD update of ``params`` (see the module docstring for the rule)."""
+    half_step = 0.5 * config.step_size
+    noise_std = math.sqrt(config.step_size) * config.noise_scale
+    with torch.no_grad():
+        for param, grad, anchor, coef in zip(params, grads, anchors, preconditioning, strict=True):
+            drift = grad * config.nbeta
+            if config.localization:
+                drift.add_(param - anchor, alpha=config.localization)
+            if coef is not None:
+                drift.mul_(coef)
+            param.add_(drift, alpha=-half_step)
+            if noise_std:
+                noise = torch.randn(param.shape, generator=generator, dtype=param.dtype)
+                if coef is not None:
+                    noise.mul_(coef.sqrt())
+                param.add_(noise, alpha=noise_std)
+
+
+@dataclass
+class ChainTrace:
+    """What one chain records at its draws."""
+
+    loss: np.ndarray  # (draw, obs_id) per-sample losses of the kernel inputs
+    batch_loss: np.ndarray  # (draw,) minibatch loss of the step that made the draw
+    distance: np.ndarray  # (draw,) ||w - w*||
+
+
+def sample_chain(
+    model: nn.Module,
+    loss_fn: LossFn,
+    train_data: IndexedData,
+    kernel_inputs: IndexedData,
+    config: SGLDConfig,
+    chain: int,
+    strata: np.ndarray | None = None,
+    progress: tqdm | None = None,
+) -> ChainTrace:
+    """Run chain ``chain`` from the model's current weights ``w*``; ``model`` is not modified."""
+    noise_seed, order_seed = chain_seeds(config.seed, chain)
+    generator = torch.Generator().manual_seed(noise_seed)
+    batches = minibatch_indices(
+        len(train_data), config.batch_size, np.random.default_rng(order_seed), strata
+    )
+    chain_model = copy.deepcopy(model)
+    chain_model.train(False)
+    params = [p for p in chain_model.parameters() if p.requires_grad]
+    anchors = [p.detach().clone() for p in params]
+    preconditioner = _Preconditioner(config, params)
+
+    num_inputs = len(kernel_inputs)
+    trace = ChainTrace(
+        loss=np.empty((config.num_draws, num_inputs), dtype=np.float64),
+        batch_loss=np.empty(config.num_draws, dtype=np.float64),
+        distance=np.empty(config.num_draws, dtype=np.float64),
+    )
+    for step in range(config.num_steps):
+        inputs, targets = train_data[next(batches)]
+        batch_loss = loss_fn(chain_model(inputs), targets).mean()
+        if not torch.isfinite(batch_loss):
+            _raise_diverged(config, chain, step, "minibatch loss")
+        grads = torch.autograd.grad(batch_loss, params)
+        sgld_step(params, grads, anchors, config, generator, preconditioner.coefficients(grads))
+        if progress is not None:
+            progress.update()
+
+        draw, offset = divmod(step + 1 - config.num_burnin_steps, config.num_steps_between_draws)
+        if step + 1 > config.num_burnin_steps and offset == 0:
+            losses = evaluate_per_sample_losses(
+                chain_model, loss_fn, kernel_inputs, config.eval_batch_size
+            )
+            if not torch.isfinite(losses).all():
+                _raise_diverged(config, chain, step, "kernel-input losses")
+            trace.loss[draw - 1] = losses.numpy()
+            trace.batch_loss[draw - 1] = batch_loss.item()
+            with torch.no_grad():
+                trace.distance[draw - 1] = math.sqrt(
+                    sum(float((p - a).pow(2).sum()) for p, a in zip(params, anchors, strict=True))
+                )
+    return trace
+
+
+def _raise_diverged(config: SGLDConfig, chain: int, step: int, what: str) -> None:
+    raise SamplingDivergedError(
+        f"SGLD diverged: non-finite {what} in chain {chain} at step {step + 1} with "
+        f"step_size={config.step_size}, localization={config.localization}, "
+        f"nbeta={config.nbeta}. Lower the step size or raise the localization."
+    )
+
+
+def sample_chains(
+    model: nn.Module,
+    loss_fn: LossFn,
+    train_data: IndexedData,
+    kernel_inputs: IndexedData,
+    config: SGLDConfig,
+    chains: Sequence[int] | None = None,
+    strata: np.ndarray | None = None,
+    progress: bool = True,
+) -> dict[int, ChainTrace]:
+    """Run the given chains (default: all ``config.num_chains``) one after another."""
+    chains = list(range(config.num_chains)) if chains is None else list(chains)
+    bar = tqdm(
+        total=len(chains) * config.num_steps, desc="SGLD steps", file=sys.stderr,
+        mininterval=10.0, disable=not progress,
+    )
+    with bar:
+        return {
+            chain: sample_chain(model, loss_fn, train_data, kernel_inputs, config, chain,
+                                strata, bar)
+            for chain in chains
+        }

@@ -1,0 +1,294 @@
+"""The pipeline's steps, each reading and writing files.
+
+The Snakemake scripts and the ``losskernel`` command line both call these functions, so a step
+behaves the same inside and outside the workflow. Settings arrive as plain dicts (config
+sections); every output carries the provenance ``record`` it is given.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from losskernel import kernel as kernels
+from losskernel import metrics, traces
+from losskernel.provenance import write_tsv
+
+if TYPE_CHECKING:  # torch and plotting are imported by the steps that need them (start-up time)
+    import torch
+
+    from losskernel.sgld import SGLDConfig
+
+PathLike = str | os.PathLike
+Record = Mapping[str, str | int]
+
+
+def set_threads(threads: int) -> None:
+    """Match torch's intra-op threads to the job's cores (oversubscription costs up to 4x)."""
+    import torch
+
+    torch.set_num_threads(max(1, int(threads)))
+
+
+def train(
+    task: str, data_settings: Mapping, model_settings: Mapping, training_settings: Mapping, *,
+    model_path: PathLike, checkpoints_path: PathLike, history_path: PathLike, record: Record,
+    progress: bool = True,
+) -> None:
+    """Train the task's model; write the final weights, the checkpoints and the history."""
+    module = get_task(task)
+    data = module.make_data(data_settings)
+    train_data, _ = module.training_split(data)
+    target = training_settings["target_test_accuracy"]
+    result = train_full_batch(
+        module.build_model(model_settings, data), cross_entropy_per_sample, train_data,
+        training_config_from_settings(training_settings),
+        evaluate=lambda model: module.accuracy_by_task(model, data),
+        is_converged=lambda m: module.is_converged(m, target), progress=progress,
+    )
+    header = {"task": task, "data": dict(data_settings), "model": dict(model_settings),
+              "provenance": dict(record)}
+    for path in (model_path, checkpoints_path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    torch.save({**header, "step": result.final_step, "state_dict": result.checkpoints[
+        result.final_step]}, model_path)
+    torch.save({**header, "checkpoints": result.checkpoints}, checkpoints_path)
+    write_tsv(result.history, history_path, record)
+
+
+def load_model(task: str, data_settings: Mapping, model_path: PathLike) -> "torch.nn.Module":
+    """Rebuild a trained model from the settings stored beside its weights."""
+    import torch
+
+    from losskernel.experiments import get_task
+
+    saved = torch.load(model_path, weights_only=False)
+    if saved["task"] != task:
+        raise ValueError(f"{model_path} holds a {saved['task']!r} model, expected {task!r}")
+    module = get_task(task)
+    model = module.build_model(saved["model"], module.make_data(data_settings))
+    model.load_state_dict(saved["state_dict"])
+    return model.train(False)
+
+
+def sampler_config(sampling_settings: Mapping, seed: int) -> "SGLDConfig":
+    """An ``SGLDConfig`` from a ``sampling`` config section (keys it does not own are ignored)."""
+    from losskernel.sgld import SGLDConfig
+
+    fields = SGLDConfig.__dataclass_fields__
+    values = {key: value for key, value in sampling_settings.items() if key in fields}
+    return SGLDConfig(**values, seed=seed)
+
+
+def sample(
+    task: str, data_settings: Mapping, kernel_input_settings: Mapping,
+    sampling_settings: Mapping, seed: int, *, model_path: PathLike, traces_path: PathLike,
+    record: Record, threads: int = 1, progress: bool = True,
+) -> None:
+    """SGLD around the trained model; write the per-sample loss traces of the kernel inputs."""
+    from losskernel.experiments import get_task
+    from losskernel.losses import cross_entropy_per_sample
+    from losskernel.sgld import evaluate_per_sample_losses, sample_chains
+
+    set_threads(threads)
+    module = get_task(task)
+    data = module.make_data(data_settings)
+    model = load_model(task, data_settings, model_path)
+    train_data, strata = module.training_split(data)
+    inputs = module.select_kernel_inputs(data, kernel_input_settings)
+    input_data = data.tensors(inputs)
+    config = sampler_config(sampling_settings, seed)
+    chains = sample_chains(
+        model, cross_entropy_per_sample, train_data, input_data, config,
+        strata=strata if sampling_settings["stratify_by_task"] else None, progress=progress,
+    )
+    init_loss = evaluate_per_sample_losses(model, cross_entropy_per_sample, input_data,
+                                           config.eval_batch_size).numpy()
+    coords = {name: inputs[name].to_numpy() for name in inputs.columns if name != "obs_id"}
+    dataset = traces.make_trace_dataset(chains, init_loss, inputs["obs_id"].to_numpy(), config,
+                                        obs_coords=coords, attrs=record)
+    traces.save_traces(dataset, traces_path)
+
+
+def kernel(traces_path: PathLike, kind: str, centring: str, *, kernel_path: PathLike,
+           record: Record) -> None:
+    """The covariance or correlation kernel of a trace file."""
+    dataset = kernels.kernel_dataset(traces.load_traces(traces_path), kind, centring)
+    dataset.attrs.update(record)
+    kernels.save_kernel(dataset, kernel_path)
+
+
+def obs_table(dataset) -> pd.DataFrame:
+    """The per-input coordinates of a trace or kernel dataset as a table with ``obs_id``."""
+    columns = {name: coord.values for name, coord in dataset.coords.items()
+               if coord.dims == ("obs_id",)}
+    return pd.DataFrame(columns)
+
+
+def separation(
+    task: str, analysis_settings: Mapping, *, correlation_path: PathLike,
+    traces_path: PathLike, metrics_path: PathLike, scores_path: PathLike, record: Record,
+) -> None:
+    """Task separation readings of one seed's kernel and the cross-task covariance test.
+
+    Writes ``metrics`` (metric, value) and per-input ``scores`` (one column per kNN reading).
+    """
+    from losskernel.experiments import get_task
+
+    module = get_task(task)
+    correlation = kernels.load_kernel(correlation_path)
+    inputs = obs_table(correlation)
+    R = correlation["kernel"].values.astype(np.float64)
+    groups = inputs["task"].to_numpy()
+    k = analysis_settings["knn_k"]
+    rows: dict[str, float] = {}
+    scores = inputs[["obs_id", "task"]].copy()
+    for reading, edge_rule in (("roc_auc", "same_output"), ("roc_auc_all_edges", "none"),
+                               ("roc_auc_shared_token", "shared_token")):
+        auc, score = metrics.knn_vote_auc(R, groups, k, module.excluded_edges(inputs, edge_rule))
+        rows[reading] = auc
+        scores[reading] = score
+    rows["roc_auc_pairwise"] = metrics.pairwise_separation_auc(R, groups)
+    means = metrics.block_means(R, groups)
+    rows["within_task_mean_R"] = means.pop("within")
+    rows["cross_task_mean_R"] = means.pop("cross")
+    rows.update({f"{key}_mean_R": value for key, value in means.items()})
+
+    losses = traces.load_traces(traces_path)["loss"].transpose("chain", "draw", "obs_id").values
+    names = np.unique(groups)
+    covariance, standard_error, z = metrics.cross_group_covariance_z(
+        losses, groups == names[0], groups == names[1], analysis_settings["standard_error_batches"]
+    )
+    rows.update(cross_task_K=covariance, cross_task_K_se=standard_error, cross_task_z=z)
+    write_tsv(pd.DataFrame({"metric": list(rows), "value": list(rows.values())}), metrics_path,
+              record)
+    write_tsv(scores, scores_path, record)
+
+
+def read_tsv(path: PathLike) -> pd.DataFrame:
+    return pd.read_csv(path, sep="\t", comment="#")
+
+
+def summarize(
+    experiment: str, seeds: Sequence[int], metrics_paths: Sequence[PathLike],
+    headline_metrics: Sequence[str], *, summary_path: PathLike, headline_path: PathLike,
+    record: Record,
+) -> None:
+    """Per-seed metrics gathered into one table, and the experiment's headline rows.
+
+    A headline value is the mean over seeds with the standard deviation as spread, except
+    ``cross_task_z``: the seeds' cross-task covariances are averaged and divided by their
+    combined standard error ``sqrt(sum se_s²) / n``, and the headline is ``|z|`` of that mean.
+    """
+    per_seed = pd.concat(
+        [read_tsv(path).assign(seed=seed, source=str(path))
+         for seed, path in zip(seeds, metrics_paths, strict=True)], ignore_index=True,
+    )
+    write_tsv(per_seed[["metric", "seed", "value", "source"]], summary_path, record)
+    wide = per_seed.pivot(index="seed", columns="metric", values="value")
+    rows = []
+    for metric in headline_metrics:
+        if metric == "cross_task_z":
+            combined_se = np.sqrt((wide["cross_task_K_se"] ** 2).sum()) / len(wide)
+            value = abs(wide["cross_task_K"].mean() / combined_se)
+            spread = wide["cross_task_z"].std(ddof=1)
+        else:
+            value, spread = wide[metric].mean(), wide[metric].std(ddof=1)
+        rows.append({"experiment": experiment, "metric": metric, "value": value,
+                     "spread": spread, "n": len(wide), "source": str(summary_path)})
+    write_tsv(pd.DataFrame(rows), headline_path, record)
+
+
+def headline(fragment_paths: Sequence[PathLike], *, output_path: PathLike, record: Record) -> None:
+    """Concatenate the experiments' headline rows into ``headline.tsv``."""
+    table = pd.concat([read_tsv(path) for path in fragment_paths], ignore_index=True)
+    write_tsv(table, output_path, record)
+
+
+def latex_macros(headline_path: PathLike, *, output_path: PathLike, record: Record) -> None:
+    """One LaTeX macro per headline number (value, spread and n), for the paper's text.
+
+    ``modarith roc_auc`` becomes ``\\lkModarithRocAuc`` (value), ``\\lkModarithRocAucSpread`` and
+    ``\\lkModarithRocAucN``; macro names keep letters only.
+    """
+    table = read_tsv(headline_path)
+    lines = [f"% generated from {headline_path}; do not edit\n",
+             *(f"% {key}: {value}\n" for key, value in record.items() if key != "config")]
+    for row in table.itertuples():
+        name = "lk" + _camel(f"{row.experiment} {row.metric}")
+        lines.append(f"\\newcommand{{\\{name}}}{{{row.value:.3f}}}\n")
+        lines.append(f"\\newcommand{{\\{name}Spread}}{{{row.spread:.3f}}}\n")
+        lines.append(f"\\newcommand{{\\{name}N}}{{{int(row.n)}}}\n")
+    Path(output_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(output_path).write_text("".join(lines))
+
+
+def _camel(text: str) -> str:
+    words = "".join(c if c.isalpha() else " " for c in text).split()
+    return "".join(word[:1].upper() + word[1:] for word in words)
+
+
+def embed(analysis_settings: Mapping, task: str, *, correlation_path: PathLike,
+          embedding_path: PathLike, record: Record) -> None:
+    """2-D UMAP of the inputs from R, with the strict reading's edges removed."""
+    from losskernel.embedding import embed_umap
+    from losskernel.experiments import get_task
+
+    correlation = kernels.load_kernel(correlation_path)
+    inputs = obs_table(correlation)
+    settings = analysis_settings["umap"]
+    coords = embed_umap(
+        correlation["kernel"].values, n_components=2, n_neighbors=settings["n_neighbors"],
+        min_dist=settings["min_dist"], seed=settings["seed"],
+        excluded_edges=get_task(task).excluded_edges(inputs, settings["excluded_edges"]),
+    )
+    table = inputs.assign(umap_1=coords[:, 0], umap_2=coords[:, 1])
+    write_tsv(table, embedding_path, record)
+
+
+def figures(
+    experiment: str, seeds: Sequence[int], knn_k: int, *, correlation_path: PathLike,
+    embedding_path: PathLike,
+    scores_paths: Sequence[PathLike], metrics_paths: Sequence[PathLike],
+    heatmap_path: PathLike, distributions_path: PathLike, umap_path: PathLike,
+    roc_path: PathLike, record: Record,
+) -> None:
+    """The experiment's four figures: heatmap, distributions, UMAP and ROC curves."""
+    from losskernel import plotting
+
+    correlation = kernels.load_kernel(correlation_path)
+    inputs = obs_table(correlation)
+    R = correlation["kernel"].values
+    groups = inputs["task"].to_numpy()
+    secondary = inputs["label"].to_numpy() if "label" in inputs else None
+    plotting.save_figure(plotting.plot_kernel_heatmap(
+        R, groups, f"{experiment}: R sorted by task, then output", secondary), heatmap_path, record)
+    plotting.save_figure(plotting.plot_kernel_distributions(
+        R, groups, f"{experiment}: off-diagonal R"), distributions_path, record)
+    embedding = read_tsv(embedding_path)
+    plotting.save_figure(plotting.plot_embedding(
+        embedding[["umap_1", "umap_2"]].to_numpy(), embedding["task"].to_numpy(),
+        f"{experiment}: UMAP of d = sqrt(2(1 - R)),\nsame-output edges removed"), umap_path, record)
+    curves = []
+    for index, (seed, scores_path, metrics_path) in enumerate(
+            zip(seeds, scores_paths, metrics_paths, strict=True)):
+        scores, values = read_tsv(scores_path), read_tsv(metrics_path).set_index("metric")["value"]
+        positive = scores["task"].to_numpy() == np.unique(scores["task"])[0]
+        readings = ["roc_auc"] if index else ["roc_auc", "roc_auc_shared_token",
+                                                    "roc_auc_all_edges"]
+        for reading in readings:
+            curves.append((f"seed {seed}, {_reading_label(reading)} "
+                           f"(AUC {values[reading]:.3f})", positive, scores[reading].to_numpy()))
+    plotting.save_figure(plotting.plot_roc_curves(
+        curves, f"{experiment}: task from a {knn_k}-NN vote under R"), roc_path, record)
+
+
+def _reading_label(reading: str) -> str:
+    return {"roc_auc": "same-output edges removed", "roc_auc_all_edges": "all edges",
+            "roc_auc_shared_token": "shared-token edges removed"}[reading]

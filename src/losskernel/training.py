@@ -1,0 +1,126 @@
+"""Full-batch training with checkpoints on a log-spaced schedule."""
+
+from __future__ import annotations
+
+import copy
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from losskernel.sgld import LossFn, TensorData
+
+Evaluator = Callable[[nn.Module], Mapping[str, float]]
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """AdamW on the full training set until the stopping rule holds or ``max_steps``."""
+
+    learning_rate: float
+    weight_decay: float
+    betas: tuple[float, float] = (0.9, 0.98)
+    max_steps: int = 10_000
+    patience_steps: int = 1000
+    eval_every: int = 100
+    num_checkpoints: int = 30
+
+    def __post_init__(self) -> None:
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
+        if self.eval_every < 1:
+            raise ValueError(f"eval_every must be >= 1, got {self.eval_every}")
+
+
+def log_spaced_steps(max_steps: int, num: int) -> list[int]:
+    """``num`` distinct integer steps from 0 to ``max_steps``, roughly log-spaced (0 included)."""
+    if num < 2:
+        return [0, max_steps][: max(num, 0)]
+    steps = np.unique(np.round(np.geomspace(1, max_steps + 1, num - 1)).astype(int) - 1)
+    return sorted({0, *steps.tolist(), max_steps})
+
+
+@dataclass
+class TrainingResult:
+    model: nn.Module
+    history: pd.DataFrame  # one row per evaluation: step, train_loss, and the evaluator's metrics
+    checkpoints: dict[int, dict[str, torch.Tensor]]  # step -> state_dict
+    final_step: int
+
+
+def train_full_batch(
+    model: nn.Module,
+    loss_fn: LossFn,
+    train_data: TensorData,
+    config: TrainingConfig,
+    evaluate: Evaluator,
+    is_converged: Callable[[Mapping[str, float]], bool],
+    progress: bool = True,
+) -> TrainingResult:
+    """Train ``model`` (a copy) with full-batch AdamW.
+
+    Every ``eval_every`` steps ``evaluate(model)`` returns named metrics; once ``is_converged``
+    has held for ``patience_steps`` steps in a row, training stops. Checkpoints are kept at the
+    log-spaced steps up to ``max_steps`` that are reached, plus the final step.
+    """
+    model = copy.deepcopy(model)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
+                                  betas=config.betas, weight_decay=config.weight_decay)
+    checkpoint_steps = set(log_spaced_steps(config.max_steps, config.num_checkpoints))
+    checkpoints: dict[int, dict[str, torch.Tensor]] = {}
+    rows: list[dict[str, float]] = []
+    converged_since: int | None = None
+    step = 0
+    bar = tqdm(total=config.max_steps, desc="training", file=sys.stderr, mininterval=10.0,
+               disable=not progress)
+    with bar:
+        while True:
+            if step in checkpoint_steps:
+                checkpoints[step] = _snapshot(model)
+            if step % config.eval_every == 0 or step == config.max_steps:
+                model.train(False)
+                with torch.inference_mode():
+                    train_loss = float(loss_fn(model(train_data.inputs), train_data.targets).mean())
+                metrics = dict(evaluate(model))
+                rows.append({"step": step, "train_loss": train_loss, **metrics})
+                if is_converged(metrics):
+                    converged_since = step if converged_since is None else converged_since
+                else:
+                    converged_since = None
+                if converged_since is not None and step - converged_since >= config.patience_steps:
+                    break
+            if step == config.max_steps:
+                break
+            model.train(True)
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(train_data.inputs), train_data.targets).mean()
+            if not torch.isfinite(loss):
+                raise RuntimeError(f"training diverged at step {step} (loss {float(loss)}); "
+                                   f"lower learning_rate={config.learning_rate}")
+            loss.backward()
+            optimizer.step()
+            step += 1
+            bar.update()
+    model.train(False)
+    checkpoints[step] = _snapshot(model)
+    return TrainingResult(model, pd.DataFrame(rows), checkpoints, step)
+
+
+def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+
+
+def training_config_from_settings(settings: Mapping[str, object]) -> TrainingConfig:
+    """Build a ``TrainingConfig`` from a config section, ignoring keys it does not own."""
+    fields = TrainingConfig.__dataclass_fields__
+    values = {key: value for key, value in settings.items() if key in fields}
+    if "betas" in values:
+        values["betas"] = tuple(values["betas"])  # type: ignore[arg-type]
+    return TrainingConfig(**values)  # type: ignore[arg-type]

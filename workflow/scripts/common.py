@@ -1,0 +1,29 @@
+"""What every script does first: send output to the rule's log and build the provenance record."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def start(snakemake) -> dict[str, str | int]:
+    """Redirect stdout/stderr to the rule's log, size thread pools to the rule's threads (torch
+    steps take ``threads`` themselves), and
+    return the provenance record (rule, wildcards, params as the config used, seed, inputs)."""
+    log = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115 - open for the whole job
+    sys.stdout = sys.stderr = log
+    threads = str(snakemake.threads)
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[variable] = threads
+
+    from losskernel.provenance import collect_provenance
+
+    wildcards = dict(snakemake.wildcards.items())
+    return collect_provenance(
+        dict(snakemake.params.items()),
+        rule=snakemake.rule,
+        wildcards=wildcards,
+        seed=int(wildcards["seed"]) if "seed" in wildcards else None,
+        inputs=list(snakemake.input),
+        workdir=os.path.dirname(__file__),  # the code's repository, not the results directory
+    )

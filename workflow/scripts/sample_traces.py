@@ -1,0 +1,17 @@
+"""SGLD around one trained model for one seed (losskernel.steps.sample)."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import start  # noqa: E402
+
+record = start(snakemake)  # noqa: F821 - injected by Snakemake
+from losskernel import steps  # noqa: E402
+
+sm = snakemake  # noqa: F821
+steps.sample(
+    sm.params.task, sm.params.data, sm.params.kernel_inputs, sm.params.sampling,
+    int(sm.wildcards.seed), model_path=sm.input.model, traces_path=sm.output.traces,
+    record=record, threads=sm.threads,
+)

@@ -1,0 +1,16 @@
+"""Per-seed metrics of one experiment gathered, and its headline rows (losskernel.steps.summarize)."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import start  # noqa: E402
+
+record = start(snakemake)  # noqa: F821 - injected by Snakemake
+from losskernel import steps  # noqa: E402
+
+sm = snakemake  # noqa: F821
+steps.summarize(
+    sm.wildcards.experiment, sm.params.seeds, list(sm.input.metrics), sm.params.headline_metrics,
+    summary_path=sm.output.summary, headline_path=sm.output.headline, record=record,
+)
