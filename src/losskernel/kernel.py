@@ -3,9 +3,9 @@
 Notation: ``losses[c, t, i] = l(z_i; w_{c,t})`` for chain ``c``, draw ``t`` and kernel input ``i``.
 Stacking chains and draws gives ``S = C * T`` samples of the loss vector of the ``N`` inputs.
 
-    Lc = L - mean_s L                          (pooled centring; per-chain: subtract each chain's mean)
-    K  = Lc^T Lc / (S - d)                     d = 1 (pooled) or C (per-chain), unbiased either way
-    R_ij = K_ij / sqrt(K_ii K_jj),             R_ij = 0 where K_ii = 0 or K_jj = 0
+    Lc = L - mean_s L                 (pooled centring; per-chain: subtract each chain's own mean)
+    K  = Lc^T Lc / (S - d)            d = 1 (pooled) or C (per-chain), unbiased either way
+    R_ij = K_ij / sqrt(K_ii K_jj),    R_ij = 0 where K_ii = 0 or K_jj = 0
 
 K is one matrix product on the centred losses; R is K rescaled by the standard deviations.
 """
@@ -116,7 +116,8 @@ def validate_kernel(dataset: xr.Dataset) -> None:
     if "kernel" not in dataset:
         raise ValueError("kernel dataset lacks the variable 'kernel'")
     if dataset["kernel"].dims != ("obs_id", "obs_id_2"):
-        raise ValueError(f"kernel has dims {dataset['kernel'].dims}, expected ('obs_id', 'obs_id_2')")
+        raise ValueError(f"kernel has dims {dataset['kernel'].dims}, "
+                         f"expected ('obs_id', 'obs_id_2')")
     if not np.array_equal(dataset["obs_id"].values, dataset["obs_id_2"].values):
         raise ValueError("kernel coordinates obs_id and obs_id_2 differ")
     if dataset.attrs.get("kind") not in KERNEL_KINDS:

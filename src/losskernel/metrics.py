@@ -1,4 +1,4 @@
-"""Scores read off a kernel: task separation, kernel similarity, and the Prop. 2 control statistic."""
+"""Scores read off a kernel: task separation, kernel similarity, the Prop. 2 control statistic."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def linear_cka(kernel_a: np.ndarray, kernel_b: np.ndarray) -> float:
 def cross_group_covariance_z(
     losses: np.ndarray, in_group_a: np.ndarray, in_group_b: np.ndarray, num_batches: int
 ) -> tuple[float, float, float]:
-    """Mean cross-group covariance ``mean_{i in A, j in B} K_ij`` and its batch-means standard error.
+    """Mean cross-group covariance ``mean_{i in A, j in B} K_ij`` and its batch-means std. error.
 
     With pooled centring the mean of the cross block equals the covariance of the two groups' mean
     losses, ``Cov_s(a_s, b_s)`` with ``a_s = mean_{i in A} l_i(w_s)``. Its standard error comes from

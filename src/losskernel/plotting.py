@@ -9,10 +9,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from sklearn.metrics import roc_curve
 
 GROUP_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 
@@ -100,7 +100,8 @@ def plot_embedding(coords: np.ndarray, groups: np.ndarray, title: str = "") -> F
     return figure
 
 
-def plot_roc_curves(curves: Sequence[tuple[str, np.ndarray, np.ndarray]], title: str = "") -> Figure:
+def plot_roc_curves(curves: Sequence[tuple[str, np.ndarray, np.ndarray]],
+                    title: str = "") -> Figure:
     """ROC curves; each entry is ``(label, is_positive, score)``."""
     figure, axis = plt.subplots(figsize=(4.4, 4.2))
     for label, positive, score in curves:
@@ -110,6 +111,6 @@ def plot_roc_curves(curves: Sequence[tuple[str, np.ndarray, np.ndarray]], title:
     axis.set_xlabel("false positive rate")
     axis.set_ylabel("true positive rate")
     axis.legend(fontsize=7, frameon=False, loc="lower right")
-    axis.set_title(title)
+    axis.set_title(title, fontsize=10)
     axis.set_aspect("equal")
     return figure

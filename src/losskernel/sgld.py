@@ -125,7 +125,7 @@ class SGLDConfig:
 
 
 def chain_seeds(seed: int, chain: int) -> tuple[int, int]:
-    """Independent (noise, minibatch-order) seeds of one chain, from ``SeedSequence(seed, (chain,))``."""
+    """Independent (noise, minibatch-order) seeds of a chain: ``SeedSequence(seed, (chain,))``."""
     noise_seed, order_seed = np.random.SeedSequence(seed, spawn_key=(chain,)).generate_state(2)
     return int(noise_seed), int(order_seed)
 

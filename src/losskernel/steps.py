@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -39,9 +38,16 @@ def set_threads(threads: int) -> None:
 def train(
     task: str, data_settings: Mapping, model_settings: Mapping, training_settings: Mapping, *,
     model_path: PathLike, checkpoints_path: PathLike, history_path: PathLike, record: Record,
-    progress: bool = True,
+    threads: int = 1, progress: bool = True,
 ) -> None:
     """Train the task's model; write the final weights, the checkpoints and the history."""
+    import torch
+
+    from losskernel.experiments import get_task
+    from losskernel.losses import cross_entropy_per_sample
+    from losskernel.training import train_full_batch, training_config_from_settings
+
+    set_threads(threads)
     module = get_task(task)
     data = module.make_data(data_settings)
     train_data, _ = module.training_split(data)
@@ -62,7 +68,7 @@ def train(
     write_tsv(result.history, history_path, record)
 
 
-def load_model(task: str, data_settings: Mapping, model_path: PathLike) -> "torch.nn.Module":
+def load_model(task: str, data_settings: Mapping, model_path: PathLike) -> torch.nn.Module:
     """Rebuild a trained model from the settings stored beside its weights."""
     import torch
 
@@ -77,7 +83,7 @@ def load_model(task: str, data_settings: Mapping, model_path: PathLike) -> "torc
     return model.train(False)
 
 
-def sampler_config(sampling_settings: Mapping, seed: int) -> "SGLDConfig":
+def sampler_config(sampling_settings: Mapping, seed: int) -> SGLDConfig:
     """An ``SGLDConfig`` from a ``sampling`` config section (keys it does not own are ignored)."""
     from losskernel.sgld import SGLDConfig
 
@@ -211,11 +217,13 @@ def headline(fragment_paths: Sequence[PathLike], *, output_path: PathLike, recor
     write_tsv(table, output_path, record)
 
 
-def latex_macros(headline_path: PathLike, *, output_path: PathLike, record: Record) -> None:
-    """One LaTeX macro per headline number (value, spread and n), for the paper's text.
+def latex_macros(headline_path: PathLike, settings: Mapping[str, Mapping[str, object]], *,
+                 output_path: PathLike, record: Record) -> None:
+    """One LaTeX macro per headline number (value, spread and n) and per quoted setting.
 
     ``modarith roc_auc`` becomes ``\\lkModarithRocAuc`` (value), ``\\lkModarithRocAucSpread`` and
-    ``\\lkModarithRocAucN``; macro names keep letters only.
+    ``\\lkModarithRocAucN``; the setting ``knn_k`` of ``modarith`` becomes
+    ``\\lkModarithSettingKnnK``. Macro names keep letters only.
     """
     table = read_tsv(headline_path)
     lines = [f"% generated from {headline_path}; do not edit\n",
@@ -225,6 +233,10 @@ def latex_macros(headline_path: PathLike, *, output_path: PathLike, record: Reco
         lines.append(f"\\newcommand{{\\{name}}}{{{row.value:.3f}}}\n")
         lines.append(f"\\newcommand{{\\{name}Spread}}{{{row.spread:.3f}}}\n")
         lines.append(f"\\newcommand{{\\{name}N}}{{{int(row.n)}}}\n")
+    for experiment, values in settings.items():
+        for key, value in values.items():
+            name = "lk" + _camel(f"{experiment} setting {key}")
+            lines.append(f"\\newcommand{{\\{name}}}{{{value}}}\n")
     Path(output_path).parent.mkdir(parents=True, exist_ok=True)
     Path(output_path).write_text("".join(lines))
 
@@ -253,13 +265,18 @@ def embed(analysis_settings: Mapping, task: str, *, correlation_path: PathLike,
 
 
 def figures(
-    experiment: str, seeds: Sequence[int], knn_k: int, *, correlation_path: PathLike,
+    experiment: str, seeds: Sequence[int], figure_seed: int, knn_k: int, *,
+    correlation_path: PathLike,
     embedding_path: PathLike,
     scores_paths: Sequence[PathLike], metrics_paths: Sequence[PathLike],
     heatmap_path: PathLike, distributions_path: PathLike, umap_path: PathLike,
     roc_path: PathLike, record: Record,
 ) -> None:
-    """The experiment's four figures: heatmap, distributions, UMAP and ROC curves."""
+    """The experiment's four figures: heatmap, distributions, UMAP and ROC curves.
+
+    ``correlation_path`` and ``embedding_path`` belong to ``figure_seed``; the ROC figure shows
+    the strict reading of every seed and the other readings of the figure seed.
+    """
     from losskernel import plotting
 
     correlation = kernels.load_kernel(correlation_path)
@@ -276,17 +293,21 @@ def figures(
         embedding[["umap_1", "umap_2"]].to_numpy(), embedding["task"].to_numpy(),
         f"{experiment}: UMAP of d = sqrt(2(1 - R)),\nsame-output edges removed"), umap_path, record)
     curves = []
-    for index, (seed, scores_path, metrics_path) in enumerate(
-            zip(seeds, scores_paths, metrics_paths, strict=True)):
+    for seed, scores_path, metrics_path in zip(seeds, scores_paths, metrics_paths, strict=True):
         scores, values = read_tsv(scores_path), read_tsv(metrics_path).set_index("metric")["value"]
         positive = scores["task"].to_numpy() == np.unique(scores["task"])[0]
-        readings = ["roc_auc"] if index else ["roc_auc", "roc_auc_shared_token",
-                                                    "roc_auc_all_edges"]
+        readings = ["roc_auc"] if seed != figure_seed else [
+            "roc_auc", "roc_auc_shared_token", "roc_auc_all_edges"]
         for reading in readings:
             curves.append((f"seed {seed}, {_reading_label(reading)} "
                            f"(AUC {values[reading]:.3f})", positive, scores[reading].to_numpy()))
+    upper_i, upper_j = np.triu_indices(len(groups), k=1)
+    curves.append((f"seed {figure_seed}, every pair scored by R (AUC "
+                   f"{metrics.pairwise_separation_auc(R, groups):.3f})",
+                   groups[upper_i] == groups[upper_j], R[upper_i, upper_j]))
     plotting.save_figure(plotting.plot_roc_curves(
-        curves, f"{experiment}: task from a {knn_k}-NN vote under R"), roc_path, record)
+        curves, f"{experiment}: task separation under R ({knn_k}-NN votes, pairs)"), roc_path,
+        record)
 
 
 def _reading_label(reading: str) -> str:

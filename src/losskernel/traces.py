@@ -37,10 +37,10 @@ TRACE_VARIABLES: dict[str, tuple[str, ...]] = {
 
 
 def make_trace_dataset(
-    chains: Mapping[int, "ChainTrace"],
+    chains: Mapping[int, ChainTrace],
     init_loss: np.ndarray,
     obs_id: np.ndarray,
-    config: "SGLDConfig",
+    config: SGLDConfig,
     obs_coords: Mapping[str, np.ndarray] | None = None,
     attrs: Mapping[str, str | int | float] | None = None,
 ) -> xr.Dataset:

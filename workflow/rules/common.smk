@@ -4,7 +4,7 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from losskernel.config import ConfigError, validate_config
+from losskernel.config import ConfigError, quoted_settings, validate_config
 
 try:
     validate_config(

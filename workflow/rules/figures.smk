@@ -34,6 +34,7 @@ rule plot_experiment:
         ),
     params:
         seeds=seeds,
+        figure_seed=lambda w: experiment(w)["analysis"]["figure_seed"],
         knn_k=lambda w: experiment(w)["analysis"]["knn_k"],
     log:
         "results/logs/plot_experiment/{experiment}.log",

@@ -6,6 +6,8 @@ rule paper_macros:
         headline="results/tables/headline.tsv",
     output:
         macros="paper/generated/macros.tex",
+    params:
+        settings=quoted_settings(config),
     log:
         "results/logs/paper_macros/macros.log",
     threads: 1

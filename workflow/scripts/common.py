@@ -10,7 +10,7 @@ def start(snakemake) -> dict[str, str | int]:
     """Redirect stdout/stderr to the rule's log, size thread pools to the rule's threads (torch
     steps take ``threads`` themselves), and
     return the provenance record (rule, wildcards, params as the config used, seed, inputs)."""
-    log = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115 - open for the whole job
+    log = open(snakemake.log[0], "w", buffering=1)
     sys.stdout = sys.stderr = log
     threads = str(snakemake.threads)
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):

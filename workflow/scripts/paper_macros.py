@@ -4,10 +4,11 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import start  # noqa: E402
+from common import start
 
 record = start(snakemake)  # noqa: F821 - injected by Snakemake
 from losskernel import steps  # noqa: E402
 
 sm = snakemake  # noqa: F821
-steps.latex_macros(sm.input.headline, output_path=sm.output.macros, record=record)
+steps.latex_macros(sm.input.headline, sm.params.settings, output_path=sm.output.macros,
+                   record=record)

@@ -4,7 +4,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import start  # noqa: E402
+from common import start
 
 record = start(snakemake)  # noqa: F821 - injected by Snakemake
 from losskernel import steps  # noqa: E402

@@ -1,10 +1,10 @@
-"""Per-seed metrics of one experiment gathered, and its headline rows (losskernel.steps.summarize)."""
+"""One experiment's per-seed metrics and headline rows (losskernel.steps.summarize)."""
 
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import start  # noqa: E402
+from common import start
 
 record = start(snakemake)  # noqa: F821 - injected by Snakemake
 from losskernel import steps  # noqa: E402

@@ -97,7 +97,7 @@ def make_data(settings: Mapping) -> ModArithData:
 
 
 def select_kernel_inputs(data: ModArithData, settings: Mapping) -> pd.DataFrame:
-    """``per_task`` seeded random examples of each task from the ``split`` (config ``kernel_inputs``)."""
+    """``per_task`` seeded random examples of each task from ``split`` (``kernel_inputs``)."""
     pool = data.split(settings["split"])
     rng = np.random.default_rng(settings["seed"])
     chosen = []
@@ -273,7 +273,8 @@ def check_settings(settings: Mapping) -> None:
     examples = make_data(data).examples
     chosen = examples if settings["kernel_inputs"]["split"] == "all" else examples[
         examples["split"] == settings["kernel_inputs"]["split"]]
-    per_task, smallest = settings["kernel_inputs"]["per_task"], int(chosen["task"].value_counts().min())
+    per_task = settings["kernel_inputs"]["per_task"]
+    smallest = int(chosen["task"].value_counts().min())
     if per_task > smallest:
         raise ValueError(f"kernel_inputs.per_task: {per_task} exceeds the {smallest} examples of "
                          f"the smallest task in the '{settings['kernel_inputs']['split']}' split; "

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Set up losskernel on a fresh Debian machine with Python 3.11: a virtual environment in .venv
+# with the exact package versions of requirements.lock, and the package itself (editable).
+# Safe to run again: it only installs what is missing. Takes about 2-3 minutes the first time.
+set -euo pipefail
+cd "$(dirname "$0")"
+PYTHON=${PYTHON:-python3}
+
+if ! "$PYTHON" -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/dev/null; then
+    echo "setup.sh: need Python 3.11 as '$PYTHON' (set PYTHON=/path/to/python3.11)" >&2
+    exit 1
+fi
+if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
+    # Debian ships venv separately.
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && apt-get install -y -qq python3-venv
+    else
+        echo "setup.sh: Python's venv module is missing; run: sudo apt-get install python3-venv" >&2
+        exit 1
+    fi
+fi
+
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+# pip prints one warning per package for the machine's local index folders; keep the real errors.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.lock \
+    2> >(grep -v "is neither a file nor a directory" >&2)
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
+    --no-build-isolation -e . 2> >(grep -v "is neither a file nor a directory" >&2)
+echo "setup.sh: ready (.venv)"

@@ -1,0 +1,190 @@
+"""``losskernel <step> ...``: every pipeline step from a shell, without Snakemake.
+
+Steps read the same config files as the workflow (later files override earlier ones, key by
+key) and write the same files, with a provenance record naming the step. Example:
+
+    losskernel train  --config config/config.yaml --experiment modarith --out-dir results/modarith
+    losskernel sample --config config/config.yaml --experiment modarith --seed 0 \\
+        --model results/modarith/model.pt --traces results/modarith/seed0/traces.nc
+    losskernel kernel --traces results/modarith/seed0/traces.nc --kind correlation \\
+        --output results/modarith/seed0/kernel-correlation.nc
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from losskernel.config import (
+    ConfigError,
+    load_config,
+    quoted_settings,
+    validate_config,
+)
+
+DEFAULT_SCHEMA = Path("workflow/schemas/config.schema.yaml")
+
+
+def _experiment(args: argparse.Namespace) -> Mapping:
+    config = load_config(args.config)
+    validate_config(config, args.schema, source=" + ".join(args.config))
+    if args.experiment not in config["experiments"]:
+        raise ConfigError(f"--experiment {args.experiment!r} is not in the config; "
+                          f"choose from {sorted(config['experiments'])}")
+    return config["experiments"][args.experiment]
+
+
+def _record(args: argparse.Namespace, settings: object, inputs: Sequence[str] = ()) -> dict:
+    from losskernel.provenance import collect_provenance
+
+    wildcards = {"experiment": getattr(args, "experiment", "")}
+    return collect_provenance(settings, rule=f"cli:{args.step}", wildcards=wildcards,
+                              seed=getattr(args, "seed", None), inputs=inputs)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Dispatch one parsed command line to its step."""
+    from losskernel import steps
+
+    if args.step == "validate-config":
+        validate_config(load_config(args.config), args.schema, source=" + ".join(args.config))
+        print("config OK: " + " + ".join(args.config))
+    elif args.step == "train":
+        settings = _experiment(args)
+        used = {key: settings[key] for key in ("task", "data", "model", "training")}
+        out = Path(args.out_dir)
+        steps.train(settings["task"], settings["data"], settings["model"], settings["training"],
+                    model_path=out / "model.pt", checkpoints_path=out / "checkpoints.pt",
+                    history_path=out / "training.tsv", record=_record(args, used),
+                    threads=args.threads)
+    elif args.step == "sample":
+        settings = _experiment(args)
+        sampling = {k: v for k, v in settings["sampling"].items() if k != "seeds"}
+        used = {"task": settings["task"], "data": settings["data"],
+                "kernel_inputs": settings["kernel_inputs"], "sampling": sampling}
+        steps.sample(settings["task"], settings["data"], settings["kernel_inputs"], sampling,
+                     args.seed, model_path=args.model, traces_path=args.traces,
+                     record=_record(args, used, [args.model]), threads=args.threads)
+    elif args.step == "kernel":
+        steps.kernel(args.traces, args.kind, args.centring, kernel_path=args.output,
+                     record=_record(args, {"centring": args.centring}, [args.traces]))
+    elif args.step == "separation":
+        settings = _experiment(args)
+        analysis = {key: settings["analysis"][key] for key in ("knn_k", "standard_error_batches")}
+        steps.separation(settings["task"], analysis, correlation_path=args.correlation,
+                         traces_path=args.traces, metrics_path=args.metrics,
+                         scores_path=args.scores,
+                         record=_record(args, analysis, [args.correlation, args.traces]))
+    elif args.step == "embed":
+        settings = _experiment(args)
+        steps.embed(settings["analysis"], settings["task"], correlation_path=args.correlation,
+                    embedding_path=args.output,
+                    record=_record(args, settings["analysis"]["umap"], [args.correlation]))
+    elif args.step == "summarize":
+        settings = _experiment(args)
+        used = {"seeds": settings["sampling"]["seeds"],
+                "headline_metrics": settings["headline_metrics"]}
+        steps.summarize(args.experiment, used["seeds"], args.metrics, used["headline_metrics"],
+                        summary_path=args.summary, headline_path=args.headline,
+                        record=_record(args, used, args.metrics))
+    elif args.step == "figures":
+        settings = _experiment(args)
+        out = Path(args.out_dir)
+        steps.figures(args.experiment, settings["sampling"]["seeds"],
+                      settings["analysis"]["figure_seed"], settings["analysis"]["knn_k"],
+                      correlation_path=args.correlation,
+                      embedding_path=args.embedding, scores_paths=args.scores,
+                      metrics_paths=args.metrics, heatmap_path=out / "kernel_heatmap.png",
+                      distributions_path=out / "kernel_distributions.png",
+                      umap_path=out / "umap.png", roc_path=out / "roc.png",
+                      record=_record(args, {"seeds": settings["sampling"]["seeds"]},
+                                     [args.correlation, args.embedding, *args.scores]))
+    elif args.step == "headline":
+        steps.headline(args.fragments, output_path=args.output,
+                       record=_record(args, None, args.fragments))
+    elif args.step == "macros":
+        config = load_config(args.config)
+        validate_config(config, args.schema, source=" + ".join(args.config))
+        settings = quoted_settings(config)
+        steps.latex_macros(args.headline, settings, output_path=args.output,
+                           record=_record(args, settings, [args.headline]))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="losskernel", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="step", required=True, metavar="STEP")
+
+    def command(name: str, help_text: str, *, config: bool = False) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        if config:
+            sub.add_argument("--config", nargs="+", default=["config/config.yaml"],
+                             help="config file(s), later ones override earlier ones")
+            sub.add_argument("--schema", default=str(DEFAULT_SCHEMA), help="config schema")
+        return sub
+
+    command("validate-config", "check config files against the schema", config=True)
+    train = command("train", "train an experiment's model", config=True)
+    train.add_argument("--experiment", required=True)
+    train.add_argument("--out-dir", required=True,
+                       help="writes model.pt, checkpoints.pt and training.tsv here")
+    train.add_argument("--threads", type=int, default=1)
+    sample = command("sample", "SGLD traces around a trained model", config=True)
+    sample.add_argument("--experiment", required=True)
+    sample.add_argument("--seed", type=int, required=True)
+    sample.add_argument("--model", required=True)
+    sample.add_argument("--traces", required=True, help="output netCDF")
+    sample.add_argument("--threads", type=int, default=1)
+    kernel = command("kernel", "the covariance or correlation kernel of a trace file")
+    kernel.add_argument("--traces", required=True)
+    kernel.add_argument("--kind", choices=["covariance", "correlation"], default="correlation")
+    kernel.add_argument("--centring", choices=["pooled", "per_chain"], default="pooled")
+    kernel.add_argument("--output", required=True, help="output netCDF")
+    separation = command("separation", "task-separation readings of one kernel", config=True)
+    separation.add_argument("--experiment", required=True)
+    separation.add_argument("--correlation", required=True)
+    separation.add_argument("--traces", required=True)
+    separation.add_argument("--metrics", required=True, help="output TSV")
+    separation.add_argument("--scores", required=True, help="output TSV of per-input scores")
+    embed = command("embed", "UMAP coordinates from a correlation kernel", config=True)
+    embed.add_argument("--experiment", required=True)
+    embed.add_argument("--correlation", required=True)
+    embed.add_argument("--output", required=True, help="output TSV")
+    summarize = command("summarize", "gather per-seed metrics; write the headline rows",
+                        config=True)
+    summarize.add_argument("--experiment", required=True)
+    summarize.add_argument("--metrics", nargs="+", required=True,
+                           help="separation.tsv of every seed, in the config's seed order")
+    summarize.add_argument("--summary", required=True, help="output TSV")
+    summarize.add_argument("--headline", required=True, help="output TSV")
+    figures = command("figures", "an experiment's four figures", config=True)
+    figures.add_argument("--experiment", required=True)
+    figures.add_argument("--correlation", required=True, help="kernel of the figure seed")
+    figures.add_argument("--embedding", required=True)
+    figures.add_argument("--scores", nargs="+", required=True, help="one per seed")
+    figures.add_argument("--metrics", nargs="+", required=True, help="one per seed")
+    figures.add_argument("--out-dir", required=True)
+    headline = command("headline", "concatenate headline rows into one table")
+    headline.add_argument("--fragments", nargs="+", required=True)
+    headline.add_argument("--output", required=True)
+    macros = command("macros", "LaTeX macros of every headline number and quoted setting",
+                     config=True)
+    macros.add_argument("--headline", required=True)
+    macros.add_argument("--output", required=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        run(args)
+    except (ConfigError, FileNotFoundError) as error:
+        print(f"losskernel {args.step}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
