@@ -21,6 +21,7 @@ from losskernel.config import (
     ConfigError,
     load_config,
     quoted_settings,
+    resolve_experiments,
     validate_config,
 )
 
@@ -30,6 +31,7 @@ DEFAULT_SCHEMA = Path("workflow/schemas/config.schema.yaml")
 def _experiment(args: argparse.Namespace) -> Mapping:
     config = load_config(args.config)
     validate_config(config, args.schema, source=" + ".join(args.config))
+    config = resolve_experiments(config)
     if args.experiment not in config["experiments"]:
         raise ConfigError(f"--experiment {args.experiment!r} is not in the config; "
                           f"choose from {sorted(config['experiments'])}")

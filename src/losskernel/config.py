@@ -29,22 +29,25 @@ def load_yaml(path: str | os.PathLike) -> dict:
         return yaml.safe_load(handle) or {}
 
 
-def merge_configs(base: Mapping, override: Mapping) -> dict:
-    """``override`` laid over ``base`` key by key, recursing into dicts (Snakemake's rule)."""
-    merged = dict(base)
+def update_config(config: dict, override: Mapping) -> dict:
+    """Lay ``override`` over ``config`` in place, key by key, recursing into dicts.
+
+    The same rule as ``snakemake --configfile A B``, including its in-place update: sections
+    shared through YAML anchors are one object, so an override of one applies to all of them.
+    """
     for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = merge_configs(merged[key], value)
+        if isinstance(value, Mapping) and isinstance(config.get(key), dict):
+            update_config(config[key], value)
         else:
-            merged[key] = value
-    return merged
+            config[key] = value
+    return config
 
 
 def load_config(paths: Sequence[str | os.PathLike]) -> dict:
     """Config files merged in order, as ``snakemake --configfile A B`` does."""
     config: dict = {}
     for path in paths:
-        config = merge_configs(config, load_yaml(path))
+        update_config(config, load_yaml(path))
     return config
 
 
@@ -61,8 +64,44 @@ def validate_config(config: Mapping, schema_path: str | os.PathLike,
             f"invalid config key {_key(error.path)}: {error.message}. Fix it in {source}; "
             f"allowed values are described in {schema_path}.{more}"
         )
-    for name, settings in config["experiments"].items():
+    experiments = config["experiments"]
+    for name, settings in experiments.items():
+        source = settings.get("model_from")
+        if source is None:
+            continue
+        inherited = [key for key in TRAINING_SECTIONS if key in settings]
+        if inherited:
+            raise ConfigError(f"invalid config key experiments.{name}.{inherited[0]}: an "
+                              f"experiment with model_from takes {', '.join(TRAINING_SECTIONS)} "
+                              f"from experiment {source!r}; remove it here")
+        if source not in experiments:
+            raise ConfigError(f"invalid config key experiments.{name}.model_from: {source!r} is "
+                              f"not an experiment; choose from {sorted(experiments)}")
+        if "model_from" in experiments[source]:
+            raise ConfigError(f"invalid config key experiments.{name}.model_from: {source!r} "
+                              f"itself reuses another model; point to the one that trains")
+    for name, settings in resolve_experiments(config)["experiments"].items():
         check_experiment(name, settings)
+
+
+TRAINING_SECTIONS = ("task", "data", "model", "training")
+
+
+def resolve_experiments(config: Mapping) -> dict:
+    """The config with every ``model_from`` experiment completed by its source's task, data,
+    model and training sections (the input is not modified)."""
+    experiments = {}
+    for name, settings in config["experiments"].items():
+        source = settings.get("model_from")
+        inherited = ({key: config["experiments"][source][key] for key in TRAINING_SECTIONS}
+                     if source else {})
+        experiments[name] = {**inherited, **settings}
+    return {**config, "experiments": experiments}
+
+
+def model_source(config: Mapping, experiment: str) -> str:
+    """The experiment whose trained model ``experiment`` samples around (itself by default)."""
+    return config["experiments"][experiment].get("model_from", experiment)
 
 
 def check_experiment(name: str, settings: Mapping) -> None:
@@ -101,5 +140,5 @@ def quoted_settings(config: Mapping) -> dict[str, dict[str, object]]:
             "step_size": settings["sampling"]["step_size"],
             "knn_k": settings["analysis"]["knn_k"],
         }
-        for name, settings in config["experiments"].items()
+        for name, settings in resolve_experiments(config)["experiments"].items()
     }

@@ -3,7 +3,13 @@ from pathlib import Path
 
 import pytest
 
-from losskernel.config import ConfigError, load_config, merge_configs, validate_config
+from losskernel.config import (
+    ConfigError,
+    load_config,
+    model_source,
+    resolve_experiments,
+    validate_config,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
@@ -49,7 +55,44 @@ def test_unknown_key_is_named(config):
         validate_config(bad, SCHEMA)
 
 
-def test_merge_overrides_key_by_key():
-    base = {"a": {"b": 1, "c": 2}, "d": [1, 2]}
-    assert merge_configs(base, {"a": {"c": 3}, "d": [5]}) == {"a": {"b": 1, "c": 3}, "d": [5]}
-    assert base == {"a": {"b": 1, "c": 2}, "d": [1, 2]}
+def test_later_files_override_key_by_key_like_snakemake(tmp_path):
+    (tmp_path / "a.yaml").write_text("a: {b: 1, c: 2}\nd: [1, 2]\n")
+    (tmp_path / "b.yaml").write_text("a: {c: 3}\nd: [5]\n")
+    assert load_config([tmp_path / "a.yaml", tmp_path / "b.yaml"]) == {"a": {"b": 1, "c": 3},
+                                                                       "d": [5]}
+
+
+def test_model_from_inherits_the_trained_model_settings(config):
+    reuse = copy.deepcopy(config["experiments"]["modarith"])
+    for key in ("task", "data", "model", "training"):
+        del reuse[key]
+    config["experiments"]["modarith-gamma"] = {**reuse, "model_from": "modarith"}
+    validate_config(config, SCHEMA)
+    resolved = resolve_experiments(config)["experiments"]["modarith-gamma"]
+    assert resolved["model"] == config["experiments"]["modarith"]["model"]
+    assert model_source(config, "modarith-gamma") == "modarith"
+    assert model_source(config, "modarith") == "modarith"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"model_from": "nope"}, r"modarith-gamma\.model_from: 'nope' is not an experiment"),
+        ({"model_from": "modarith", "data": "copied"}, r"modarith-gamma\.data: an experiment "
+                                                        r"with model_from takes"),
+    ],
+)
+def test_model_from_errors_are_named(config, change, message):
+    reuse = {key: value for key, value in config["experiments"]["modarith"].items()
+             if key not in ("task", "data", "model", "training")}
+    if change.get("data") == "copied":
+        change = {**change, "data": config["experiments"]["modarith"]["data"]}
+    config["experiments"]["modarith-gamma"] = {**reuse, **change}
+    with pytest.raises(ConfigError, match=message):
+        validate_config(config, SCHEMA)
+
+
+def test_an_experiment_without_model_from_must_say_how_to_train(config):
+    del config["experiments"]["modarith"]["training"]
+    with pytest.raises(ConfigError, match=r"experiments\.modarith: 'training' is a required"):
+        validate_config(config, SCHEMA)

@@ -50,6 +50,15 @@ def test_dry_run_of_the_default_config_plans_every_stage(tmp_path):
     assert jobs["plot_experiment"] == 2 and jobs["paper_macros"] == 1
 
 
+def test_sweep_reuses_trained_models(tmp_path):
+    result = snakemake("--directory", str(tmp_path), "--configfile", str(DEFAULT),
+                       str(ROOT / "config/sweeps/modarith.yaml"), "-n")
+    assert result.returncode == 0, result.stderr
+    jobs = planned_jobs(result)
+    assert jobs["sample_traces"] == 7 * 3
+    assert jobs["train_model"] == 5  # the two gamma experiments sample around modarith's model
+
+
 @pytest.mark.parametrize(
     ("override", "key"),
     [

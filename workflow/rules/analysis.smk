@@ -17,7 +17,7 @@ rule score_separation:
         "results/logs/score_separation/{experiment}/seed{seed}.log",
     threads: 1
     conda:
-        "../../envs/losskernel.yaml"
+        "../../envs/analysis.yaml"
     script:
         "../scripts/score_separation.py"
 
@@ -35,7 +35,7 @@ rule summarize_experiment:
         "results/logs/summarize_experiment/{experiment}.log",
     threads: 1
     conda:
-        "../../envs/losskernel.yaml"
+        "../../envs/analysis.yaml"
     script:
         "../scripts/summarize_experiment.py"
 
@@ -49,7 +49,7 @@ rule headline_table:
         "results/logs/headline_table/headline.log",
     threads: 1
     conda:
-        "../../envs/losskernel.yaml"
+        "../../envs/analysis.yaml"
     script:
         "../scripts/headline_table.py"
 
@@ -68,6 +68,6 @@ rule embed_umap:
         "results/benchmarks/embed_umap/{experiment}.tsv"
     threads: 1
     conda:
-        "../../envs/losskernel.yaml"
+        "../../envs/analysis.yaml"
     script:
         "../scripts/embed_umap.py"

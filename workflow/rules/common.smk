@@ -1,10 +1,20 @@
 # Config validation, wildcard constraints and input functions shared by every rule.
 
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from losskernel.config import ConfigError, quoted_settings, validate_config
+# Validation uses the package from this checkout (as the scripts do), installed or not.
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from losskernel.config import (
+    ConfigError,
+    model_source,
+    quoted_settings,
+    resolve_experiments,
+    validate_config,
+)
 
 try:
     validate_config(
@@ -16,7 +26,10 @@ except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
 
+# Experiments with model_from get their source's task, data, model and training sections.
+config.update(resolve_experiments(config))
 EXPERIMENTS = list(config["experiments"])
+TRAINED = [name for name in EXPERIMENTS if model_source(config, name) == name]
 
 
 wildcard_constraints:
@@ -28,6 +41,11 @@ wildcard_constraints:
 def experiment(wildcards):
     """The config section of the experiment named by the wildcard."""
     return config["experiments"][wildcards.experiment]
+
+
+def trained_model(wildcards):
+    """The model an experiment samples around: its own, or that of its `model_from`."""
+    return f"results/{model_source(config, wildcards.experiment)}/model.pt"
 
 
 def sampling_settings(wildcards):

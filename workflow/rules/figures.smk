@@ -40,6 +40,6 @@ rule plot_experiment:
         "results/logs/plot_experiment/{experiment}.log",
     threads: 1
     conda:
-        "../../envs/losskernel.yaml"
+        "../../envs/analysis.yaml"
     script:
         "../scripts/plot_experiment.py"

@@ -14,6 +14,6 @@ rule compute_kernel:
         "results/benchmarks/compute_kernel/{experiment}/seed{seed}-{kind}.tsv"
     threads: 1
     conda:
-        "../../envs/losskernel.yaml"
+        "../../envs/analysis.yaml"
     script:
         "../scripts/compute_kernel.py"

@@ -2,6 +2,8 @@
 
 
 rule train_model:
+    wildcard_constraints:
+        experiment="|".join(TRAINED),
     output:
         model="results/{experiment}/model.pt",
         checkpoints="results/{experiment}/checkpoints.pt",
@@ -17,6 +19,6 @@ rule train_model:
         "results/benchmarks/train_model/{experiment}.tsv"
     threads: 1
     conda:
-        "../../envs/losskernel.yaml"
+        "../../envs/torch.yaml"
     script:
         "../scripts/train_model.py"

@@ -12,6 +12,6 @@ rule paper_macros:
         "results/logs/paper_macros/macros.log",
     threads: 1
     conda:
-        "../../envs/losskernel.yaml"
+        "../../envs/analysis.yaml"
     script:
         "../scripts/paper_macros.py"

@@ -3,7 +3,7 @@
 
 rule sample_traces:
     input:
-        model="results/{experiment}/model.pt",
+        model=trained_model,
     output:
         traces="results/{experiment}/seed{seed}/traces.nc",
     params:
@@ -17,6 +17,6 @@ rule sample_traces:
         "results/benchmarks/sample_traces/{experiment}/seed{seed}.tsv"
     threads: 1
     conda:
-        "../../envs/losskernel.yaml"
+        "../../envs/torch.yaml"
     script:
         "../scripts/sample_traces.py"

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
+
+# The package is used from this checkout's src/, so a rule's environment needs only the
+# third-party packages (envs/*.yaml), and the code that ran is the code of this commit.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
 
 def start(snakemake) -> dict[str, str | int]:

@@ -1,0 +1,43 @@
+"""Every rule's conda environment is pinned and agrees with the pip lock setup.sh installs."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCK = {
+    name.lower().replace("_", "-"): version
+    for name, version in (
+        line.split("==", 1)
+        for line in (ROOT / "requirements.lock").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+}
+ENV_FILES = sorted((ROOT / "envs").glob("*.yaml"))
+
+
+def test_every_rule_uses_an_existing_env_file():
+    used = {line.split('"')[1] for smk in (ROOT / "workflow/rules").glob("*.smk")
+            for line in smk.read_text().splitlines() if "../../envs/" in line}
+    assert used
+    for path in used:
+        assert (ROOT / "workflow/rules" / path).resolve().is_file(), path
+
+
+@pytest.mark.parametrize("env_file", ENV_FILES, ids=lambda p: p.name)
+def test_env_is_pinned_and_matches_the_lock(env_file):
+    env = yaml.safe_load(env_file.read_text())
+    assert env["channels"] == ["conda-forge", "nodefaults"]
+    conda_specs = [d for d in env["dependencies"] if isinstance(d, str)]
+    pip_specs = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    for spec in conda_specs:
+        name, _, version = spec.partition(" =")
+        assert version, f"{env_file.name}: conda spec {spec!r} is not pinned"
+    assert pip_specs
+    for spec in pip_specs:
+        name, _, version = spec.partition("==")
+        assert version, f"{env_file.name}: pip spec {spec!r} is not pinned with =="
+        key = name.lower().replace("_", "-").split("[")[0]
+        assert LOCK.get(key) == version, f"{env_file.name}: {spec} but requirements.lock has " \
+                                         f"{key}=={LOCK.get(key)}"
