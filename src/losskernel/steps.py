@@ -77,6 +77,9 @@ def load_model(task: str, data_settings: Mapping, model_path: PathLike) -> torch
     saved = torch.load(model_path, weights_only=False)
     if saved["task"] != task:
         raise ValueError(f"{model_path} holds a {saved['task']!r} model, expected {task!r}")
+    if saved["data"] != dict(data_settings):
+        raise ValueError(f"{model_path} was trained on data {saved['data']}, not on the "
+                         f"configured {dict(data_settings)}; retrain it or fix the config")
     module = get_task(task)
     model = module.build_model(saved["model"], module.make_data(data_settings))
     model.load_state_dict(saved["state_dict"])
