@@ -67,8 +67,10 @@ def block_means(kernel: np.ndarray, groups: np.ndarray) -> dict[str, float]:
     groups = np.asarray(groups)
     same = groups[:, None] == groups[None, :]
     off_diagonal = ~np.eye(len(groups), dtype=bool)
-    means = {f"within_{name}": float(kernel[np.ix_(groups == name, groups == name)][
-        off_diagonal[np.ix_(groups == name, groups == name)]].mean()) for name in np.unique(groups)}
+    means = {}
+    for name in np.unique(groups):
+        members = groups == name
+        means[f"within_{name}"] = float(kernel[np.outer(members, members) & off_diagonal].mean())
     means["within"] = float(kernel[same & off_diagonal].mean())
     means["cross"] = float(kernel[~same].mean())
     return means

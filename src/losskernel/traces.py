@@ -46,7 +46,10 @@ def make_trace_dataset(
 ) -> xr.Dataset:
     """Assemble sampled chains into a validated trace dataset."""
     chain_ids = sorted(chains)
-    stack = lambda field: np.stack([getattr(chains[c], field) for c in chain_ids])  # noqa: E731
+
+    def stack(field: str) -> np.ndarray:
+        return np.stack([getattr(chains[chain], field) for chain in chain_ids])
+
     coords: dict[str, object] = {
         "chain": np.asarray(chain_ids, dtype=np.int64),
         "draw": np.arange(config.num_draws, dtype=np.int64),
