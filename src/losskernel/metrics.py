@@ -112,8 +112,9 @@ def cross_group_covariance_z(
     num_chains, num_draws, _ = losses.shape
     if not 2 <= num_batches <= num_draws:
         raise ValueError(f"num_batches must be in [2, num_draws={num_draws}], got {num_batches}")
-    mean_a = np.asarray(losses, dtype=np.float64)[:, :, in_group_a].mean(axis=2)
-    mean_b = np.asarray(losses, dtype=np.float64)[:, :, in_group_b].mean(axis=2)
+    losses = np.asarray(losses, dtype=np.float64)
+    mean_a = losses[:, :, in_group_a].mean(axis=2)
+    mean_b = losses[:, :, in_group_b].mean(axis=2)
     products = (mean_a - mean_a.mean()) * (mean_b - mean_b.mean())
     usable = num_draws - num_draws % num_batches
     block_means = products[:, :usable].reshape(num_chains, num_batches, -1).mean(axis=2).ravel()

@@ -27,6 +27,14 @@ if TYPE_CHECKING:  # torch and plotting are imported by the steps that need them
 PathLike = str | os.PathLike
 Record = Mapping[str, str | int]
 
+KNN_READINGS: dict[str, tuple[str, str]] = {
+    # metric: (edges removed from the neighbour graph, label in figures)
+    "roc_auc": ("same_output", "same-output edges removed"),
+    "roc_auc_shared_token": ("shared_token", "shared-token edges removed"),
+    "roc_auc_all_edges": ("none", "all edges"),
+}
+"""The kNN task-vote readings; ``roc_auc`` (same-output edges removed) is the headline."""
+
 
 def set_threads(threads: int) -> None:
     """Match torch's intra-op threads to the job's cores (oversubscription costs up to 4x)."""
@@ -158,8 +166,7 @@ def separation(
     k = analysis_settings["knn_k"]
     rows: dict[str, float] = {}
     scores = inputs[["obs_id", "task"]].copy()
-    for reading, edge_rule in (("roc_auc", "same_output"), ("roc_auc_all_edges", "none"),
-                               ("roc_auc_shared_token", "shared_token")):
+    for reading, (edge_rule, _) in KNN_READINGS.items():
         auc, score = metrics.knn_vote_auc(R, groups, k, module.excluded_edges(inputs, edge_rule))
         rows[reading] = auc
         scores[reading] = score
@@ -299,20 +306,16 @@ def figures(
     for seed, scores_path, metrics_path in zip(seeds, scores_paths, metrics_paths, strict=True):
         scores, values = read_tsv(scores_path), read_tsv(metrics_path).set_index("metric")["value"]
         positive = scores["task"].to_numpy() == np.unique(scores["task"])[0]
-        readings = ["roc_auc"] if seed != figure_seed else [
-            "roc_auc", "roc_auc_shared_token", "roc_auc_all_edges"]
+        readings = list(KNN_READINGS) if seed == figure_seed else ["roc_auc"]
         for reading in readings:
-            curves.append((f"seed {seed}, {_reading_label(reading)} "
+            curves.append((f"seed {seed}, {KNN_READINGS[reading][1]} "
                            f"(AUC {values[reading]:.3f})", positive, scores[reading].to_numpy()))
+        if seed == figure_seed:
+            pairwise_auc = values["roc_auc_pairwise"]
     upper_i, upper_j = np.triu_indices(len(groups), k=1)
-    curves.append((f"seed {figure_seed}, every pair scored by R (AUC "
-                   f"{metrics.pairwise_separation_auc(R, groups):.3f})",
+    curves.append((f"seed {figure_seed}, every pair scored by R (AUC {pairwise_auc:.3f})",
                    groups[upper_i] == groups[upper_j], R[upper_i, upper_j]))
     plotting.save_figure(plotting.plot_roc_curves(
         curves, f"{experiment}: task separation under R ({knn_k}-NN votes, pairs)"), roc_path,
         record)
 
-
-def _reading_label(reading: str) -> str:
-    return {"roc_auc": "same-output edges removed", "roc_auc_all_edges": "all edges",
-            "roc_auc_shared_token": "shared-token edges removed"}[reading]
