@@ -53,17 +53,25 @@ def load_config(paths: Sequence[str | os.PathLike]) -> dict:
 
 def validate_config(config: Mapping, schema_path: str | os.PathLike,
                     source: str = "the config file") -> None:
-    """Raise ``ConfigError`` for the first schema violation or failed semantic check."""
-    schema = load_yaml(schema_path)
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.path), list(e.path)))
-    if errors:
-        error = errors[0]
-        more = f" ({len(errors) - 1} more problem(s) after this one)" if len(errors) > 1 else ""
-        raise ConfigError(
-            f"invalid config key {_key(error.path)}: {error.message}. Fix it in {source}; "
-            f"allowed values are described in {schema_path}.{more}"
-        )
+    """Raise ``ConfigError`` for the first schema violation or failed semantic check.
+
+    The schema is checked twice: on the config as given, then with every ``model_from``
+    experiment completed by its source, when its task (and so its task's rules) is known.
+    """
+    validator = jsonschema.Draft202012Validator(load_yaml(schema_path))
+
+    def check_schema(candidate: Mapping) -> None:
+        errors = sorted(validator.iter_errors(candidate),
+                        key=lambda e: (len(e.path), list(e.path)))
+        if errors:
+            error = errors[0]
+            more = f" ({len(errors) - 1} more problem(s) after this one)" if len(errors) > 1 else ""
+            raise ConfigError(
+                f"invalid config key {_key(error.path)}: {error.message}. Fix it in {source}; "
+                f"allowed values are described in {schema_path}.{more}"
+            )
+
+    check_schema(config)
     experiments = config["experiments"]
     for name, settings in experiments.items():
         source = settings.get("model_from")
@@ -80,7 +88,9 @@ def validate_config(config: Mapping, schema_path: str | os.PathLike,
         if "model_from" in experiments[source]:
             raise ConfigError(f"invalid config key experiments.{name}.model_from: {source!r} "
                               f"itself reuses another model; point to the one that trains")
-    for name, settings in resolve_experiments(config)["experiments"].items():
+    resolved = resolve_experiments(config)
+    check_schema(resolved)
+    for name, settings in resolved["experiments"].items():
         check_experiment(name, settings)
 
 
@@ -104,6 +114,34 @@ def model_source(config: Mapping, experiment: str) -> str:
     return config["experiments"][experiment].get("model_from", experiment)
 
 
+MISLABEL_BASELINES: tuple[str, ...] = (
+    "posterior_mean_loss", "loss_at_optimum", "noise_variance_best", "noise_mean_best",
+    "history_loss_mean", "history_loss_variance")
+"""The mislabel scores reported beside K(z, z) (see ``losskernel.analyses.mislabels``)."""
+SEED_READINGS: dict[str, tuple[str, ...]] = {
+    # per-seed metric tables and the metrics they hold
+    "separation": ("roc_auc", "roc_auc_all_edges", "roc_auc_shared_token", "roc_auc_pairwise",
+                   "within_task_mean_R", "cross_task_mean_R", "cross_task_z"),
+    "mislabels": ("mislabel_roc_auc", "self_cov_mislabeled", "self_cov_normal",
+                  "self_cov_ratio", *(f"baseline_roc_auc_{score}" for score in MISLABEL_BASELINES)),
+    "convergence": ("cka_half", "cka_halves", "cka_chain_halves"),
+}
+EXPERIMENT_READINGS: dict[str, tuple[str, ...]] = {"trajectory": ("trajectory_gain",)}
+
+
+def seed_readings(settings: Mapping) -> list[str]:
+    """The per-seed readings an experiment produces: task separation (modular arithmetic),
+    mislabels (when configured) and convergence (when configured)."""
+    analysis = settings["analysis"]
+    readings = ["separation"] if settings["task"] == "modular_arithmetic" else []
+    return readings + [name for name in ("mislabels", "convergence") if name in analysis]
+
+
+def experiment_readings(settings: Mapping) -> list[str]:
+    """Readings with one value per experiment (the developmental trajectory)."""
+    return [name for name in EXPERIMENT_READINGS if name in settings["analysis"]]
+
+
 def check_experiment(name: str, settings: Mapping) -> None:
     """The checks of one experiment that the schema cannot express."""
     prefix = f"experiments.{name}"
@@ -112,33 +150,65 @@ def check_experiment(name: str, settings: Mapping) -> None:
         raise ConfigError(f"invalid config key {prefix}.analysis.figure_seed: "
                           f"{analysis['figure_seed']} is not one of sampling.seeds "
                           f"{sampling['seeds']}")
-    if analysis["standard_error_batches"] > sampling["num_draws"]:
+    if "standard_error_batches" in analysis and (
+            analysis["standard_error_batches"] > sampling["num_draws"]):
         raise ConfigError(f"invalid config key {prefix}.analysis.standard_error_batches: "
                           f"{analysis['standard_error_batches']} blocks need at least as many "
                           f"draws (sampling.num_draws = {sampling['num_draws']})")
+    trajectory = analysis.get("trajectory")
+    if trajectory and trajectory["num_checkpoints"] > settings["training"]["num_checkpoints"]:
+        raise ConfigError(f"invalid config key {prefix}.analysis.trajectory.num_checkpoints: "
+                          f"{trajectory['num_checkpoints']} exceeds the "
+                          f"{settings['training']['num_checkpoints']} checkpoints training saves "
+                          f"(training.num_checkpoints); lower it")
+    produced = {metric for reading in seed_readings(settings) for metric in SEED_READINGS[reading]}
+    produced |= {metric for reading in experiment_readings(settings)
+                 for metric in EXPERIMENT_READINGS[reading]}
+    for metric in settings["headline_metrics"]:
+        if metric not in produced:
+            raise ConfigError(f"invalid config key {prefix}.headline_metrics: {metric!r} needs an "
+                              f"analysis this experiment does not run; it can report "
+                              f"{sorted(produced)}")
+    module = get_task(settings["task"])
+    attributes = module.INPUT_ATTRIBUTES
+    sweep = analysis.get("gamma_sweep")
+    unknown = [name for name in (sweep or {}).get("attributes", []) if name not in attributes]
+    if unknown:
+        raise ConfigError(f"invalid config key {prefix}.analysis.gamma_sweep.attributes: "
+                          f"{unknown} are not attributes of the {settings['task']!r} inputs; "
+                          f"choose from {list(attributes)}")
+    if "mislabels" in analysis and "mislabeled" not in attributes:
+        raise ConfigError(f"invalid config key {prefix}.analysis.mislabels: the "
+                          f"{settings['task']!r} task has no flipped labels to detect; remove it")
     try:
-        get_task(settings["task"]).check_settings(settings)
+        module.check_settings(settings)
     except ValueError as error:
         raise ConfigError(f"invalid config key {prefix}.{error}") from None
-    per_task = settings["kernel_inputs"]["per_task"]
-    if analysis["knn_k"] >= 2 * per_task:
-        raise ConfigError(f"invalid config key {prefix}.analysis.knn_k: {analysis['knn_k']} "
-                          f"must be smaller than the {2 * per_task} kernel inputs")
+    if "per_task" in settings["kernel_inputs"] and "knn_k" in analysis:
+        per_task = settings["kernel_inputs"]["per_task"]
+        if analysis["knn_k"] >= 2 * per_task:
+            raise ConfigError(f"invalid config key {prefix}.analysis.knn_k: {analysis['knn_k']} "
+                              f"must be smaller than the {2 * per_task} kernel inputs")
 
 
 def quoted_settings(config: Mapping) -> dict[str, dict[str, object]]:
     """The settings the paper's text quotes, per experiment (they become LaTeX macros)."""
-    return {
-        name: {
-            "modulus": settings["data"]["modulus"],
-            "per_task": settings["kernel_inputs"]["per_task"],
-            "num_seeds": len(settings["sampling"]["seeds"]),
-            "num_chains": settings["sampling"]["num_chains"],
-            "num_draws": settings["sampling"]["num_draws"],
-            "localization": settings["sampling"]["localization"],
-            "nbeta": settings["sampling"]["nbeta"],
-            "step_size": settings["sampling"]["step_size"],
-            "knn_k": settings["analysis"]["knn_k"],
+    quoted = {}
+    for name, settings in resolve_experiments(config)["experiments"].items():
+        sampling, analysis = settings["sampling"], settings["analysis"]
+        values = {
+            "num_seeds": len(sampling["seeds"]),
+            **{key: sampling[key] for key in ("num_chains", "num_draws", "localization",
+                                              "nbeta", "step_size")},
+            "per_task": settings["kernel_inputs"].get("per_task"),
+            "modulus": settings["data"].get("modulus"),
+            "label_noise": settings["data"].get("label_noise"),
+            "knn_k": analysis.get("knn_k"),
         }
-        for name, settings in resolve_experiments(config)["experiments"].items()
-    }
+        if "gamma_sweep" in analysis:
+            gammas = analysis["gamma_sweep"]["localizations"]
+            values.update(gamma_min=min(gammas), gamma_max=max(gammas))
+        if "trajectory" in analysis:
+            values["num_trajectory_checkpoints"] = analysis["trajectory"]["num_checkpoints"]
+        quoted[name] = {key: value for key, value in values.items() if value is not None}
+    return quoted

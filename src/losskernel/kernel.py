@@ -106,6 +106,9 @@ def kernel_dataset(
             "centring": centring,
             "num_chains": int(traces.sizes["chain"]),
             "num_draws": int(traces.sizes["draw"]),
+            # where the draws came from: the SGLD settings and, for a trajectory, the step
+            **{key: value for key, value in traces.attrs.items()
+               if key.startswith("sgld_") or key == "checkpoint_step"},
         },
     )
 

@@ -121,3 +121,25 @@ def cross_group_covariance_z(
     covariance = products.sum() / (products.size - 1)
     standard_error = block_means.std(ddof=1) / np.sqrt(block_means.size)
     return float(covariance), float(standard_error), float(covariance / standard_error)
+
+
+def neighbour_lift(
+    kernel: np.ndarray, attribute: np.ndarray, k: int, excluded_edges: np.ndarray | None = None
+) -> tuple[float, float, float]:
+    """How much more often an input's ``k`` nearest neighbours share its attribute than chance.
+
+    ``purity`` = share of (input, neighbour) pairs with equal attribute; ``chance`` = the same
+    share over every candidate pair (i ≠ j, not excluded), which is what random neighbours would
+    give; ``lift = purity / chance`` (1 = no structure). Returns ``(purity, chance, lift)``.
+    Where the excluded edges leave no candidate pair sharing the attribute (chance 0, e.g. the
+    training label with same-label edges removed), purity is 0 and the lift is NaN: undefined.
+    """
+    attribute = np.asarray(attribute)
+    indices, valid = nearest_neighbours(kernel, k, excluded_edges)
+    purity = float(((attribute[indices] == attribute[:, None]) & valid).sum() / valid.sum())
+    candidates = ~np.eye(len(attribute), dtype=bool)
+    if excluded_edges is not None:
+        candidates &= ~excluded_edges
+    same = attribute[:, None] == attribute[None, :]
+    chance = float((same & candidates).sum() / candidates.sum())
+    return purity, chance, purity / chance if chance > 0 else float("nan")

@@ -101,16 +101,129 @@ def plot_embedding(coords: np.ndarray, groups: np.ndarray, title: str = "") -> F
 
 
 def plot_roc_curves(curves: Sequence[tuple[str, np.ndarray, np.ndarray]],
-                    title: str = "") -> Figure:
-    """ROC curves; each entry is ``(label, is_positive, score)``."""
+                    title: str = "", highlight_first: bool = False) -> Figure:
+    """ROC curves; each entry is ``(label, is_positive, score)``. ``highlight_first`` draws the
+    first curve thick and black (the method, against baselines in colour)."""
     figure, axis = plt.subplots(figsize=(4.4, 4.2))
-    for label, positive, score in curves:
+    for index, (label, positive, score) in enumerate(curves):
         false_positive, true_positive, _ = roc_curve(positive, score)
-        axis.plot(false_positive, true_positive, lw=1.2, label=label)
+        style = {"color": "k", "lw": 2.0, "zorder": 3} if highlight_first and index == 0 else {
+            "lw": 1.1}
+        axis.plot(false_positive, true_positive, label=label, **style)
     axis.plot([0, 1], [0, 1], color="0.6", ls=":", lw=0.8)
     axis.set_xlabel("false positive rate")
     axis.set_ylabel("true positive rate")
     axis.legend(fontsize=7, frameon=False, loc="lower right")
     axis.set_title(title, fontsize=10)
     axis.set_aspect("equal")
+    return figure
+
+
+def plot_matrix(matrix: np.ndarray, labels: Sequence[str], title: str = "",
+                colour_label: str = "") -> Figure:
+    """A small annotated matrix (e.g. CKA between the kernels at each γ)."""
+    figure, axis = plt.subplots(figsize=(1.0 + 0.75 * len(labels), 0.6 + 0.75 * len(labels)))
+    image = axis.imshow(matrix, cmap="viridis", vmin=min(0.0, float(np.min(matrix))), vmax=1.0)
+    for (row, column), value in np.ndenumerate(matrix):
+        axis.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=8,
+                  color="w" if value < 0.6 else "k")
+    axis.set_xticks(range(len(labels)), labels)
+    axis.set_yticks(range(len(labels)), labels)
+    figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04, label=colour_label)
+    axis.set_title(title, fontsize=10)
+    return figure
+
+
+def plot_lines(panels: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]], *,
+               xlabel: str, ylabel: str, title: str = "", logx: bool = True,
+               reference: float | None = None) -> Figure:
+    """One panel per key; each holds named ``(x, y)`` lines. ``reference`` draws a level."""
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), sharey=True,
+                                squeeze=False)
+    for axis, (panel, lines) in zip(axes[0], panels.items(), strict=True):
+        for name, (x, y) in lines.items():
+            axis.plot(x, y, marker="o", ms=3, lw=1.2, label=name)
+        if reference is not None:
+            axis.axhline(reference, color="0.5", ls=":", lw=0.8)
+        if logx:
+            axis.set_xscale("log")
+        axis.set_xlabel(xlabel)
+        axis.set_title(panel, fontsize=9)
+        axis.legend(fontsize=7, frameon=False)
+    axes[0][0].set_ylabel(ylabel)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def plot_group_histograms(values: np.ndarray, positive: np.ndarray, names: tuple[str, str],
+                          xlabel: str, title: str = "") -> Figure:
+    """Histograms of positive values for two groups on a log axis, with each group's mean.
+
+    Bar heights are the share of each group in a bin (not a density, which log-spaced bins
+    would inflate at small values), so both groups are comparable whatever their sizes.
+    """
+    positive = np.asarray(positive, dtype=bool)
+    floor = float(np.min(values[values > 0])) if np.any(values > 0) else 1e-12
+    clipped = np.maximum(values, floor)
+    bins = np.geomspace(clipped.min(), clipped.max(), 60)
+    figure, axis = plt.subplots(figsize=(5.2, 3.4))
+    for name, mask, colour in ((names[0], ~positive, GROUP_COLOURS[0]),
+                               (names[1], positive, GROUP_COLOURS[1])):
+        axis.hist(clipped[mask], bins=bins, color=colour, alpha=0.6,
+                  weights=np.full(mask.sum(), 1.0 / max(mask.sum(), 1)),
+                  label=f"{name} (n={mask.sum()}, mean {values[mask].mean():.3g})")
+        axis.axvline(values[mask].mean(), color=colour, ls="--", lw=1)
+    axis.set_xscale("log")
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel("share of the group")
+    axis.legend(fontsize=8, frameon=False)
+    axis.set_title(title, fontsize=10)
+    return figure
+
+
+def plot_labelled_embedding(coords: np.ndarray, labels: np.ndarray, marked: np.ndarray | None,
+                            title: str = "", axis=None, marked_name: str = "",
+                            legend: bool = True) -> Figure:
+    """A 2-D embedding coloured by a categorical label (up to 10 colours, then they repeat);
+    ``marked`` points get a black ring (e.g. the mislabeled inputs)."""
+    figure = None
+    if axis is None:
+        figure, axis = plt.subplots(figsize=(5.0, 4.6))
+    names, codes = np.unique(np.asarray(labels), return_inverse=True)
+    palette = plt.get_cmap("tab10").colors
+    for code, name in enumerate(names):
+        points = coords[codes == code]
+        axis.scatter(points[:, 0], points[:, 1], s=5, color=palette[code % 10], linewidths=0,
+                     alpha=0.85, label=str(name))
+    if marked is not None and np.any(marked):
+        marked = np.asarray(marked, dtype=bool)
+        axis.scatter(coords[marked, 0], coords[marked, 1], s=16, facecolors="none",
+                     edgecolors="k", linewidths=0.6, label=f"{marked_name} (n={marked.sum()})")
+    if legend:
+        axis.legend(fontsize=6, frameon=False, markerscale=2, ncols=2 if len(names) > 4 else 1)
+    axis.set_xticks([])
+    axis.set_yticks([])
+    axis.set_title(title, fontsize=9)
+    return axis.figure if figure is None else figure
+
+
+def plot_embedding_grid(embeddings: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray | None]],
+                        title: str = "", marked_name: str = "") -> Figure:
+    """Several embeddings side by side: ``(panel title, coords, labels, marked)`` each, with
+    one legend for all (the labels are the same in every panel)."""
+    columns = min(3, len(embeddings))
+    rows = -(-len(embeddings) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.4 * rows + 0.5),
+                                squeeze=False)
+    for axis, (name, coords, labels, marked) in zip(axes.flat, embeddings, strict=False):
+        plot_labelled_embedding(coords, labels, marked, name, axis=axis, marked_name=marked_name,
+                                legend=False)
+    for axis in list(axes.flat)[len(embeddings):]:
+        axis.set_visible(False)
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    figure.legend(handles, names, loc="lower center", ncols=min(len(names), 11), fontsize=7,
+                  frameon=False, markerscale=2)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout(rect=(0, 0.04, 1, 1))
     return figure

@@ -53,18 +53,17 @@ def train(
 
     from losskernel.experiments import get_task
     from losskernel.losses import cross_entropy_per_sample
-    from losskernel.training import train_full_batch, training_config_from_settings
+    from losskernel.training import train_adamw, training_config_from_settings
 
     set_threads(threads)
     module = get_task(task)
     data = module.make_data(data_settings)
     train_data, _ = module.training_split(data)
-    target = training_settings["target_test_accuracy"]
-    result = train_full_batch(
+    result = train_adamw(
         module.build_model(model_settings, data), cross_entropy_per_sample, train_data,
         training_config_from_settings(training_settings),
         evaluate=lambda model: module.accuracy_by_task(model, data),
-        is_converged=lambda m: module.is_converged(m, target), progress=progress,
+        is_converged=lambda m: module.is_converged(m, training_settings), progress=progress,
     )
     header = {"task": task, "data": dict(data_settings), "model": dict(model_settings),
               "provenance": dict(record)}
@@ -76,8 +75,13 @@ def train(
     write_tsv(result.history, history_path, record)
 
 
-def load_model(task: str, data_settings: Mapping, model_path: PathLike) -> torch.nn.Module:
-    """Rebuild a trained model from the settings stored beside its weights."""
+def load_model(task: str, data_settings: Mapping, model_path: PathLike,
+               checkpoint_step: int | None = None) -> torch.nn.Module:
+    """Rebuild a trained model from the settings stored beside its weights.
+
+    ``model_path`` is a ``model.pt`` (final weights) or, with ``checkpoint_step``, a
+    ``checkpoints.pt`` from which that training step's weights are taken.
+    """
     import torch
 
     from losskernel.experiments import get_task
@@ -90,8 +94,31 @@ def load_model(task: str, data_settings: Mapping, model_path: PathLike) -> torch
                          f"configured {dict(data_settings)}; retrain it or fix the config")
     module = get_task(task)
     model = module.build_model(saved["model"], module.make_data(data_settings))
-    model.load_state_dict(saved["state_dict"])
+    state = saved["state_dict"] if checkpoint_step is None else saved["checkpoints"][
+        checkpoint_step]
+    model.load_state_dict(state)
     return model.train(False)
+
+
+def checkpoint_steps(checkpoints_path: PathLike) -> list[int]:
+    """The training steps saved in a ``checkpoints.pt``, in order."""
+    import torch
+
+    return sorted(torch.load(checkpoints_path, weights_only=False)["checkpoints"])
+
+
+def select_checkpoints(saved_steps: Sequence[int], num: int) -> list[int]:
+    """``num`` of the saved steps at evenly spaced positions, first and last included.
+
+    The saved steps are log-spaced, so the selection is too: initialization, a few early steps
+    where most change happens, and the end of training.
+    """
+    steps = sorted(saved_steps)
+    if not 2 <= num <= len(steps):
+        raise ValueError(f"cannot select {num} checkpoints from the {len(steps)} saved; set "
+                         f"analysis.trajectory.num_checkpoints to at most training.num_checkpoints")
+    positions = np.round(np.linspace(0, len(steps) - 1, num)).astype(int)
+    return [steps[position] for position in positions]
 
 
 def sampler_config(sampling_settings: Mapping, seed: int) -> SGLDConfig:
@@ -106,9 +133,15 @@ def sampler_config(sampling_settings: Mapping, seed: int) -> SGLDConfig:
 def sample(
     task: str, data_settings: Mapping, kernel_input_settings: Mapping,
     sampling_settings: Mapping, seed: int, *, model_path: PathLike, traces_path: PathLike,
-    record: Record, threads: int = 1, progress: bool = True,
+    record: Record, checkpoint: Mapping[str, int] | None = None, threads: int = 1,
+    progress: bool = True,
 ) -> None:
-    """SGLD around the trained model; write the per-sample loss traces of the kernel inputs."""
+    """SGLD around a trained model; write the per-sample loss traces of the kernel inputs.
+
+    Without ``checkpoint`` the model is the final ``model.pt``. With ``checkpoint =
+    {"index": i, "num_checkpoints": n}``, ``model_path`` is a ``checkpoints.pt`` and SGLD is
+    localized at the i-th of n checkpoints chosen by ``select_checkpoints``.
+    """
     from losskernel.experiments import get_task
     from losskernel.losses import cross_entropy_per_sample
     from losskernel.sgld import evaluate_per_sample_losses, sample_chains
@@ -116,7 +149,11 @@ def sample(
     set_threads(threads)
     module = get_task(task)
     data = module.make_data(data_settings)
-    model = load_model(task, data_settings, model_path)
+    step = None
+    if checkpoint is not None:
+        step = select_checkpoints(checkpoint_steps(model_path),
+                                  checkpoint["num_checkpoints"])[checkpoint["index"]]
+    model = load_model(task, data_settings, model_path, checkpoint_step=step)
     train_data, strata = module.training_split(data)
     inputs = module.select_kernel_inputs(data, kernel_input_settings)
     input_data = data.tensors(inputs)
@@ -128,8 +165,9 @@ def sample(
     init_loss = evaluate_per_sample_losses(model, cross_entropy_per_sample, input_data,
                                            config.eval_batch_size).numpy()
     coords = {name: inputs[name].to_numpy() for name in inputs.columns if name != "obs_id"}
+    attrs = dict(record) if step is None else {**record, "checkpoint_step": step}
     dataset = traces.make_trace_dataset(chains, init_loss, inputs["obs_id"].to_numpy(), config,
-                                        obs_coords=coords, attrs=record)
+                                        obs_coords=coords, attrs=attrs)
     traces.save_traces(dataset, traces_path)
 
 
@@ -192,32 +230,42 @@ def read_tsv(path: PathLike) -> pd.DataFrame:
 
 
 def summarize(
-    experiment: str, seeds: Sequence[int], metrics_paths: Sequence[PathLike],
-    headline_metrics: Sequence[str], *, summary_path: PathLike, headline_path: PathLike,
-    record: Record,
+    experiment: str, seed_metrics: Mapping[int, Sequence[PathLike]],
+    experiment_metrics: Sequence[PathLike], headline_metrics: Sequence[str], *,
+    summary_path: PathLike, headline_path: PathLike, record: Record,
 ) -> None:
-    """Per-seed metrics gathered into one table, and the experiment's headline rows.
+    """Every metric of every seed in one table, and the experiment's headline rows.
 
-    A headline value is the mean over seeds with the standard deviation as spread, except
-    ``cross_task_z``: the seeds' cross-task covariances are averaged and divided by their
-    combined standard error ``sqrt(sum se_s²) / n``, and the headline is ``|z|`` of that mean.
+    ``seed_metrics`` maps each SGLD seed to its (metric, value) tables; ``experiment_metrics``
+    are tables of metrics with one value per experiment (the trajectory's gain), reported with
+    ``n = 1`` and no spread. A per-seed headline value is the mean over seeds with the standard
+    deviation as spread, except ``cross_task_z``: the seeds' cross-task covariances are averaged
+    and divided by their combined standard error ``sqrt(sum se_s²) / n``, and the headline is
+    ``|z|`` of that mean.
     """
-    per_seed = pd.concat(
-        [read_tsv(path).assign(seed=seed, source=str(path))
-         for seed, path in zip(seeds, metrics_paths, strict=True)], ignore_index=True,
-    )
-    write_tsv(per_seed[["metric", "seed", "value", "source"]], summary_path, record)
+    tables = [read_tsv(path).assign(seed=seed, source=str(path))
+              for seed, paths in seed_metrics.items() for path in paths]
+    tables += [read_tsv(path).assign(seed=pd.NA, source=str(path)) for path in experiment_metrics]
+    gathered = pd.concat(tables, ignore_index=True)
+    write_tsv(gathered[["metric", "seed", "value", "source"]], summary_path, record)
+    per_seed = gathered.dropna(subset=["seed"])
     wide = per_seed.pivot(index="seed", columns="metric", values="value")
+    single = gathered[gathered["seed"].isna()].set_index("metric")["value"]
     rows = []
     for metric in headline_metrics:
-        if metric == "cross_task_z":
+        if metric in single:
+            value, spread, n = single[metric], float("nan"), 1
+        elif metric == "cross_task_z":
             combined_se = np.sqrt((wide["cross_task_K_se"] ** 2).sum()) / len(wide)
             value = abs(wide["cross_task_K"].mean() / combined_se)
-            spread = wide["cross_task_z"].std(ddof=1)
+            spread, n = wide["cross_task_z"].std(ddof=1), len(wide)
+        elif metric in wide:
+            value, spread, n = wide[metric].mean(), wide[metric].std(ddof=1), len(wide)
         else:
-            value, spread = wide[metric].mean(), wide[metric].std(ddof=1)
+            raise ValueError(f"headline metric {metric!r} of {experiment} is in none of the "
+                             f"metric tables; they hold {sorted({*wide.columns, *single.index})}")
         rows.append({"experiment": experiment, "metric": metric, "value": value,
-                     "spread": spread, "n": len(wide), "source": str(summary_path)})
+                     "spread": spread, "n": n, "source": str(summary_path)})
     write_tsv(pd.DataFrame(rows), headline_path, record)
 
 
@@ -241,7 +289,8 @@ def latex_macros(headline_path: PathLike, settings: Mapping[str, Mapping[str, ob
     for row in table.itertuples():
         name = "lk" + _camel(f"{row.experiment} {row.metric}")
         lines.append(f"\\newcommand{{\\{name}}}{{{row.value:.3f}}}\n")
-        lines.append(f"\\newcommand{{\\{name}Spread}}{{{row.spread:.3f}}}\n")
+        spread = "--" if pd.isna(row.spread) else f"{row.spread:.3f}"
+        lines.append(f"\\newcommand{{\\{name}Spread}}{{{spread}}}\n")
         lines.append(f"\\newcommand{{\\{name}N}}{{{int(row.n)}}}\n")
     for experiment, values in settings.items():
         for key, value in values.items():
@@ -256,22 +305,30 @@ def _camel(text: str) -> str:
     return "".join(word[:1].upper() + word[1:] for word in words)
 
 
-def embed(analysis_settings: Mapping, task: str, *, correlation_path: PathLike,
+def embed(analysis_settings: Mapping, task: str, *, correlation_paths: Sequence[PathLike],
           embedding_path: PathLike, record: Record) -> None:
-    """2-D UMAP of the inputs from R, with the strict reading's edges removed."""
+    """2-D UMAPs from R, one per kernel, all with the same hyperparameters and edge rule.
+
+    One process embeds them all, so numba's compilation on the first UMAP is paid once. The
+    output has one row per (``embedding``, input) with ``umap_1``, ``umap_2`` and the inputs'
+    coordinates; ``embedding`` names the kernel's run directory (``seed0``, ``checkpoint3``).
+    """
     from losskernel.embedding import embed_umap
     from losskernel.experiments import get_task
 
-    correlation = kernels.load_kernel(correlation_path)
-    inputs = obs_table(correlation)
     settings = analysis_settings["umap"]
-    coords = embed_umap(
-        correlation["kernel"].values, n_components=2, n_neighbors=settings["n_neighbors"],
-        min_dist=settings["min_dist"], seed=settings["seed"],
-        excluded_edges=get_task(task).excluded_edges(inputs, settings["excluded_edges"]),
-    )
-    table = inputs.assign(umap_1=coords[:, 0], umap_2=coords[:, 1])
-    write_tsv(table, embedding_path, record)
+    tables = []
+    for path in correlation_paths:
+        name = Path(path).parent.name
+        correlation = kernels.load_kernel(path)
+        inputs = obs_table(correlation)
+        coords = embed_umap(
+            correlation["kernel"].values, n_components=2, n_neighbors=settings["n_neighbors"],
+            min_dist=settings["min_dist"], seed=settings["seed"],
+            excluded_edges=get_task(task).excluded_edges(inputs, settings["excluded_edges"]),
+        )
+        tables.append(inputs.assign(embedding=name, umap_1=coords[:, 0], umap_2=coords[:, 1]))
+    write_tsv(pd.concat(tables, ignore_index=True), embedding_path, record)
 
 
 def figures(
@@ -299,6 +356,7 @@ def figures(
     plotting.save_figure(plotting.plot_kernel_distributions(
         R, groups, f"{experiment}: off-diagonal R"), distributions_path, record)
     embedding = read_tsv(embedding_path)
+    embedding = embedding[embedding["embedding"] == f"seed{figure_seed}"]
     plotting.save_figure(plotting.plot_embedding(
         embedding[["umap_1", "umap_2"]].to_numpy(), embedding["task"].to_numpy(),
         f"{experiment}: UMAP of d = sqrt(2(1 - R)),\nsame-output edges removed"), umap_path, record)

@@ -1,4 +1,4 @@
-"""Full-batch training with checkpoints on a log-spaced schedule."""
+"""Training with AdamW (full batch or minibatches) and checkpoints on a log-spaced schedule."""
 
 from __future__ import annotations
 
@@ -13,14 +13,18 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from losskernel.sgld import LossFn, TensorData
+from losskernel.sgld import LossFn, TensorData, minibatch_indices
 
 Evaluator = Callable[[nn.Module], Mapping[str, float]]
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """AdamW on the full training set until the stopping rule holds or ``max_steps``."""
+    """AdamW until the stopping rule holds or ``max_steps``.
+
+    ``batch_size`` None trains on the full training set at every step; an integer draws
+    minibatches re-shuffled every epoch from ``shuffle_seed``.
+    """
 
     learning_rate: float
     weight_decay: float
@@ -29,8 +33,12 @@ class TrainingConfig:
     patience_steps: int = 1000
     eval_every: int = 100
     num_checkpoints: int = 30
+    batch_size: int | None = None
+    shuffle_seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1 or None, got {self.batch_size}")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.max_steps < 1:
@@ -55,7 +63,7 @@ class TrainingResult:
     final_step: int
 
 
-def train_full_batch(
+def train_adamw(
     model: nn.Module,
     loss_fn: LossFn,
     train_data: TensorData,
@@ -64,7 +72,7 @@ def train_full_batch(
     is_converged: Callable[[Mapping[str, float]], bool],
     progress: bool = True,
 ) -> TrainingResult:
-    """Train ``model`` (a copy) with full-batch AdamW.
+    """Train ``model`` (a copy) with AdamW, full batch or minibatches (``config.batch_size``).
 
     Every ``eval_every`` steps ``evaluate(model)`` returns named metrics; once ``is_converged``
     has held for ``patience_steps`` steps in a row, training stops. Checkpoints are kept at the
@@ -75,6 +83,8 @@ def train_full_batch(
                                   betas=config.betas, weight_decay=config.weight_decay)
     checkpoint_steps = set(log_spaced_steps(config.max_steps, config.num_checkpoints))
     checkpoints: dict[int, dict[str, torch.Tensor]] = {}
+    batches = None if config.batch_size is None else minibatch_indices(
+        len(train_data), config.batch_size, np.random.default_rng(config.shuffle_seed))
     rows: list[dict[str, float]] = []
     converged_since: int | None = None
     step = 0
@@ -100,7 +110,9 @@ def train_full_batch(
                 break
             model.train(True)
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(train_data.inputs), train_data.targets).mean()
+            inputs, targets = (train_data.inputs, train_data.targets) if batches is None else (
+                train_data[next(batches)])
+            loss = loss_fn(model(inputs), targets).mean()
             if not torch.isfinite(loss):
                 raise RuntimeError(f"training diverged at step {step} (loss {float(loss)}); "
                                    f"lower learning_rate={config.learning_rate}")

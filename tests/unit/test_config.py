@@ -96,3 +96,30 @@ def test_an_experiment_without_model_from_must_say_how_to_train(config):
     del config["experiments"]["modarith"]["training"]
     with pytest.raises(ConfigError, match=r"experiments\.modarith: 'training' is a required"):
         validate_config(config, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("experiment", "path", "value", "message"),
+    [
+        ("digits", ("analysis", "gamma_sweep", "attributes"), ["true_label", "hue"],
+         r"digits\.analysis\.gamma_sweep\.attributes: \['hue'\] are not attributes"),
+        ("digits", ("analysis", "gamma_sweep", "localizations"), [100],
+         r"digits\.analysis\.gamma_sweep\.localizations: \[100\] is too short"),
+        ("digits", ("data", "label_noise"), 0.0, r"digits\.data\.label_noise: the mislabel"),
+        ("digits", ("analysis", "trajectory", "num_checkpoints"), 21,
+         r"digits\.analysis\.trajectory\.num_checkpoints: 21 exceeds the 20 checkpoints"),
+        ("digits", ("sampling", "stratify_by_task"), True,
+         r"digits\.sampling\.stratify_by_task: False was expected"),
+        ("modarith", ("analysis", "mislabels"), {"noise_scales": [0.1], "noise_draws": 2,
+                                                "seed": 0, "eval_batch_size": 8},
+         r"modarith\.analysis\.mislabels: the 'modular_arithmetic' task has no flipped labels"),
+    ],
+)
+def test_appendix_analysis_settings_are_checked_before_anything_runs(config, experiment, path,
+                                                                     value, message):
+    section = config["experiments"][experiment]
+    for key in path[:-1]:
+        section = section[key]
+    section[path[-1]] = value
+    with pytest.raises(ConfigError, match=message):
+        validate_config(config, SCHEMA)

@@ -76,4 +76,4 @@ def test_accuracy_by_task_reports_each_split_and_task():
         metrics = modarith.accuracy_by_task(modarith.build_model(settings, data), data)
     assert set(metrics) == {f"{s}_accuracy{t}" for s in ("train", "test")
                             for t in ("", "_add", "_div")}
-    assert not modarith.is_converged(metrics, 0.99)
+    assert not modarith.is_converged(metrics, {"target_test_accuracy": 0.99})

@@ -8,7 +8,7 @@ from torch import nn
 from losskernel import kernel, metrics, sgld
 from losskernel.experiments import modarith
 from losskernel.losses import cross_entropy_per_sample
-from losskernel.training import TrainingConfig, train_full_batch
+from losskernel.training import TrainingConfig, train_adamw
 
 DATA_SETTINGS = {"modulus": 11, "operations": ["add", "div"], "train_fraction": 0.8,
                  "split_seed": 0}
@@ -32,7 +32,7 @@ class SharedLogitScale(nn.Module):
 def cross_task_statistics(share_a_parameter: bool) -> tuple[float, float]:
     data = modarith.make_data(DATA_SETTINGS)
     train, strata = modarith.training_split(data)
-    trained = train_full_batch(
+    trained = train_adamw(
         modarith.build_model(MODEL_SETTINGS, data), cross_entropy_per_sample, train,
         TrainingConfig(learning_rate=1e-2, weight_decay=0.0, max_steps=300, eval_every=300),
         evaluate=lambda m: {}, is_converged=lambda m: False, progress=False).model

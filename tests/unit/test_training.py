@@ -3,7 +3,7 @@ from torch import nn
 
 from losskernel.losses import cross_entropy_per_sample
 from losskernel.sgld import TensorData
-from losskernel.training import TrainingConfig, log_spaced_steps, train_full_batch
+from losskernel.training import TrainingConfig, log_spaced_steps, train_adamw
 
 
 def test_log_spaced_steps_start_at_zero_and_end_at_max():
@@ -27,7 +27,7 @@ def test_training_fits_and_keeps_checkpoints():
 
     config = TrainingConfig(learning_rate=1e-2, weight_decay=0.0, max_steps=2000,
                             patience_steps=50, eval_every=10, num_checkpoints=10)
-    result = train_full_batch(model, cross_entropy_per_sample, data, config, accuracy,
+    result = train_adamw(model, cross_entropy_per_sample, data, config, accuracy,
                               lambda m: m["train_accuracy"] == 1.0, progress=False)
     assert result.history["train_accuracy"].iloc[-1] == 1.0
     assert result.final_step < 2000  # stopped early by the patience rule

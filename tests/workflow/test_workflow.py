@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -45,9 +46,13 @@ def test_dry_run_of_the_default_config_plans_every_stage(tmp_path):
     result = snakemake("--directory", str(tmp_path), "--configfile", str(DEFAULT), "-n")
     assert result.returncode == 0, result.stderr
     jobs = planned_jobs(result)
-    assert jobs["train_model"] == 2
-    assert jobs["sample_traces"] == 6  # 2 experiments x 3 seeds
+    assert jobs["train_model"] == 3  # modarith, its control, digits
+    # 3 seeds each; 6 trajectory checkpoints of modarith and of digits; 4 more γ of digits
+    # (its γ = 100 is the main run of seed 0)
+    assert jobs["sample_traces"] == 3 * 3 + 2 * 6 + 4
     assert jobs["plot_experiment"] == 2 and jobs["paper_macros"] == 1
+    assert jobs["mislabel_baselines"] == 1 and jobs["gamma_sweep"] == 1
+    assert jobs["plot_trajectory"] == 2 and jobs["embed_umap"] == 3
 
 
 def test_sweep_reuses_trained_models(tmp_path):
@@ -55,8 +60,10 @@ def test_sweep_reuses_trained_models(tmp_path):
                        str(ROOT / "config/sweeps/modarith.yaml"), "-n")
     assert result.returncode == 0, result.stderr
     jobs = planned_jobs(result)
-    assert jobs["sample_traces"] == 7 * 3
-    assert jobs["train_model"] == 5  # the two gamma experiments sample around modarith's model
+    # 7 modarith experiments x 3 seeds, modarith's 6 trajectory checkpoints, and the digits
+    # experiment of the default (3 seeds, 4 more γ, 6 checkpoints)
+    assert jobs["sample_traces"] == 7 * 3 + 6 + (3 + 4 + 6)
+    assert jobs["train_model"] == 6  # the two gamma experiments sample around modarith's model
 
 
 @pytest.mark.parametrize(
@@ -85,17 +92,41 @@ def test_the_whole_dag_runs_on_a_tiny_config_and_reruns_only_what_changed(tmp_pa
     run = snakemake("--directory", str(tmp_path), *configs, "--cores", "2")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
 
-    for experiment in ("modarith", "modarith-control"):
-        for figure in ("kernel_heatmap", "kernel_distributions", "umap", "roc"):
+    figures = {
+        "modarith": ["kernel_heatmap", "kernel_distributions", "umap", "roc", "trajectory_score",
+                     "trajectory_umap"],
+        "modarith-control": ["kernel_heatmap", "kernel_distributions", "umap", "roc"],
+        "digits": ["mislabel_roc", "self_covariance", "umap_mislabels", "gamma_cka",
+                   "gamma_lift", "convergence", "trajectory_score", "trajectory_umap"],
+    }
+    for experiment, names in figures.items():
+        for figure in names:
             assert (tmp_path / f"results/figures/{experiment}/{figure}.png").stat().st_size > 0
     headline = pd.read_csv(tmp_path / "results/tables/headline.tsv", sep="\t", comment="#")
     assert list(headline.columns) == ["experiment", "metric", "value", "spread", "n", "source"]
-    assert set(zip(headline["experiment"], headline["metric"], strict=True)) == {
-        ("modarith", m) for m in ("roc_auc", "roc_auc_all_edges", "roc_auc_pairwise",
-                                  "within_task_mean_R", "cross_task_mean_R")
-    } | {("modarith-control", "cross_task_z")}
-    assert (headline["n"] == 2).all()
-    assert r"\lkModarithControlCrossTaskZ" in (tmp_path / "paper/generated/macros.tex").read_text()
+    configured = yaml.safe_load(DEFAULT.read_text())["experiments"]
+    assert list(zip(headline["experiment"], headline["metric"], strict=True)) == [
+        (name, metric) for name, settings in configured.items()
+        for metric in settings["headline_metrics"]]
+    for metric in ("mislabel_roc_auc", "self_cov_ratio", "cka_half", "trajectory_gain"):
+        assert ("digits", metric) in set(zip(headline["experiment"], headline["metric"],
+                                             strict=True))
+    gains = headline[headline["metric"] == "trajectory_gain"]
+    assert (gains["n"] == 1).all() and gains["spread"].isna().all()
+    assert (headline.loc[headline["metric"] != "trajectory_gain", "n"] == 2).all()
+    assert headline["value"].notna().all()
+    macros = (tmp_path / "paper/generated/macros.tex").read_text()
+    assert r"\lkModarithControlCrossTaskZ" in macros and r"\lkDigitsMislabelRocAuc" in macros
+    paper = (ROOT / "paper/main.tex").read_text()
+    defined = set(re.findall(r"\\newcommand\{\\(lk[A-Za-z]+)\}", macros))
+    assert set(re.findall(r"\\(lk[A-Za-z]+)", paper)) <= defined  # every quoted number exists
+    for figure in re.findall(r"\\includegraphics\[[^]]*\]\{([^}]+)\}", paper):
+        assert (tmp_path / "results/figures" / figure).exists(), figure
+
+    sweep = pd.read_csv(tmp_path / "results/digits/gamma-sweep-cka.tsv", sep="\t", comment="#")
+    assert sorted(set(sweep["gamma_a"])) == [30, 100]
+    trajectory = pd.read_csv(tmp_path / "results/digits/trajectory.tsv", sep="\t", comment="#")
+    assert list(trajectory["checkpoint"]) == [0, 1, 2] and trajectory["step"].iloc[0] == 0
 
     again = snakemake("--directory", str(tmp_path), *configs, "-n")
     assert again.returncode == 0 and planned_jobs(again) == {}, again.stdout
@@ -105,6 +136,15 @@ def test_the_whole_dag_runs_on_a_tiny_config_and_reruns_only_what_changed(tmp_pa
         {"experiments": {"modarith": {"sampling": {"step_size": 1.0e-4}}}}))
     rerun = snakemake("--directory", str(tmp_path), *configs, str(changed), "-n")
     jobs = planned_jobs(rerun)
-    assert jobs.get("sample_traces") == 2  # both seeds of modarith, not the control
+    # both seeds of modarith and its 3 checkpoints (they inherit the step size); not the control
+    assert jobs.get("sample_traces") == 2 + 3
     assert "train_model" not in jobs
+
+    one_gamma = tmp_path / "one-gamma.yaml"
+    one_gamma.write_text(yaml.safe_dump(
+        {"experiments": {"digits": {"analysis": {"gamma_sweep": {"localizations": [30, 300]}}}}}))
+    rerun = snakemake("--directory", str(tmp_path), *configs, str(one_gamma), "-n")
+    jobs = planned_jobs(rerun)
+    assert jobs.get("sample_traces") == 1  # only the new γ; γ = 30 is kept
+    assert "train_model" not in jobs and "mislabel_baselines" not in jobs
 

@@ -43,3 +43,99 @@ rule plot_experiment:
         "../../envs/analysis.yaml"
     script:
         "../scripts/plot_experiment.py"
+
+
+rule plot_gamma_sweep:
+    input:
+        cka="results/{experiment}/gamma-sweep-cka.tsv",
+        lift="results/{experiment}/gamma-sweep-lift.tsv",
+        convergence=per_gamma("results/{experiment}/{run}/convergence-curve.tsv"),
+    output:
+        cka=report(
+            "results/figures/{experiment}/gamma_cka.png",
+            caption="../report/gamma_cka.rst",
+            category="Appendix analyses",
+            subcategory="{experiment}",
+        ),
+        lift=report(
+            "results/figures/{experiment}/gamma_lift.png",
+            caption="../report/gamma_lift.rst",
+            category="Appendix analyses",
+            subcategory="{experiment}",
+        ),
+        convergence=report(
+            "results/figures/{experiment}/convergence.png",
+            caption="../report/convergence.rst",
+            category="Appendix analyses",
+            subcategory="{experiment}",
+        ),
+    params:
+        localizations=lambda w: experiment(w)["analysis"]["gamma_sweep"]["localizations"],
+    log:
+        "results/logs/plot_gamma_sweep/{experiment}.log",
+    threads: 1
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/plot_gamma_sweep.py"
+
+
+rule plot_mislabels:
+    input:
+        scores=figure_seed_file("results/{experiment}/seed{seed}/mislabel-scores.tsv"),
+        metrics=figure_seed_file("results/{experiment}/seed{seed}/mislabels.tsv"),
+        embedding="results/{experiment}/umap.tsv",
+    output:
+        roc=report(
+            "results/figures/{experiment}/mislabel_roc.png",
+            caption="../report/mislabel_roc.rst",
+            category="Appendix analyses",
+            subcategory="{experiment}",
+        ),
+        self_covariance=report(
+            "results/figures/{experiment}/self_covariance.png",
+            caption="../report/self_covariance.rst",
+            category="Appendix analyses",
+            subcategory="{experiment}",
+        ),
+        umap=report(
+            "results/figures/{experiment}/umap_mislabels.png",
+            caption="../report/umap_mislabels.rst",
+            category="Appendix analyses",
+            subcategory="{experiment}",
+        ),
+    params:
+        figure_seed=lambda w: experiment(w)["analysis"]["figure_seed"],
+    log:
+        "results/logs/plot_mislabels/{experiment}.log",
+    threads: 1
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/plot_mislabels.py"
+
+
+rule plot_trajectory:
+    input:
+        table="results/{experiment}/trajectory.tsv",
+        embedding="results/{experiment}/umap.tsv",
+    output:
+        score=report(
+            "results/figures/{experiment}/trajectory_score.png",
+            caption="../report/trajectory_score.rst",
+            category="Appendix analyses",
+            subcategory="{experiment}",
+        ),
+        umap=report(
+            "results/figures/{experiment}/trajectory_umap.png",
+            caption="../report/trajectory_umap.rst",
+            category="Appendix analyses",
+            subcategory="{experiment}",
+        ),
+    log:
+        "results/logs/plot_trajectory/{experiment}.log",
+    threads: 1
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/plot_trajectory.py"

@@ -3,15 +3,15 @@
 
 rule compute_kernel:
     input:
-        traces="results/{experiment}/seed{seed}/traces.nc",
+        traces="results/{experiment}/{run}/traces.nc",
     output:
-        kernel="results/{experiment}/seed{seed}/kernel-{kind}.nc",
+        kernel="results/{experiment}/{run}/kernel-{kind}.nc",
     params:
         centring=lambda w: experiment(w)["kernel"]["centring"],
     log:
-        "results/logs/compute_kernel/{experiment}/seed{seed}-{kind}.log",
+        "results/logs/compute_kernel/{experiment}/{run}-{kind}.log",
     benchmark:
-        "results/benchmarks/compute_kernel/{experiment}/seed{seed}-{kind}.tsv"
+        "results/benchmarks/compute_kernel/{experiment}/{run}-{kind}.tsv"
     threads: 1
     conda:
         "../../envs/analysis.yaml"

@@ -1,20 +1,21 @@
-# Localized SGLD around the trained weights: per-sample loss traces of the kernel inputs.
+# Localized SGLD around trained weights: per-sample loss traces of the kernel inputs.
+# One job per run: a seed of the main sampling, a γ of the sweep, or a training checkpoint.
 
 
 rule sample_traces:
     input:
-        model=trained_model,
+        model=run_model,
     output:
-        traces="results/{experiment}/seed{seed}/traces.nc",
+        traces="results/{experiment}/{run}/traces.nc",
     params:
         task=lambda w: experiment(w)["task"],
         data=lambda w: experiment(w)["data"],
         kernel_inputs=lambda w: experiment(w)["kernel_inputs"],
-        sampling=sampling_settings,
+        run=run_settings,
     log:
-        "results/logs/sample_traces/{experiment}/seed{seed}.log",
+        "results/logs/sample_traces/{experiment}/{run}.log",
     benchmark:
-        "results/benchmarks/sample_traces/{experiment}/seed{seed}.tsv"
+        "results/benchmarks/sample_traces/{experiment}/{run}.tsv"
     threads: 1
     conda:
         "../../envs/torch.yaml"

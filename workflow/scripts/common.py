@@ -24,11 +24,13 @@ def start(snakemake) -> dict[str, str | int]:
     from losskernel.provenance import collect_provenance
 
     wildcards = dict(snakemake.wildcards.items())
+    params = dict(snakemake.params.items())
+    seed = wildcards.get("seed", params.get("run", {}).get("seed"))
     return collect_provenance(
-        dict(snakemake.params.items()),
+        params,
         rule=snakemake.rule,
         wildcards=wildcards,
-        seed=int(wildcards["seed"]) if "seed" in wildcards else None,
+        seed=None if seed is None else int(seed),
         inputs=list(snakemake.input),
         workdir=os.path.dirname(__file__),  # the code's repository, not the results directory
     )

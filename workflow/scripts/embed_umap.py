@@ -1,4 +1,4 @@
-"""UMAP coordinates of one experiment's inputs from R (losskernel.steps.embed)."""
+"""UMAP coordinates of one experiment's kernels from R (losskernel.steps.embed)."""
 
 import os
 import sys
@@ -10,5 +10,6 @@ record = start(snakemake)  # noqa: F821 - injected by Snakemake
 from losskernel import steps  # noqa: E402
 
 sm = snakemake  # noqa: F821
-steps.embed({"umap": sm.params.umap}, sm.params.task, correlation_path=sm.input.correlation,
-            embedding_path=sm.output.embedding, record=record)
+steps.embed({"umap": sm.params.umap}, sm.params.task,
+            correlation_paths=list(sm.input.correlation), embedding_path=sm.output.embedding,
+            record=record)

@@ -1,4 +1,4 @@
-"""SGLD around one trained model for one seed (losskernel.steps.sample)."""
+"""SGLD around a trained model or one of its checkpoints, for one run (losskernel.steps.sample)."""
 
 import os
 import sys
@@ -10,8 +10,9 @@ record = start(snakemake)  # noqa: F821 - injected by Snakemake
 from losskernel import steps  # noqa: E402
 
 sm = snakemake  # noqa: F821
+run = sm.params.run
 steps.sample(
-    sm.params.task, sm.params.data, sm.params.kernel_inputs, sm.params.sampling,
-    int(sm.wildcards.seed), model_path=sm.input.model, traces_path=sm.output.traces,
-    record=record, threads=sm.threads,
+    sm.params.task, sm.params.data, sm.params.kernel_inputs, run["sampling"], run["seed"],
+    model_path=sm.input.model, traces_path=sm.output.traces, record=record,
+    checkpoint=run["checkpoint"], threads=sm.threads,
 )

@@ -1,4 +1,4 @@
-"""One experiment's per-seed metrics and headline rows (losskernel.steps.summarize)."""
+"""One experiment's metrics and headline rows (losskernel.steps.summarize)."""
 
 import os
 import sys
@@ -11,6 +11,7 @@ from losskernel import steps  # noqa: E402
 
 sm = snakemake  # noqa: F821
 steps.summarize(
-    sm.wildcards.experiment, sm.params.seeds, list(sm.input.metrics), sm.params.headline_metrics,
+    sm.wildcards.experiment, {int(seed): paths for seed, paths in sm.params.seed_metrics.items()},
+    list(sm.params.experiment_metrics), sm.params.headline_metrics,
     summary_path=sm.output.summary, headline_path=sm.output.headline, record=record,
 )

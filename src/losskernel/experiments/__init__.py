@@ -3,16 +3,19 @@
 A task module provides ``make_data(settings)``, ``build_model(settings, data)``,
 ``training_split(data) -> (TensorData, strata)``, ``select_kernel_inputs(data, settings)``
 (a table with an ``obs_id`` column), ``accuracy_by_task(model, data)`` and
-``is_converged(metrics, target)``.
+``is_converged(metrics, training_settings)``, ``excluded_edges(inputs, rule)``,
+``structure_score(covariance, correlation, inputs, analysis_settings)`` with its description
+``STRUCTURE_SCORE``, ``check_settings(settings)`` and ``INPUT_ATTRIBUTES``, the per-input
+columns besides ``obs_id``. Modules are torch-free at import.
 """
 
 from __future__ import annotations
 
 from types import ModuleType
 
-from losskernel.experiments import modarith
+from losskernel.experiments import digits, modarith
 
-TASKS: dict[str, ModuleType] = {"modular_arithmetic": modarith}
+TASKS: dict[str, ModuleType] = {"modular_arithmetic": modarith, "digits": digits}
 
 
 def get_task(name: str) -> ModuleType:

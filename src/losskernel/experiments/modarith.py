@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from losskernel.experiments.splits import select_split
+
 if TYPE_CHECKING:  # torch is imported where models are built: the analysis steps never need it
     from torch import nn
 
@@ -64,6 +66,10 @@ def make_examples(modulus: int, operations: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+INPUT_ATTRIBUTES = ("task", "a", "b", "op_token", "label", "split")
+"""Per-input columns besides ``obs_id`` (and so coordinates of traces and kernels)."""
+
+
 @dataclass(frozen=True)
 class ModArithData:
     """All examples with their split; ``split`` is ``train`` or ``test``."""
@@ -82,11 +88,7 @@ class ModArithData:
         return TensorData(inputs, targets)
 
     def split(self, name: str) -> pd.DataFrame:
-        if name == "all":
-            return self.examples
-        if name not in ("train", "test"):
-            raise ValueError(f"split must be 'train', 'test' or 'all', got {name!r}")
-        return self.examples[self.examples["split"] == name]
+        return select_split(self.examples, name)
 
 
 def make_data(settings: Mapping) -> ModArithData:
@@ -168,8 +170,9 @@ def training_split(data: ModArithData) -> tuple[TensorData, np.ndarray]:
     return data.tensors(rows), rows["task"].to_numpy()
 
 
-def is_converged(metrics: Mapping[str, float], target_test_accuracy: float) -> bool:
+def is_converged(metrics: Mapping[str, float], training_settings: Mapping) -> bool:
     """Train accuracy 1 and test accuracy of every task at least ``target_test_accuracy``."""
+    target_test_accuracy = training_settings["target_test_accuracy"]
     test = [value for key, value in metrics.items() if key.startswith("test_accuracy_")]
     return metrics["train_accuracy"] == 1.0 and min(test, default=1.0) >= target_test_accuracy
 
@@ -191,6 +194,24 @@ def excluded_edges(inputs: pd.DataFrame, rule: str) -> np.ndarray | None:
         a, b = inputs["a"].to_numpy(), inputs["b"].to_numpy()
         return excluded | (a[:, None] == a[None, :]) | (b[:, None] == b[None, :])
     raise ValueError(f"edge rule must be 'none', 'same_output' or 'shared_token', got {rule!r}")
+
+
+def structure_score(covariance: np.ndarray, correlation: np.ndarray, inputs: pd.DataFrame,
+                    analysis_settings: Mapping) -> float:
+    """The developmental structure score: task separation with same-output pairs not counted.
+
+    The headline reading (``knn_k``-NN task vote under R, same-output edges removed): pairs
+    with the same answer share an output logit and co-move under any weight noise, even at
+    initialization, so they must not count as structure.
+    """
+    from losskernel.metrics import knn_vote_auc
+
+    auc, _ = knn_vote_auc(correlation, inputs["task"].to_numpy(), analysis_settings["knn_k"],
+                          excluded_edges(inputs, "same_output"))
+    return auc
+
+
+STRUCTURE_SCORE = "task-vote ROC-AUC of R, same-output edges removed"
 
 
 def check_settings(settings: Mapping) -> None:
