@@ -132,13 +132,15 @@ def mislabel_baselines(
     model = load_model(task, data_settings, model_path)
     table = inputs[["obs_id"]].assign(loss_at_optimum=losses_of(model))
     generator = torch.Generator().manual_seed(settings["seed"])
+    noisy = copy.deepcopy(model)  # one copy, overwritten with w* + σ ξ at every draw
     for sigma in settings["noise_scales"]:
         draws = []
         for _ in range(settings["noise_draws"]):
-            noisy = copy.deepcopy(model)
             with torch.no_grad():
-                for parameter in noisy.parameters():
-                    parameter.add_(torch.randn(parameter.shape, generator=generator), alpha=sigma)
+                for perturbed, optimum in zip(noisy.parameters(), model.parameters(),
+                                              strict=True):
+                    perturbed.copy_(optimum).add_(
+                        torch.randn(optimum.shape, generator=generator), alpha=sigma)
             draws.append(losses_of(noisy))
         table[f"noise_variance_sigma{sigma:g}"] = np.var(draws, axis=0, ddof=1)
         table[f"noise_mean_sigma{sigma:g}"] = np.mean(draws, axis=0)
