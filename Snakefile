@@ -2,6 +2,7 @@
 #
 #   snakemake --cores all                      # the default config (config/config.yaml)
 #   snakemake --cores all --configfile config/config.yaml config/sweeps/modarith.yaml
+#   snakemake --cores all --configfile config/config.yaml config/imagenet.yaml figure1
 #
 # The rules live in workflow/rules/, one file per stage; the method is the package
 # src/losskernel/, which the scripts in workflow/scripts/ call.
@@ -30,3 +31,10 @@ rule all:
     default_target: True
     input:
         all_targets(),
+
+
+rule figure1:
+    input:
+        # the ImageNet branch only: Figure 1 and the analyses of every ImageNet experiment
+        [path for name in IMAGENET for path in experiment_figures(name)],
+        [f"results/{name}/headline.tsv" for name in IMAGENET],

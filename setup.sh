@@ -20,6 +20,17 @@ if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
     fi
 fi
 
+# WordNet 3.0 for the ImageNet experiments (Figure 1's hierarchy), offline: Debian's files.
+# Elsewhere nltk's own corpus works too: python -c "import nltk; nltk.download('wordnet')".
+if [ ! -f /usr/share/wordnet/data.noun ] || [ ! -f /usr/share/wordnet/index.sense ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq wordnet-base wordnet-sense-index >/dev/null
+    else
+        echo "setup.sh: note: WordNet is missing; the ImageNet branch needs it:" \
+             "sudo apt-get install wordnet-base wordnet-sense-index" >&2
+    fi
+fi
+
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 # pip prints one warning per package for the machine's local index folders; keep the real errors.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.lock \

@@ -12,12 +12,15 @@ provenance ``record`` it is given; the Snakemake scripts and the command line bo
   honest baselines that need no SGLD (loss at w*, loss under isotropic Gaussian weight noise,
   per-sample loss over the training checkpoints) and the SGLD posterior mean loss.
 - ``trajectory``: the task's structure score at each training checkpoint and its gain.
+- ``taxonomy`` and ``figure1`` (ImageNet): the taxonomic lift of R's neighbours per WordNet
+  depth, and the panels of the paper's Figure 1.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,6 +30,7 @@ from losskernel import kernel as kernels
 from losskernel import metrics, traces
 from losskernel.provenance import write_tsv
 from losskernel.steps import PathLike, Record, load_model, obs_table, read_tsv, set_threads
+from losskernel.taxonomy import hierarchy_lift, taxonomic_lift, tree_distance_matrix
 
 EDGE_RULES: tuple[str, ...] = ("none", "same_output")
 """Neighbour graphs of the γ sweep: every edge, and same-output edges removed (the paper's map)."""
@@ -74,7 +78,10 @@ def gamma_sweep(
     ``settings``: ``knn_k`` and ``attributes`` (per-input columns, e.g. ``true_label``,
     ``ink_bin``). Lift is computed on the full neighbour graph and with same-output edges
     removed (``EDGE_RULES``); removing them removes the class signal by construction, so what is
-    left there is structure beyond the shared output logit.
+    left there is structure beyond the shared output logit. The attribute ``wordnet_path`` (a
+    place in a tree, not a category) gets the hierarchy lift instead: mean depth of the lowest
+    common WordNet ancestor of neighbours over that of candidate pairs
+    (``losskernel.taxonomy.hierarchy_lift``).
     """
     from losskernel.experiments import get_task
 
@@ -92,8 +99,12 @@ def gamma_sweep(
         for rule in EDGE_RULES:
             excluded = module.excluded_edges(inputs, rule)
             for attribute in settings["attributes"]:
-                purity, chance, lift = metrics.neighbour_lift(
-                    R, inputs[attribute].to_numpy(), settings["knn_k"], excluded)
+                if attribute == "wordnet_path":
+                    purity, chance, lift = hierarchy_lift(
+                        R, inputs[attribute].tolist(), settings["knn_k"], excluded)
+                else:
+                    purity, chance, lift = metrics.neighbour_lift(
+                        R, inputs[attribute].to_numpy(), settings["knn_k"], excluded)
                 lift_rows.append({"gamma": gamma, "edges": rule, "attribute": attribute,
                                   "purity": purity, "chance": chance, "lift": lift})
     write_tsv(pd.DataFrame(lift_rows), lift_path, record)
@@ -324,13 +335,20 @@ def plot_trajectory(experiment: str, *, table_path: PathLike, embedding_path: Pa
     table = read_tsv(table_path)
     steps = table["step"].to_numpy() + 1  # step 0 (initialization) on a log axis
     name = table["structure_score_name"].iloc[0]
-    plotting.save_figure(plotting.plot_lines(
-        {"scores of R and K at each checkpoint": {
-            f"structure score: {name}": (steps, table["structure_score"].to_numpy()),
-            "naive: same-output pairs vs the rest (counts shared logits)": (
-                steps, table["same_output_pair_auc"].to_numpy())}},
-        xlabel="training step + 1", ylabel="ROC-AUC", reference=0.5,
-        title=f"{experiment}: how the kernel's structure develops"), score_figure, record)
+    lines = {f"structure score: {name}": (steps, table["structure_score"].to_numpy()),
+             "naive: same-output pairs vs the rest (counts shared logits)": (
+                 steps, table["same_output_pair_auc"].to_numpy())}
+    if "lift" in name:  # a lift (chance 1) and an AUC (chance 0.5) do not share an axis
+        figure = plotting.plot_lines(
+            {"scores of R and K at each checkpoint": dict(list(lines.items())[:1])},
+            xlabel="training step + 1", ylabel="lift (1 = chance)", reference=1.0,
+            title=f"{experiment}: how the kernel's structure develops")
+    else:
+        figure = plotting.plot_lines(
+            {"scores of R and K at each checkpoint": lines}, xlabel="training step + 1",
+            ylabel="ROC-AUC", reference=0.5,
+            title=f"{experiment}: how the kernel's structure develops")
+    plotting.save_figure(figure, score_figure, record)
     embedding = read_tsv(embedding_path)
     colour = "task" if "task" in embedding else "label"
     panels = []
@@ -343,6 +361,84 @@ def plot_trajectory(experiment: str, *, table_path: PathLike, embedding_path: Pa
     plotting.save_figure(plotting.plot_embedding_grid(
         panels, f"{experiment}: UMAP of R at each checkpoint (colour = {colour})",
         marked_name="mislabeled"), umap_figure, record)
+
+
+def taxonomy(task: str, knn_k: int, *, correlation_path: PathLike, lift_path: PathLike,
+             metrics_path: PathLike, record: Record) -> None:
+    """The taxonomic lift of R's ``knn_k``-nearest neighbours, same-class edges removed.
+
+    Per WordNet depth d (``lift_path``): ``lift(d) = P_edges[depth(LCA) ≥ d] /
+    P_candidates[depth(LCA) ≥ d]``, the candidates being every cross-class pair (what random
+    neighbours would give). Metrics: ``hierarchy_lift`` = ``edge_lca_depth`` /
+    ``chance_lca_depth``, the mean LCA depth of the edges over that of the candidates.
+    """
+    from losskernel.experiments import get_task
+
+    correlation = kernels.load_kernel(correlation_path)
+    inputs, R = obs_table(correlation), correlation["kernel"].values
+    paths = inputs["wordnet_path"].tolist()
+    excluded = get_task(task).excluded_edges(inputs, "same_output")
+    write_tsv(taxonomic_lift(R, paths, knn_k, excluded), lift_path, record)
+    edge_depth, chance_depth, lift = hierarchy_lift(R, paths, knn_k, excluded)
+    _write_metrics({"hierarchy_lift": lift, "edge_lca_depth": edge_depth,
+                    "chance_lca_depth": chance_depth}, metrics_path, record)
+
+
+def figure1(
+    experiment: str, figure_seed: int, settings: Mapping, image_root: PathLike, *,
+    correlation_path: PathLike, embedding_path: PathLike, lift_path: PathLike,
+    umap_figure: PathLike, umap_3d_figure: PathLike, matrices_figure: PathLike,
+    insets_figure: PathLike, lift_figure: PathLike, record: Record,
+) -> None:
+    """The panels of the paper's Figure 1 at the figure seed.
+
+    UMAP of R in 2-D and 3-D coloured by place in the WordNet hierarchy; R beside the WordNet
+    tree distance, both in hierarchy order; neighbourhood insets (each group's anchor image and
+    its nearest neighbours under R, same-class edges removed, as thumbnails from
+    ``image_root``); the taxonomic lift per depth with its chance baseline.
+    ``settings``: the analysis section (``knn_k``, ``figure1.inset_neighbours``).
+    """
+    from losskernel import figure1 as panels
+    from losskernel import plotting
+    from losskernel.experiments import imagenet
+    from losskernel.wordnet import INSET_GROUPS
+
+    correlation = kernels.load_kernel(correlation_path)
+    inputs, R = obs_table(correlation), correlation["kernel"].values
+    positions = inputs["hierarchy_position"].to_numpy()
+    groups = inputs["inset_group"].fillna("").astype(str).to_numpy()
+    embedding = read_tsv(embedding_path)
+    flat = embedding[embedding["embedding"] == f"seed{figure_seed}"]
+    solid = embedding[embedding["embedding"] == f"seed{figure_seed}-3d"]
+    for table in (flat, solid):
+        if not np.array_equal(table["obs_id"].to_numpy(), inputs["obs_id"].to_numpy()):
+            raise ValueError(f"{embedding_path} does not embed the inputs of {correlation_path}")
+    coords = flat[["umap_1", "umap_2"]].to_numpy()
+    title = f"{experiment}: UMAP of d = sqrt(2(1 - R)), same-class edges removed"
+    plotting.save_figure(panels.plot_hierarchy_umap(coords, positions, title, groups=groups),
+                         umap_figure, record)
+    plotting.save_figure(panels.plot_hierarchy_umap_3d(
+        solid[["umap_1", "umap_2", "umap_3"]].to_numpy(), positions, title), umap_3d_figure,
+        record)
+    order = np.lexsort((inputs["obs_id"].to_numpy(), positions))
+    plotting.save_figure(panels.plot_kernel_beside_hierarchy(
+        R, tree_distance_matrix(inputs["wordnet_path"].tolist()), order,
+        f"{experiment}: R and WordNet tree distance, images in hierarchy order"),
+        matrices_figure, record)
+    excluded = imagenet.excluded_edges(inputs, "same_output")
+    insets = panels.choose_insets(R, groups, settings["figure1"]["inset_neighbours"],
+                                  group_order=list(INSET_GROUPS), excluded_edges=excluded)
+    shown = sorted({index for inset in insets for index in (inset.anchor, *inset.neighbours)})
+    thumbnails = {index: imagenet.load_image(Path(image_root) / inputs["obs_id"].iloc[index], 96)
+                  .transpose(1, 2, 0) for index in shown}
+    captions = {index: str(inputs["class_name"].iloc[index]) for index in shown}
+    plotting.save_figure(panels.plot_neighbourhood_insets(
+        coords, positions, insets, thumbnails, captions,
+        f"{experiment}: nearest neighbours under R (same-class edges removed)"),
+        insets_figure, record)
+    plotting.save_figure(panels.plot_taxonomic_lift(
+        read_tsv(lift_path), f"{experiment}: taxonomic lift of R's {settings['knn_k']} nearest "
+        f"neighbours per WordNet depth"), lift_figure, record)
 
 
 def _write_metrics(values: Mapping[str, float], path: PathLike, record: Record) -> None:

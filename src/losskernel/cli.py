@@ -8,11 +8,13 @@ key) and write the same files, with a provenance record naming the step. Example
         --model results/modarith/model.pt --traces results/modarith/seed0/traces.nc
     losskernel kernel --traces results/modarith/seed0/traces.nc --kind correlation \\
         --output results/modarith/seed0/kernel-correlation.nc
+    losskernel plan   --config config/config.yaml config/imagenet.yaml --experiment imagenet
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,9 +30,9 @@ from losskernel.config import (
 DEFAULT_SCHEMA = Path("workflow/schemas/config.schema.yaml")
 
 
-def _experiment(args: argparse.Namespace) -> Mapping:
+def _experiment(args: argparse.Namespace, check_files: bool = True) -> Mapping:
     config = load_config(args.config)
-    validate_config(config, args.schema, source=" + ".join(args.config))
+    validate_config(config, args.schema, source=" + ".join(args.config), check_files=check_files)
     config = resolve_experiments(config)
     if args.experiment not in config["experiments"]:
         raise ConfigError(f"--experiment {args.experiment!r} is not in the config; "
@@ -112,6 +114,16 @@ def run(args: argparse.Namespace) -> None:
         settings = quoted_settings(config)
         steps.latex_macros(args.headline, settings, output_path=args.output,
                            record=_record(args, settings, [args.headline]))
+    elif args.step == "plan":
+        from losskernel import planning
+
+        gpu_tflops = planning.DEFAULT_GPU_TFLOPS if args.gpu_tflops is None else args.gpu_tflops
+        # planning comes before the data: the root and weights need not exist yet
+        settings = _experiment(args, check_files=False)
+        print(planning.plan_report(settings, args.experiment, num_classes=args.classes,
+                                   threads=args.threads, device=args.device,
+                                   repeats=args.repeats, gpu_tflops=gpu_tflops,
+                                   train_batch=args.train_batch, eval_batch=args.eval_batch))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,6 +187,25 @@ def build_parser() -> argparse.ArgumentParser:
                      config=True)
     macros.add_argument("--headline", required=True)
     macros.add_argument("--output", required=True)
+    plan = command("plan", "size an experiment's jobs: images, FLOPs, hours per sampling run "
+                   "(measures GoogLeNet's per-image cost here first)", config=True)
+    plan.add_argument("--experiment", required=True)
+    plan.add_argument("--gpu-tflops", type=float, default=None,
+                      help="ASSUMED sustained GPU throughput in TFLOP/s (default: "
+                           "planning.DEFAULT_GPU_TFLOPS = 10; GoogLeNet fp32/TF32 on an A100 "
+                           "sustains roughly 10-20)")
+    plan.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                      help="torch threads for the measurement (default: all cores)")
+    plan.add_argument("--device", default="cpu", help="device to measure on (cpu, cuda, ...)")
+    plan.add_argument("--repeats", type=int, default=3, help="timed batches per measurement")
+    plan.add_argument("--train-batch", type=int, default=None,
+                      help="forward+backward batch to measure (default: sampling.batch_size, "
+                           "at most 64 on cpu)")
+    plan.add_argument("--eval-batch", type=int, default=None,
+                      help="forward batch to measure (default: sampling.eval_batch_size, "
+                           "at most 64 on cpu)")
+    plan.add_argument("--classes", type=int, default=None,
+                      help="number of classes (default: wnid folders under data.root, else 1000)")
     return parser
 
 

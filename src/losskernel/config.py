@@ -52,11 +52,13 @@ def load_config(paths: Sequence[str | os.PathLike]) -> dict:
 
 
 def validate_config(config: Mapping, schema_path: str | os.PathLike,
-                    source: str = "the config file") -> None:
+                    source: str = "the config file", check_files: bool = True) -> None:
     """Raise ``ConfigError`` for the first schema violation or failed semantic check.
 
     The schema is checked twice: on the config as given, then with every ``model_from``
     experiment completed by its source, when its task (and so its task's rules) is known.
+    ``check_files=False`` skips the checks that named files exist (ImageNet's data and
+    weights), for planning a run on a machine that does not have them.
     """
     validator = jsonschema.Draft202012Validator(load_yaml(schema_path))
 
@@ -90,8 +92,14 @@ def validate_config(config: Mapping, schema_path: str | os.PathLike,
                               f"itself reuses another model; point to the one that trains")
     resolved = resolve_experiments(config)
     check_schema(resolved)
+    imagenet = [name for name, settings in resolved["experiments"].items()
+                if settings["task"] == "imagenet"]
+    if imagenet and "wordnet" not in config:
+        raise ConfigError(f"invalid config key wordnet: experiment {imagenet[0]!r} needs WordNet; "
+                          f"add the wordnet section of config/imagenet.yaml (nltk_data, "
+                          f"debian_dir) to {source}")
     for name, settings in resolved["experiments"].items():
-        check_experiment(name, settings)
+        check_experiment(name, settings, check_files)
 
 
 TRAINING_SECTIONS = ("task", "data", "model", "training")
@@ -125,15 +133,17 @@ SEED_READINGS: dict[str, tuple[str, ...]] = {
     "mislabels": ("mislabel_roc_auc", "self_cov_mislabeled", "self_cov_normal",
                   "self_cov_ratio", *(f"baseline_roc_auc_{score}" for score in MISLABEL_BASELINES)),
     "convergence": ("cka_half", "cka_halves", "cka_chain_halves"),
+    "taxonomy": ("hierarchy_lift", "edge_lca_depth", "chance_lca_depth"),
 }
 EXPERIMENT_READINGS: dict[str, tuple[str, ...]] = {"trajectory": ("trajectory_gain",)}
 
 
 def seed_readings(settings: Mapping) -> list[str]:
     """The per-seed readings an experiment produces: task separation (modular arithmetic),
-    mislabels (when configured) and convergence (when configured)."""
+    the WordNet taxonomy (ImageNet), mislabels and convergence (when configured)."""
     analysis = settings["analysis"]
-    readings = ["separation"] if settings["task"] == "modular_arithmetic" else []
+    readings = {"modular_arithmetic": ["separation"], "imagenet": ["taxonomy"]}.get(
+        settings["task"], [])
     return readings + [name for name in ("mislabels", "convergence") if name in analysis]
 
 
@@ -142,7 +152,7 @@ def experiment_readings(settings: Mapping) -> list[str]:
     return [name for name in EXPERIMENT_READINGS if name in settings["analysis"]]
 
 
-def check_experiment(name: str, settings: Mapping) -> None:
+def check_experiment(name: str, settings: Mapping, check_files: bool = True) -> None:
     """The checks of one experiment that the schema cannot express."""
     prefix = f"experiments.{name}"
     sampling, analysis = settings["sampling"], settings["analysis"]
@@ -155,12 +165,22 @@ def check_experiment(name: str, settings: Mapping) -> None:
         raise ConfigError(f"invalid config key {prefix}.analysis.standard_error_batches: "
                           f"{analysis['standard_error_batches']} blocks need at least as many "
                           f"draws (sampling.num_draws = {sampling['num_draws']})")
+    module = get_task(settings["task"])
+    try:
+        module.check_settings(settings)
+        if check_files and hasattr(module, "check_files"):
+            module.check_files(settings)
+    except ValueError as error:
+        raise ConfigError(f"invalid config key {prefix}.{error}") from None
     trajectory = analysis.get("trajectory")
-    if trajectory and trajectory["num_checkpoints"] > settings["training"]["num_checkpoints"]:
+    available = (module.available_checkpoints(settings)
+                 if hasattr(module, "available_checkpoints")
+                 else settings["training"]["num_checkpoints"])
+    if trajectory and trajectory["num_checkpoints"] > available:
         raise ConfigError(f"invalid config key {prefix}.analysis.trajectory.num_checkpoints: "
-                          f"{trajectory['num_checkpoints']} exceeds the "
-                          f"{settings['training']['num_checkpoints']} checkpoints training saves "
-                          f"(training.num_checkpoints); lower it")
+                          f"{trajectory['num_checkpoints']} exceeds the {available} checkpoints "
+                          f"the model has (training.num_checkpoints, or the list "
+                          f"model.checkpoints of a pretrained model); lower it")
     produced = {metric for reading in seed_readings(settings) for metric in SEED_READINGS[reading]}
     produced |= {metric for reading in experiment_readings(settings)
                  for metric in EXPERIMENT_READINGS[reading]}
@@ -169,7 +189,6 @@ def check_experiment(name: str, settings: Mapping) -> None:
             raise ConfigError(f"invalid config key {prefix}.headline_metrics: {metric!r} needs an "
                               f"analysis this experiment does not run; it can report "
                               f"{sorted(produced)}")
-    module = get_task(settings["task"])
     attributes = module.INPUT_ATTRIBUTES
     sweep = analysis.get("gamma_sweep")
     unknown = [name for name in (sweep or {}).get("attributes", []) if name not in attributes]
@@ -180,10 +199,6 @@ def check_experiment(name: str, settings: Mapping) -> None:
     if "mislabels" in analysis and "mislabeled" not in attributes:
         raise ConfigError(f"invalid config key {prefix}.analysis.mislabels: the "
                           f"{settings['task']!r} task has no flipped labels to detect; remove it")
-    try:
-        module.check_settings(settings)
-    except ValueError as error:
-        raise ConfigError(f"invalid config key {prefix}.{error}") from None
     if "per_task" in settings["kernel_inputs"] and "knn_k" in analysis:
         per_task = settings["kernel_inputs"]["per_task"]
         if analysis["knn_k"] >= 2 * per_task:
@@ -201,6 +216,8 @@ def quoted_settings(config: Mapping) -> dict[str, dict[str, object]]:
             **{key: sampling[key] for key in ("num_chains", "num_draws", "localization",
                                               "nbeta", "step_size")},
             "per_task": settings["kernel_inputs"].get("per_task"),
+            "images_per_class": settings["kernel_inputs"].get("images_per_class"),
+            "image_size": settings["data"].get("image_size"),
             "modulus": settings["data"].get("modulus"),
             "label_noise": settings["data"].get("label_noise"),
             "knn_k": analysis.get("knn_k"),

@@ -83,3 +83,25 @@ class DisjointByTask(nn.Module):
             if routed.any():
                 logits = logits.index_put((routed.nonzero().squeeze(1),), network(tokens[routed]))
         return logits
+
+
+class NormalizedClassifier(nn.Module):
+    """An image network behind ImageNet's input normalization: it takes uint8 images.
+
+        x ↦ network((x / 255 - mean) / std),   mean, std = ImageNet's per-channel statistics
+
+    Images stay uint8 in memory (a quarter of float32: 10,000 images at 224 px take 1.5 GB),
+    and the weights live under ``network.`` in the state dict.
+    """
+
+    MEAN = (0.485, 0.456, 0.406)
+    STD = (0.229, 0.224, 0.225)
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+        self.register_buffer("mean", torch.tensor(self.MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(self.STD).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.network((images.float() / 255.0 - self.mean) / self.std)

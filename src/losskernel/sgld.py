@@ -167,12 +167,14 @@ def minibatch_indices(
 def evaluate_per_sample_losses(
     model: nn.Module, loss_fn: LossFn, data: IndexedData, batch_size: int
 ) -> torch.Tensor:
-    """Per-sample losses of every item of ``data`` at the model's current weights, shape (N,)."""
+    """Per-sample losses of every item of ``data`` at the model's current weights, shape (N,),
+    on the CPU; batches are moved to the model's device."""
+    device = next(model.parameters()).device
     losses = []
     with torch.inference_mode():
         for start in range(0, len(data), batch_size):
             inputs, targets = data[torch.arange(start, min(start + batch_size, len(data)))]
-            losses.append(loss_fn(model(inputs), targets))
+            losses.append(loss_fn(model(inputs.to(device)), targets.to(device)).cpu())
     return torch.cat(losses)
 
 
@@ -216,7 +218,8 @@ def sgld_step(
                 drift.mul_(coef)
             param.add_(drift, alpha=-half_step)
             if noise_std:
-                noise = torch.randn(param.shape, generator=generator, dtype=param.dtype)
+                noise = torch.randn(param.shape, generator=generator, dtype=param.dtype,
+                                    device=param.device)
                 if coef is not None:
                     noise.mul_(coef.sqrt())
                 param.add_(noise, alpha=noise_std)
@@ -240,14 +243,19 @@ def sample_chain(
     chain: int,
     strata: np.ndarray | None = None,
     progress: tqdm | None = None,
+    device: str = "cpu",
 ) -> ChainTrace:
-    """Run chain ``chain`` from the model's current weights ``w*``; ``model`` is not modified."""
+    """Run chain ``chain`` from the model's current weights ``w*``; ``model`` is not modified.
+
+    The chain runs on ``device`` (its noise comes from a generator there, so a chain on a GPU
+    is reproducible on that GPU but differs from the same chain on the CPU).
+    """
     noise_seed, order_seed = chain_seeds(config.seed, chain)
-    generator = torch.Generator().manual_seed(noise_seed)
+    generator = torch.Generator(device=device).manual_seed(noise_seed)
     batches = minibatch_indices(
         len(train_data), config.batch_size, np.random.default_rng(order_seed), strata
     )
-    chain_model = copy.deepcopy(model)
+    chain_model = copy.deepcopy(model).to(device)
     chain_model.train(False)
     params = [p for p in chain_model.parameters() if p.requires_grad]
     anchors = [p.detach().clone() for p in params]
@@ -261,7 +269,7 @@ def sample_chain(
     )
     for step in range(config.num_steps):
         inputs, targets = train_data[next(batches)]
-        batch_loss = loss_fn(chain_model(inputs), targets).mean()
+        batch_loss = loss_fn(chain_model(inputs.to(device)), targets.to(device)).mean()
         if not torch.isfinite(batch_loss):
             _raise_diverged(config, chain, step, "minibatch loss")
         grads = torch.autograd.grad(batch_loss, params)
@@ -302,8 +310,10 @@ def sample_chains(
     chains: Sequence[int] | None = None,
     strata: np.ndarray | None = None,
     progress: bool = True,
+    device: str = "cpu",
 ) -> dict[int, ChainTrace]:
-    """Run the given chains (default: all ``config.num_chains``) one after another."""
+    """Run the given chains (default: all ``config.num_chains``) one after another, on
+    ``device``."""
     chains = list(range(config.num_chains)) if chains is None else list(chains)
     bar = tqdm(
         total=len(chains) * config.num_steps, desc="SGLD steps", file=sys.stderr,
@@ -312,6 +322,6 @@ def sample_chains(
     with bar:
         return {
             chain: sample_chain(model, loss_fn, train_data, kernel_inputs, config, chain,
-                                strata, bar)
+                                strata, bar, device)
             for chain in chains
         }

@@ -48,9 +48,11 @@ def train(
     model_path: PathLike, checkpoints_path: PathLike, history_path: PathLike, record: Record,
     threads: int = 1, progress: bool = True,
 ) -> None:
-    """Train the task's model; write the final weights, the checkpoints and the history."""
-    import torch
+    """Train the task's model; write the final weights, the checkpoints and the history.
 
+    Training runs on ``training_settings["device"]`` (default CPU); a task whose training set
+    is too large to evaluate whole (ImageNet) reports its loss on the task's ``monitor_set``.
+    """
     from losskernel.experiments import get_task
     from losskernel.losses import cross_entropy_per_sample
     from losskernel.training import train_adamw, training_config_from_settings
@@ -59,24 +61,77 @@ def train(
     module = get_task(task)
     data = module.make_data(data_settings)
     train_data, _ = module.training_split(data)
+    monitor = module.monitor_set(data) if hasattr(module, "monitor_set") else None
     result = train_adamw(
         module.build_model(model_settings, data), cross_entropy_per_sample, train_data,
         training_config_from_settings(training_settings),
         evaluate=lambda model: module.accuracy_by_task(model, data),
         is_converged=lambda m: module.is_converged(m, training_settings), progress=progress,
+        monitor=monitor, device=training_settings.get("device", "cpu"),
     )
+    _save_model(task, data_settings, model_settings, record, result.final_step,
+                result.checkpoints[result.final_step], result.checkpoints,
+                model_path=model_path, checkpoints_path=checkpoints_path)
+    write_tsv(result.history, history_path, record)
+
+
+def _save_model(task: str, data_settings: Mapping, model_settings: Mapping, record: Record,
+                step: int | None, state: Mapping, checkpoints: Mapping[int, Mapping], *,
+                model_path: PathLike, checkpoints_path: PathLike) -> None:
+    """``model.pt`` (final weights) and ``checkpoints.pt`` (step -> weights), each with the
+    settings that rebuild the model and the provenance record."""
+    import torch
+
     header = {"task": task, "data": dict(data_settings), "model": dict(model_settings),
               "provenance": dict(record)}
     for path in (model_path, checkpoints_path):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    torch.save({**header, "step": result.final_step, "state_dict": result.checkpoints[
-        result.final_step]}, model_path)
-    torch.save({**header, "checkpoints": result.checkpoints}, checkpoints_path)
-    write_tsv(result.history, history_path, record)
+    torch.save({**header, "step": step, "state_dict": dict(state)}, model_path)
+    torch.save({**header, "checkpoints": dict(checkpoints)}, checkpoints_path)
+
+
+def import_pretrained(task: str, data_settings: Mapping, model_settings: Mapping, *,
+                      model_path: PathLike, checkpoints_path: PathLike, record: Record) -> None:
+    """Pretrained weights (``model.weights``) and the user's own training checkpoints
+    (``model.checkpoints``: ``[{step, path}, ...]``) as ``model.pt`` and ``checkpoints.pt``.
+
+    Each file is loaded into the task's model strictly, so a wrong architecture fails here,
+    not in the middle of sampling.
+    """
+    from losskernel.experiments import get_task
+
+    module = get_task(task)
+    model = module.build_model(model_settings)
+
+    def weights_of(path: PathLike) -> dict:
+        try:
+            model.network.load_state_dict(module.load_network_weights(Path(path)))
+        except RuntimeError as error:
+            raise ValueError(f"{path} does not fit {model_settings['architecture']}: "
+                             f"{str(error)[:500]}") from None
+        return {name: tensor.clone() for name, tensor in model.state_dict().items()}
+
+    checkpoints = {int(entry["step"]): weights_of(entry["path"])
+                   for entry in model_settings["checkpoints"]}
+    final = weights_of(module.weights_path(model_settings))
+    _save_model(task, data_settings, model_settings, record, None, final, checkpoints,
+                model_path=model_path, checkpoints_path=checkpoints_path)
+
+
+def wordnet_hierarchy(nltk_data: PathLike, debian_dir: PathLike, *, output_path: PathLike,
+                      record: Record) -> None:
+    """The place of every ImageNet-1k class in WordNet (``losskernel.wordnet.hierarchy_table``),
+    from nltk's corpus or Debian's files; the record names which, and WordNet's version."""
+    from losskernel.wordnet import hierarchy_table, imagenet1k_classes, load_wordnet
+
+    reader, source = load_wordnet(Path(nltk_data), Path(debian_dir))
+    table = hierarchy_table(reader, imagenet1k_classes())
+    write_tsv(table, output_path, {**record, "wordnet_source": source,
+                                   "wordnet_version": reader.get_version()})
 
 
 def load_model(task: str, data_settings: Mapping, model_path: PathLike,
-               checkpoint_step: int | None = None) -> torch.nn.Module:
+               checkpoint_step: int | None = None, data: object | None = None) -> torch.nn.Module:
     """Rebuild a trained model from the settings stored beside its weights.
 
     ``model_path`` is a ``model.pt`` (final weights) or, with ``checkpoint_step``, a
@@ -93,7 +148,8 @@ def load_model(task: str, data_settings: Mapping, model_path: PathLike,
         raise ValueError(f"{model_path} was trained on data {saved['data']}, not on the "
                          f"configured {dict(data_settings)}; retrain it or fix the config")
     module = get_task(task)
-    model = module.build_model(saved["model"], module.make_data(data_settings))
+    model = module.build_model(saved["model"],
+                               module.make_data(data_settings) if data is None else data)
     state = saved["state_dict"] if checkpoint_step is None else saved["checkpoints"][
         checkpoint_step]
     model.load_state_dict(state)
@@ -153,7 +209,7 @@ def sample(
     if checkpoint is not None:
         step = select_checkpoints(checkpoint_steps(model_path),
                                   checkpoint["num_checkpoints"])[checkpoint["index"]]
-    model = load_model(task, data_settings, model_path, checkpoint_step=step)
+    model = load_model(task, data_settings, model_path, checkpoint_step=step, data=data)
     train_data, strata = module.training_split(data)
     inputs = module.select_kernel_inputs(data, kernel_input_settings)
     input_data = data.tensors(inputs)
@@ -161,6 +217,7 @@ def sample(
     chains = sample_chains(
         model, cross_entropy_per_sample, train_data, input_data, config,
         strata=strata if sampling_settings["stratify_by_task"] else None, progress=progress,
+        device=sampling_settings.get("device", "cpu"),
     )
     init_loss = evaluate_per_sample_losses(model, cross_entropy_per_sample, input_data,
                                            config.eval_batch_size).numpy()
@@ -312,22 +369,29 @@ def embed(analysis_settings: Mapping, task: str, *, correlation_paths: Sequence[
     One process embeds them all, so numba's compilation on the first UMAP is paid once. The
     output has one row per (``embedding``, input) with ``umap_1``, ``umap_2`` and the inputs'
     coordinates; ``embedding`` names the kernel's run directory (``seed0``, ``checkpoint3``).
+    With 3 in ``umap.dimensions``, the first kernel (the figure seed's) is also embedded in 3-D,
+    as ``seed0-3d`` with ``umap_3``.
     """
     from losskernel.embedding import embed_umap
     from losskernel.experiments import get_task
 
     settings = analysis_settings["umap"]
     tables = []
-    for path in correlation_paths:
+    for position, path in enumerate(correlation_paths):
         name = Path(path).parent.name
         correlation = kernels.load_kernel(path)
         inputs = obs_table(correlation)
-        coords = embed_umap(
-            correlation["kernel"].values, n_components=2, n_neighbors=settings["n_neighbors"],
-            min_dist=settings["min_dist"], seed=settings["seed"],
-            excluded_edges=get_task(task).excluded_edges(inputs, settings["excluded_edges"]),
-        )
-        tables.append(inputs.assign(embedding=name, umap_1=coords[:, 0], umap_2=coords[:, 1]))
+        dimensions = settings.get("dimensions", [2]) if position == 0 else [2]
+        for components in sorted({2, *dimensions}):
+            coords = embed_umap(
+                correlation["kernel"].values, n_components=components,
+                n_neighbors=settings["n_neighbors"], min_dist=settings["min_dist"],
+                seed=settings["seed"],
+                excluded_edges=get_task(task).excluded_edges(inputs, settings["excluded_edges"]),
+            )
+            columns = {f"umap_{axis + 1}": coords[:, axis] for axis in range(components)}
+            label = name if components == 2 else f"{name}-{components}d"
+            tables.append(inputs.assign(embedding=label, **columns))
     write_tsv(pd.concat(tables, ignore_index=True), embedding_path, record)
 
 

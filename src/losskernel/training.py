@@ -13,7 +13,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from losskernel.sgld import LossFn, TensorData, minibatch_indices
+from losskernel.sgld import (
+    IndexedData,
+    LossFn,
+    TensorData,
+    evaluate_per_sample_losses,
+    minibatch_indices,
+)
 
 Evaluator = Callable[[nn.Module], Mapping[str, float]]
 
@@ -66,19 +72,26 @@ class TrainingResult:
 def train_adamw(
     model: nn.Module,
     loss_fn: LossFn,
-    train_data: TensorData,
+    train_data: TensorData | IndexedData,
     config: TrainingConfig,
     evaluate: Evaluator,
     is_converged: Callable[[Mapping[str, float]], bool],
     progress: bool = True,
+    monitor: IndexedData | None = None,
+    device: str = "cpu",
 ) -> TrainingResult:
     """Train ``model`` (a copy) with AdamW, full batch or minibatches (``config.batch_size``).
 
     Every ``eval_every`` steps ``evaluate(model)`` returns named metrics; once ``is_converged``
     has held for ``patience_steps`` steps in a row, training stops. Checkpoints are kept at the
     log-spaced steps up to ``max_steps`` that are reached, plus the final step.
+
+    ``train_data`` is any indexed data set (``TensorData`` in memory, or images decoded per
+    batch). The reported ``train_loss`` is over all of it, or over ``monitor`` when given
+    (a training set too large to evaluate at every evaluation). Training runs on ``device``;
+    checkpoints are kept on the CPU.
     """
-    model = copy.deepcopy(model)
+    model = copy.deepcopy(model).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
                                   betas=config.betas, weight_decay=config.weight_decay)
     checkpoint_steps = set(log_spaced_steps(config.max_steps, config.num_checkpoints))
@@ -96,8 +109,13 @@ def train_adamw(
                 checkpoints[step] = _snapshot(model)
             if step % config.eval_every == 0 or step == config.max_steps:
                 model.train(False)
-                with torch.inference_mode():
-                    train_loss = float(loss_fn(model(train_data.inputs), train_data.targets).mean())
+                if monitor is None:
+                    with torch.inference_mode():
+                        train_loss = float(loss_fn(model(train_data.inputs.to(device)),
+                                                   train_data.targets.to(device)).mean())
+                else:
+                    train_loss = float(evaluate_per_sample_losses(model, loss_fn, monitor,
+                                                                  256).mean())
                 metrics = dict(evaluate(model))
                 rows.append({"step": step, "train_loss": train_loss, **metrics})
                 if is_converged(metrics):
@@ -112,7 +130,7 @@ def train_adamw(
             optimizer.zero_grad(set_to_none=True)
             inputs, targets = (train_data.inputs, train_data.targets) if batches is None else (
                 train_data[next(batches)])
-            loss = loss_fn(model(inputs), targets).mean()
+            loss = loss_fn(model(inputs.to(device)), targets.to(device)).mean()
             if not torch.isfinite(loss):
                 raise RuntimeError(f"training diverged at step {step} (loss {float(loss)}); "
                                    f"lower learning_rate={config.learning_rate}")
@@ -126,7 +144,8 @@ def train_adamw(
 
 
 def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+    return {name: tensor.detach().to("cpu", copy=True)
+            for name, tensor in model.state_dict().items()}
 
 
 def training_config_from_settings(settings: Mapping[str, object]) -> TrainingConfig:

@@ -123,3 +123,44 @@ def test_appendix_analysis_settings_are_checked_before_anything_runs(config, exp
     section[path[-1]] = value
     with pytest.raises(ConfigError, match=message):
         validate_config(config, SCHEMA)
+
+
+@pytest.fixture
+def imagenet_config(tmp_path):
+    """The default plus config/imagenet.yaml with an existing root and weights file."""
+    (tmp_path / "train/n01440764").mkdir(parents=True)
+    (tmp_path / "googlenet.pth").write_bytes(b"")
+    config = load_config([DEFAULT, ROOT / "config/imagenet.yaml"])
+    experiment = config["experiments"]["imagenet"]
+    experiment["data"]["root"] = str(tmp_path / "train")
+    experiment["model"]["weights"] = str(tmp_path / "googlenet.pth")
+    return config
+
+
+def test_the_imagenet_config_is_valid_once_root_and_weights_exist(imagenet_config):
+    validate_config(imagenet_config, SCHEMA)
+
+
+def test_imagenet_needs_the_wordnet_section(imagenet_config):
+    del imagenet_config["wordnet"]
+    with pytest.raises(ConfigError, match=r"invalid config key wordnet: experiment 'imagenet'"):
+        validate_config(imagenet_config, SCHEMA)
+
+
+def test_a_pretrained_trajectory_needs_enough_checkpoints(imagenet_config, tmp_path):
+    experiment = imagenet_config["experiments"]["imagenet"]
+    (tmp_path / "step0.pt").write_bytes(b"")
+    experiment["model"]["checkpoints"] = [{"step": 0, "path": str(tmp_path / "step0.pt")}] * 2
+    experiment["analysis"]["trajectory"] = {"num_checkpoints": 3, "seed": 0, "sampling": {}}
+    with pytest.raises(ConfigError, match=r"trajectory\.num_checkpoints: 3 exceeds the 2 "):
+        validate_config(imagenet_config, SCHEMA)
+    experiment["analysis"]["trajectory"]["num_checkpoints"] = 2
+    validate_config(imagenet_config, SCHEMA)
+
+
+def test_mislabels_are_refused_for_imagenet(imagenet_config):
+    analysis = imagenet_config["experiments"]["imagenet"]["analysis"]
+    analysis["mislabels"] = {"noise_scales": [0.1], "noise_draws": 2, "seed": 0,
+                             "eval_batch_size": 8}
+    with pytest.raises(ConfigError, match="has no flipped labels"):
+        validate_config(imagenet_config, SCHEMA)

@@ -49,7 +49,7 @@ rule mislabel_baselines:
         scores="results/{experiment}/mislabel-baselines.tsv",
     params:
         task=lambda w: experiment(w)["task"],
-        data=lambda w: experiment(w)["data"],
+        data=data_settings,
         kernel_inputs=lambda w: experiment(w)["kernel_inputs"],
         mislabels=lambda w: experiment(w)["analysis"]["mislabels"],
     log:
@@ -78,6 +78,24 @@ rule mislabel_detection:
         "../../envs/analysis.yaml"
     script:
         "../scripts/mislabel_detection.py"
+
+
+rule taxonomy:
+    input:
+        correlation="results/{experiment}/seed{seed}/kernel-correlation.nc",
+    output:
+        lift="results/{experiment}/seed{seed}/taxonomic-lift.tsv",
+        metrics="results/{experiment}/seed{seed}/taxonomy.tsv",
+    params:
+        task=lambda w: experiment(w)["task"],
+        knn_k=lambda w: experiment(w)["analysis"]["knn_k"],
+    log:
+        "results/logs/taxonomy/{experiment}/seed{seed}.log",
+    threads: 1
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/taxonomy.py"
 
 
 rule gamma_sweep:

@@ -18,6 +18,7 @@ from losskernel.config import (
     seed_readings,
     validate_config,
 )
+from losskernel.experiments import get_task
 
 try:
     validate_config(
@@ -32,7 +33,19 @@ except ConfigError as error:
 # Experiments with model_from get their source's task, data, model and training sections.
 config.update(resolve_experiments(config))
 EXPERIMENTS = list(config["experiments"])
-TRAINED = [name for name in EXPERIMENTS if model_source(config, name) == name]
+
+
+def is_pretrained(name):
+    """The experiment loads pretrained weights (ImageNet) instead of training its model."""
+    return config["experiments"][name]["model"].get("source") == "pretrained"
+
+
+OWN_MODEL = [name for name in EXPERIMENTS if model_source(config, name) == name]
+TRAINED = [name for name in OWN_MODEL if not is_pretrained(name)]
+PRETRAINED = [name for name in OWN_MODEL if is_pretrained(name)]
+IMAGENET = [name for name in EXPERIMENTS if config["experiments"][name]["task"] == "imagenet"]
+# The place of every ImageNet-1k class in WordNet, shared by the ImageNet experiments.
+HIERARCHY_TABLE = "results/wordnet/imagenet1k-hierarchy.tsv"
 
 
 # A run is one SGLD sampling (all chains) and its own directory: `seed<S>` (the experiment's
@@ -48,6 +61,20 @@ wildcard_constraints:
 def experiment(wildcards):
     """The config section of the experiment named by the wildcard."""
     return config["experiments"][wildcards.experiment]
+
+
+def data_settings(wildcards):
+    """The data section as the task's code takes it: ImageNet's also names the hierarchy table
+    (an input of the rules that read the data)."""
+    settings = experiment(wildcards)
+    if settings["task"] == "imagenet":
+        return {**settings["data"], "hierarchy": HIERARCHY_TABLE}
+    return settings["data"]
+
+
+def data_files(wildcards):
+    """Files the task's data needs besides the code (the WordNet table for ImageNet)."""
+    return [HIERARCHY_TABLE] if experiment(wildcards)["task"] == "imagenet" else []
 
 
 def trained_model(wildcards):
@@ -162,6 +189,8 @@ FIGURES = {
     "mislabels": ["mislabel_roc", "self_covariance", "umap_mislabels"],
     "gamma_sweep": ["gamma_cka", "gamma_lift", "convergence"],
     "trajectory": ["trajectory_score", "trajectory_umap"],
+    "figure1": ["umap_hierarchy", "umap_hierarchy_3d", "kernel_vs_wordnet",
+                "neighbourhood_insets", "taxonomic_lift"],
 }
 
 

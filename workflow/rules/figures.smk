@@ -139,3 +139,52 @@ rule plot_trajectory:
         "../../envs/analysis.yaml"
     script:
         "../scripts/plot_trajectory.py"
+
+
+rule plot_figure1:
+    input:
+        correlation=figure_seed_file("results/{experiment}/seed{seed}/kernel-correlation.nc"),
+        embedding="results/{experiment}/umap.tsv",
+        lift=figure_seed_file("results/{experiment}/seed{seed}/taxonomic-lift.tsv"),
+    output:
+        umap=report(
+            "results/figures/{experiment}/umap_hierarchy.png",
+            caption="../report/umap_hierarchy.rst",
+            category="ImageNet (Figure 1)",
+            subcategory="{experiment}",
+        ),
+        umap_3d=report(
+            "results/figures/{experiment}/umap_hierarchy_3d.png",
+            caption="../report/umap_hierarchy_3d.rst",
+            category="ImageNet (Figure 1)",
+            subcategory="{experiment}",
+        ),
+        matrices=report(
+            "results/figures/{experiment}/kernel_vs_wordnet.png",
+            caption="../report/kernel_vs_wordnet.rst",
+            category="ImageNet (Figure 1)",
+            subcategory="{experiment}",
+        ),
+        insets=report(
+            "results/figures/{experiment}/neighbourhood_insets.png",
+            caption="../report/neighbourhood_insets.rst",
+            category="ImageNet (Figure 1)",
+            subcategory="{experiment}",
+        ),
+        lift=report(
+            "results/figures/{experiment}/taxonomic_lift.png",
+            caption="../report/taxonomic_lift.rst",
+            category="ImageNet (Figure 1)",
+            subcategory="{experiment}",
+        ),
+    params:
+        figure_seed=lambda w: experiment(w)["analysis"]["figure_seed"],
+        analysis=lambda w: experiment(w)["analysis"],
+        image_root=lambda w: experiment(w)["data"]["root"],
+    log:
+        "results/logs/plot_figure1/{experiment}.log",
+    threads: 1
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/plot_figure1.py"

@@ -4,12 +4,13 @@
 
 rule sample_traces:
     input:
+        data_files,
         model=run_model,
     output:
         traces="results/{experiment}/{run}/traces.nc",
     params:
         task=lambda w: experiment(w)["task"],
-        data=lambda w: experiment(w)["data"],
+        data=data_settings,
         kernel_inputs=lambda w: experiment(w)["kernel_inputs"],
         run=run_settings,
     log:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from losskernel.experiments.splits import select_split
+from losskernel.experiments.splits import same_label_edges, select_split
 
 if TYPE_CHECKING:  # torch is imported where models are built: the analysis steps never need it
     from torch import nn
@@ -159,14 +159,8 @@ def is_converged(metrics: Mapping[str, float], training_settings: Mapping) -> bo
 
 
 def excluded_edges(inputs: pd.DataFrame, rule: str) -> np.ndarray | None:
-    """``none`` keeps every edge; ``same_output`` drops pairs with the same training label
-    (they share an output logit, so their losses co-move under any weight noise)."""
-    if rule == "none":
-        return None
-    if rule == "same_output":
-        label = inputs["label"].to_numpy()
-        return label[:, None] == label[None, :]
-    raise ValueError(f"edge rule must be 'none' or 'same_output' for digits, got {rule!r}")
+    """Same-label pairs (``same_output``) or no pair (``none``): see ``same_label_edges``."""
+    return same_label_edges(inputs, rule, "digits")
 
 
 def structure_score(covariance: np.ndarray, correlation: np.ndarray, inputs: pd.DataFrame,

@@ -1,0 +1,173 @@
+"""The ImageNet task on a tiny fake tree: data, kernel inputs, colour, weights, config checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+from torchvision.models import googlenet
+
+from losskernel import steps
+from losskernel.experiments import imagenet
+from losskernel.losses import cross_entropy_per_sample
+from losskernel.sgld import evaluate_per_sample_losses
+
+WNIDS = ["n01440764", "n02099601", "n03594945"]  # tench, golden retriever, jeep
+MODEL = {"architecture": "googlenet", "source": "train", "weights": None, "checkpoints": [],
+         "transform_input": True, "init_seed": 0}
+
+
+@pytest.fixture
+def hierarchy(tmp_path):
+    """A hand-made hierarchy table for the three classes (no WordNet needed)."""
+    table = pd.DataFrame({
+        "label": [0, 207, 609], "wnid": WNIDS, "name": ["tench", "golden retriever", "jeep"],
+        "wordnet_path": ["entity>animal>fish>tench", "entity>animal>dog>retriever",
+                         "entity>artifact>vehicle>jeep"],
+        "depth": [3, 3, 3], "hierarchy_position": [0.5, 0.0, 1.0],
+        "inset_group": ["", "dogs", "vehicles"]})
+    path = tmp_path / "hierarchy.tsv"
+    table.to_csv(path, sep="\t", index=False)
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path, hierarchy):
+    root = imagenet.make_fake_imagenet(tmp_path / "train", WNIDS, images_per_class=5)
+    return {"root": str(root), "image_size": 32, "hierarchy": str(hierarchy)}
+
+
+def test_data_lists_every_image_with_its_imagenet_label(settings):
+    data = imagenet.make_data(settings)
+    assert len(data.examples) == 15
+    assert data.examples["obs_id"].iloc[0] == "n01440764/n01440764_0.JPEG"
+    assert dict(zip(data.examples["wnid"], data.examples["label"], strict=True)) == {
+        "n01440764": 0, "n02099601": 207, "n03594945": 609}
+    images, labels = imagenet.ImageBatches(data)[torch.tensor([0, 14])]
+    assert images.dtype == torch.uint8 and images.shape == (2, 3, 32, 32)
+    assert labels.tolist() == [0, 609]
+
+
+def test_kernel_inputs_are_a_seeded_choice_per_class_in_hierarchy_order(settings):
+    data = imagenet.make_data(settings)
+    choice = {"images_per_class": 2, "selection_seed": 0, "colour_bins": 6}
+    inputs = imagenet.select_kernel_inputs(data, choice)
+    assert set(data.cache) == set(inputs["obs_id"])  # decoded once, kept for the tensors
+    assert list(inputs["wnid"]) == ["n02099601"] * 2 + ["n01440764"] * 2 + ["n03594945"] * 2
+    assert inputs.equals(imagenet.select_kernel_inputs(data, choice))
+    other = imagenet.select_kernel_inputs(data, {**choice, "selection_seed": 1})
+    assert list(other["obs_id"]) != list(inputs["obs_id"])
+    assert set(inputs.columns) >= {"obs_id", *imagenet.INPUT_ATTRIBUTES}
+    assert inputs["colour_bin"].between(0, 5).all()
+    with pytest.raises(ValueError, match=r"kernel_inputs\.images_per_class: class n01440764 has "
+                                         r"only 5 images"):
+        imagenet.select_kernel_inputs(data, {**choice, "images_per_class": 6})
+
+
+def test_a_folder_that_is_not_a_known_wnid_is_refused(settings, tmp_path):
+    (tmp_path / "train/n99999999").mkdir()
+    Image.new("RGB", (40, 40)).save(tmp_path / "train/n99999999/x.JPEG")
+    with pytest.raises(ValueError, match=r"\['n99999999'\] are not ImageNet-1k classes"):
+        imagenet.make_data(settings)
+    (tmp_path / "train/extras").mkdir()
+    with pytest.raises(ValueError, match="is not named by a wnid"):
+        imagenet.make_data(settings)
+
+
+def test_images_are_resized_then_centre_cropped(tmp_path):
+    pixels = np.zeros((40, 80, 3), dtype=np.uint8)  # 80 wide: left half red, right half blue
+    pixels[:, :40, 0] = 255
+    pixels[:, 40:, 2] = 255
+    Image.fromarray(pixels).save(tmp_path / "wide.png")
+    image = imagenet.load_image(tmp_path / "wide.png", 32)
+    assert image.shape == (3, 32, 32) and image.dtype == np.uint8
+    # shorter side 40 -> round(32·256/224) = 37, width 74; the centre crop keeps 32 of the
+    # middle columns, the boundary in the middle
+    assert image[0, :, :10].min() == 255 and image[2, :, :10].max() == 0
+    assert image[2, :, -10:].min() == 255 and image[0, :, -10:].max() == 0
+
+
+@pytest.mark.parametrize(("rgb", "hue"), [((255, 0, 0), 0.0), ((0, 255, 0), 1 / 3),
+                                          ((0, 0, 255), 2 / 3), ((128, 128, 128), 0.0)])
+def test_mean_hue_of_pure_colours(rgb, hue):
+    image = np.broadcast_to(np.array(rgb, dtype=np.uint8)[:, None, None], (3, 4, 4))
+    assert imagenet.mean_hue(image) == pytest.approx(hue)
+
+
+def test_hue_is_a_circular_mean():
+    image = np.zeros((3, 2, 2), dtype=np.uint8)
+    image[0] = 255
+    image[2, 0] = 255  # half red (hue 0), half magenta (hue 5/6): the mean is 11/12, not 5/12
+    assert imagenet.mean_hue(image) == pytest.approx(11 / 12)
+
+
+def test_pretrained_torchvision_weights_import_and_reproduce_torchvision(tmp_path, settings):
+    torch.manual_seed(1)
+    reference = googlenet(weights=None, aux_logits=True, init_weights=True,
+                          transform_input=True).train(False)
+    torch.save(reference.state_dict(), tmp_path / "googlenet.pth")  # torchvision's layout
+    torch.save({"state_dict": {f"module.{k}": v for k, v in reference.state_dict().items()}},
+               tmp_path / "ddp-checkpoint.pt")
+    model_settings = {**MODEL, "source": "pretrained", "weights": str(tmp_path / "googlenet.pth"),
+                      "checkpoints": [{"step": 100, "path": str(tmp_path / "ddp-checkpoint.pt")}]}
+    steps.import_pretrained("imagenet", settings, model_settings,
+                            model_path=tmp_path / "model.pt",
+                            checkpoints_path=tmp_path / "checkpoints.pt", record={"rule": "t"})
+
+    data = imagenet.make_data(settings)
+    inputs = data.tensors(data.examples.head(4))
+    expected = reference((inputs.inputs.float() / 255 - torch.tensor(
+        imagenet_mean())[:, None, None]) / torch.tensor(imagenet_std())[:, None, None])
+    expected_loss = cross_entropy_per_sample(expected, inputs.targets)
+    for kwargs in ({}, {"checkpoint_step": 100}):
+        path = tmp_path / ("checkpoints.pt" if kwargs else "model.pt")
+        model = steps.load_model("imagenet", settings, path, data=data, **kwargs)
+        losses = evaluate_per_sample_losses(model, cross_entropy_per_sample, inputs, 2)
+        torch.testing.assert_close(losses, expected_loss.detach(), rtol=1e-5, atol=1e-6)
+    assert steps.checkpoint_steps(tmp_path / "checkpoints.pt") == [100]
+
+
+def imagenet_mean() -> tuple[float, ...]:
+    from losskernel.models import NormalizedClassifier
+
+    return NormalizedClassifier.MEAN
+
+
+def imagenet_std() -> tuple[float, ...]:
+    from losskernel.models import NormalizedClassifier
+
+    return NormalizedClassifier.STD
+
+
+def test_weights_of_another_architecture_are_refused_naming_the_file(tmp_path, settings):
+    torch.save({"conv1.weight": torch.zeros(3)}, tmp_path / "other.pth")
+    model_settings = {**MODEL, "source": "pretrained", "weights": str(tmp_path / "other.pth")}
+    with pytest.raises(ValueError, match=r"other\.pth does not fit googlenet"):
+        steps.import_pretrained("imagenet", settings, model_settings,
+                                model_path=tmp_path / "m.pt", checkpoints_path=tmp_path / "c.pt",
+                                record={})
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_same_output_edges_are_pairs_of_one_class():
+    inputs = pd.DataFrame({"label": [0, 0, 5]})
+    assert imagenet.excluded_edges(inputs, "same_output").tolist() == [
+        [True, True, False], [True, True, False], [False, False, True]]
+    assert imagenet.excluded_edges(inputs, "none") is None
+
+
+def test_config_checks_name_the_key_and_the_fix(tmp_path, settings):
+    base = {"data": settings, "model": {**MODEL, "source": "pretrained",
+                                        "weights": str(tmp_path / "missing.pth")}}
+    with pytest.raises(ValueError, match=r"^data.root: is not set\. Set it to an ImageFolder"):
+        imagenet.check_files({**base, "data": {**settings, "root": None}})
+    with pytest.raises(ValueError, match=r"^model\.weights: .*missing\.pth does not exist"):
+        imagenet.check_files(base)
+    imagenet.check_settings(base)  # the settings themselves are fine
+    trained = {**base, "model": MODEL}
+    with pytest.raises(ValueError, match=r"^training: model\.source 'train' needs"):
+        imagenet.check_settings(trained)
+    torch_cache = imagenet.weights_path({"weights": "torch_cache"})
+    assert torch_cache.name == "googlenet-1378be20.pth" and torch_cache.parent.name == "checkpoints"
