@@ -34,6 +34,10 @@ from losskernel.taxonomy import hierarchy_lift, taxonomic_lift, tree_distance_ma
 
 EDGE_RULES: tuple[str, ...] = ("none", "same_output")
 """Neighbour graphs of the γ sweep: every edge, and same-output edges removed (the paper's map)."""
+ATTRIBUTE_NAMES: dict[str, str] = {
+    # legend names of the γ sweep's attributes
+    "true_label": "true class", "ink_bin": "ink (tercile)",
+    "wordnet_path": "WordNet hierarchy (mean LCA depth)", "colour_bin": "colour (hue bin)"}
 
 
 def draw_counts(num_draws: int, num_points: int) -> list[int]:
@@ -259,7 +263,8 @@ def plot_gamma_sweep(
     graph_names = {"none": "all edges", "same_output": "same-output edges removed"}
     panels = {
         f"neighbour graph: {graph_names[rule]}": {
-            attribute: (group["gamma"].to_numpy(), group["lift"].to_numpy())
+            ATTRIBUTE_NAMES.get(attribute, attribute): (group["gamma"].to_numpy(),
+                                                        group["lift"].to_numpy())
             for attribute, group in lift[lift["edges"] == rule].groupby("attribute")}
         for rule in EDGE_RULES}
     plotting.save_figure(plotting.plot_lines(

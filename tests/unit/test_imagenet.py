@@ -45,9 +45,13 @@ def test_data_lists_every_image_with_its_imagenet_label(settings):
     assert data.examples["obs_id"].iloc[0] == "n01440764/n01440764_0.JPEG"
     assert dict(zip(data.examples["wnid"], data.examples["label"], strict=True)) == {
         "n01440764": 0, "n02099601": 207, "n03594945": 609}
-    images, labels = imagenet.ImageBatches(data)[torch.tensor([0, 14])]
-    assert images.dtype == torch.uint8 and images.shape == (2, 3, 32, 32)
-    assert labels.tolist() == [0, 609]
+    images, labels = imagenet.ImageBatches(data)[torch.tensor([0, 14, 0])]
+    assert images.dtype == torch.uint8 and images.shape == (3, 3, 32, 32)
+    assert labels.tolist() == [0, 609, 0]
+    assert torch.equal(images[0], images[2])
+    threaded = imagenet.make_data({**settings, "loader_threads": 3})
+    assert torch.equal(imagenet.ImageBatches(threaded)[torch.tensor([0, 14, 0])][0], images)
+    assert not data.cache  # minibatches are decoded, not kept
 
 
 def test_kernel_inputs_are_a_seeded_choice_per_class_in_hierarchy_order(settings):

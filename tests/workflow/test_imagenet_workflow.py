@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,9 @@ import pytest
 import yaml
 from PIL import Image
 
+from losskernel.config import load_config, resolve_experiments
 from losskernel.experiments.imagenet import make_fake_imagenet
+from losskernel.planning import sampling_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = [str(ROOT / "config/config.yaml"), str(ROOT / "config/imagenet.yaml")]
@@ -97,6 +100,22 @@ def test_pretrained_weights_are_imported_not_trained(tmp_path, fake_imagenet):
     assert "rule train_model" not in result.stdout
     # the γ sweep's 1000 is the main run of seed 0: 3 more γ, no trajectory without checkpoints
     assert result.stdout.count("rule sample_traces:") == 1 + 3
+
+    for step in (0, 10, 100):
+        (tmp_path / f"step{step}.pt").write_bytes(b"")
+    development = override(tmp_path / "development.yaml", {
+        "data": {"root": str(fake_imagenet)},
+        "model": {"weights": str(weights), "checkpoints": [
+            {"step": step, "path": str(tmp_path / f"step{step}.pt")} for step in (0, 10, 100)]},
+        "analysis": {"trajectory": {"num_checkpoints": 3, "seed": 0, "sampling": {}}}})
+    result = snakemake(tmp_path, "--configfile", *CONFIGS, development, "-n", "figure1")
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.count("rule sample_traces:") == 1 + 3 + 3  # and one per checkpoint
+    assert "rule plot_trajectory:" in result.stdout
+    # `losskernel plan` sizes exactly the sampling jobs the workflow runs
+    planned = set(re.findall(r"wildcards: experiment=imagenet, run=(\w+)", result.stdout))
+    settings = resolve_experiments(load_config([*CONFIGS, development]))["experiments"]
+    assert planned == {run for run, _ in sampling_runs(settings["imagenet"])}
 
 
 @pytest.mark.slow

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,19 +67,26 @@ class ImageNetData:
     root: Path
     examples: pd.DataFrame
     image_size: int
+    loader_threads: int = 1
     cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def images(self, obs_ids: Sequence[str], keep: bool = False) -> np.ndarray:
-        """uint8 images ``(n, 3, S, S)``; ``keep`` caches them (the kernel inputs)."""
-        arrays = []
-        for obs_id in obs_ids:
-            array = self.cache.get(obs_id)
-            if array is None:
-                array = load_image(self.root / obs_id, self.image_size)
-                if keep:
-                    self.cache[obs_id] = array
-            arrays.append(array)
-        return np.stack(arrays)
+        """uint8 images ``(n, 3, S, S)``; ``keep`` caches them (the kernel inputs).
+
+        Images not in the cache are decoded by ``loader_threads`` threads (PIL releases the
+        GIL while decoding), so a GPU is not left waiting on one core's JPEG decoding.
+        """
+        missing = [obs_id for obs_id in dict.fromkeys(obs_ids) if obs_id not in self.cache]
+        paths = [self.root / obs_id for obs_id in missing]
+        if self.loader_threads > 1 and len(paths) > 1:
+            with ThreadPoolExecutor(self.loader_threads) as pool:
+                decoded = list(pool.map(load_image, paths, [self.image_size] * len(paths)))
+        else:
+            decoded = [load_image(path, self.image_size) for path in paths]
+        loaded = dict(zip(missing, decoded, strict=True))
+        if keep:
+            self.cache.update(loaded)
+        return np.stack([self.cache[i] if i in self.cache else loaded[i] for i in obs_ids])
 
     def tensors(self, rows: pd.DataFrame) -> TensorData:
         """The rows' images and labels in memory (kernel inputs: a few per class)."""
@@ -177,7 +185,8 @@ def make_data(settings: Mapping) -> ImageNetData:
                          f"({len(unknown)} folders); remove them from {root}")
     merged["label"] = merged["label"].astype(np.int64)
     merged["inset_group"] = merged["inset_group"].fillna("")
-    return ImageNetData(root, merged, int(settings["image_size"]))
+    return ImageNetData(root, merged, int(settings["image_size"]),
+                        int(settings.get("loader_threads", 1)))
 
 
 def select_kernel_inputs(data: ImageNetData, settings: Mapping) -> pd.DataFrame:
