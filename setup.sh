@@ -31,6 +31,19 @@ if [ ! -f /usr/share/wordnet/data.noun ] || [ ! -f /usr/share/wordnet/index.sens
     fi
 fi
 
+# Headless Chromium (the test that opens the HTML report) and a minimal TeX (the `paper` target
+# and its test); without them those tests skip and say why.
+if ! command -v chromium >/dev/null || ! command -v latexmk >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq --no-install-recommends \
+            chromium latexmk texlive-latex-base texlive-latex-recommended >/dev/null
+    else
+        echo "setup.sh: note: for the report test and the paper: sudo apt-get install" \
+             "--no-install-recommends chromium latexmk texlive-latex-base" \
+             "texlive-latex-recommended" >&2
+    fi
+fi
+
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 # pip prints one warning per package for the machine's local index folders; keep the real errors.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.lock \

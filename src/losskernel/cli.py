@@ -9,6 +9,7 @@ key) and write the same files, with a provenance record naming the step. Example
     losskernel kernel --traces results/modarith/seed0/traces.nc --kind correlation \\
         --output results/modarith/seed0/kernel-correlation.nc
     losskernel plan   --config config/config.yaml config/imagenet.yaml --experiment imagenet
+    losskernel provenance results/figures/digits/mislabel_roc.png --workdir .
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from losskernel.config import (
     resolve_experiments,
     validate_config,
 )
+from losskernel.provenance import ProvenanceError
 
 DEFAULT_SCHEMA = Path("workflow/schemas/config.schema.yaml")
 
@@ -48,8 +50,8 @@ def _record(args: argparse.Namespace, settings: object, inputs: Sequence[str] = 
                               seed=getattr(args, "seed", None), inputs=inputs)
 
 
-def run(args: argparse.Namespace) -> None:
-    """Dispatch one parsed command line to its step."""
+def run(args: argparse.Namespace) -> int:
+    """Dispatch one parsed command line to its step; return the exit status."""
     from losskernel import steps
 
     if args.step == "validate-config":
@@ -70,7 +72,9 @@ def run(args: argparse.Namespace) -> None:
                 "kernel_inputs": settings["kernel_inputs"], "sampling": sampling}
         steps.sample(settings["task"], settings["data"], settings["kernel_inputs"], sampling,
                      args.seed, model_path=args.model, traces_path=args.traces,
-                     record=_record(args, used, [args.model]), threads=args.threads)
+                     record=_record(args, used, [args.model]), threads=args.threads,
+                     chains=args.chains, state_dir=args.state_dir,
+                     save_every_seconds=args.save_every)
     elif args.step == "kernel":
         steps.kernel(args.traces, args.kind, args.centring, kernel_path=args.output,
                      record=_record(args, {"centring": args.centring}, [args.traces]))
@@ -124,6 +128,13 @@ def run(args: argparse.Namespace) -> None:
                                    threads=args.threads, device=args.device,
                                    repeats=args.repeats, gpu_tflops=gpu_tflops,
                                    train_batch=args.train_batch, eval_batch=args.eval_batch))
+    elif args.step == "provenance":
+        from losskernel.provenance import format_lineage, lineage
+
+        nodes = lineage(args.path, workdir=args.workdir)
+        print(format_lineage(nodes, show_config=args.config), end="")
+        return int(any(check.status != "ok" for node in nodes for check in node.inputs))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,6 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--model", required=True)
     sample.add_argument("--traces", required=True, help="output netCDF")
     sample.add_argument("--threads", type=int, default=1)
+    sample.add_argument("--chains", type=int, nargs="+", default=None,
+                        help="run only these chains (default: all of sampling.num_chains)")
+    sample.add_argument("--state-dir", default=None,
+                        help="save each chain's progress here and resume from it after a kill")
+    sample.add_argument("--save-every", type=float, default=60.0,
+                        help="seconds between progress saves (with --state-dir)")
     kernel = command("kernel", "the covariance or correlation kernel of a trace file")
     kernel.add_argument("--traces", required=True)
     kernel.add_argument("--kind", choices=["covariance", "correlation"], default="correlation")
@@ -206,17 +223,25 @@ def build_parser() -> argparse.ArgumentParser:
                            "at most 64 on cpu)")
     plan.add_argument("--classes", type=int, default=None,
                       help="number of classes (default: wnid folders under data.root, else 1000)")
+    provenance = command("provenance", "the lineage of a result back to configs, seeds and code "
+                         "version, with every recorded input hash checked against the file on "
+                         "disk; exit status 1 when an input changed or is missing")
+    provenance.add_argument("path", help="any artifact: .nc, .tsv, .png, .pt or .tex")
+    provenance.add_argument("--workdir", default=".",
+                            help="directory the workflow ran in; recorded input paths are "
+                                 "relative to it (default: the current directory)")
+    provenance.add_argument("--config", action="store_true",
+                            help="also print each artifact's config JSON")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        run(args)
-    except (ConfigError, FileNotFoundError) as error:
+        return run(args)
+    except (ConfigError, FileNotFoundError, ProvenanceError) as error:
         print(f"losskernel {args.step}: error: {error}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

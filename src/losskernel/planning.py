@@ -1,6 +1,7 @@
 """Size an experiment's jobs before running it: images through the network, FLOPs and hours.
 
-Every sampling run (one SLURM job, rule ``sample_traces``) of ``num_chains`` chains costs
+Every sampling run of ``num_chains`` chains (one SLURM job per chain, rule ``sample_chain``)
+costs
 
     sgld_steps   = num_chains · (num_burnin_steps + num_draws · num_steps_between_draws)
     train_images = sgld_steps · batch_size            (forward + backward, one per SGLD step)
@@ -206,7 +207,7 @@ def _sampling_row(run: str, sampling: Mapping, num_images: int, where: str) -> d
         int(_require(sampling, key, where)) for key in
         ("num_chains", "num_burnin_steps", "num_draws", "num_steps_between_draws", "batch_size"))
     steps_per_chain = burnin + draws * between  # SGLDConfig.num_steps
-    return {"run": run, "rule": "sample_traces", "chains": chains,
+    return {"run": run, "rule": "sample_chain", "chains": chains,
             "steps_per_chain": steps_per_chain, "sgld_steps": chains * steps_per_chain,
             "training_steps": 0, "draws": chains * draws, "batch_size": batch,
             "train_images": chains * steps_per_chain * batch,
@@ -303,7 +304,7 @@ def format_plan(estimate: pd.DataFrame, costs: ImageCosts, *, experiment: str,
     ``runtime_margin`` × the GPU estimate."""
     rows = estimate[estimate["run"] != "total"]
     total = estimate[estimate["run"] == "total"].iloc[0]
-    sampling = rows[rows["rule"] == "sample_traces"]
+    sampling = rows[rows["rule"] == "sample_chain"]
     shown = estimate.drop(columns=["rule"]).copy()
     for column in ("chains", "steps_per_chain", "sgld_steps", "training_steps", "draws",
                    "batch_size", "train_images", "eval_images"):
@@ -337,12 +338,16 @@ def format_plan(estimate: pd.DataFrame, costs: ImageCosts, *, experiment: str,
         f"measurement (GoogLeNet fp32/TF32 on an A100: roughly 10-20); pass --gpu-tflops to "
         f"change it. Data loading and the SGLD update are not counted.",
         "",
-        f"SLURM jobs (runtime in minutes = {runtime_margin:g} × the GPU estimate):",
+        f"SLURM jobs (one per chain of a run; runtime in minutes = {runtime_margin:g} × the "
+        f"GPU estimate):",
     ]
     for row in rows.itertuples():
-        minutes = max(1, round(row.gpu_hours * 60 * runtime_margin))
-        lines.append(f"  {row.rule:<14} experiment={experiment} run={row.run:<14} "
-                     f"{row.gpu_hours:8.2f} GPU-h  {row.hours_here:10,.1f} h here  "
+        jobs = max(1, int(row.chains)) if row.rule == "sample_chain" else 1
+        gpu_hours, hours_here = row.gpu_hours / jobs, row.hours_here / jobs
+        minutes = max(1, round(gpu_hours * 60 * runtime_margin))
+        chains = f" chain=0..{jobs - 1}" if row.rule == "sample_chain" else ""
+        lines.append(f"  {row.rule:<13} experiment={experiment} run={row.run:<12}{chains:<12} "
+                     f"{gpu_hours:8.2f} GPU-h each  {hours_here:10,.1f} h here  "
                      f"runtime={minutes}")
     return "\n".join(lines)
 

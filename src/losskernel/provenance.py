@@ -12,11 +12,14 @@ import hashlib
 import json
 import os
 import platform
+import re
 import socket
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Literal
 
 TRACKED_PACKAGES = ("losskernel", "torch", "numpy", "xarray", "netCDF4", "scikit-learn",
                     "umap-learn", "matplotlib", "snakemake")
@@ -101,3 +104,257 @@ def write_tsv(table, path: str | os.PathLike, record: Mapping[str, str | int]) -
     with open(path, "w") as handle:
         handle.write(provenance_header(record))
         table.to_csv(handle, sep="\t", index=False, float_format="%.6g")
+
+
+# Reading records back and tracing an artifact's lineage.
+
+RECORD_KEYS = ("created_at", "git_commit", "git_dirty", "rule", "wildcards", "config",
+               "config_sha256", "seed", "input_sha256", "packages", "python", "host",
+               "slurm_job_id")
+"""The keys of a record, in the order ``collect_provenance`` writes them."""
+
+REQUIRED_KEYS = ("created_at", "git_commit", "input_sha256")
+"""A file holds a record when it has at least these keys (``macros.tex`` omits ``config``)."""
+
+PNG_PREFIX = "losskernel:"
+_COMMENT_LINE = re.compile(r"^[#%]\s*(\w+): ?(.*)$")
+
+InputStatus = Literal["ok", "changed", "missing"]
+
+
+class ProvenanceError(ValueError):
+    """A file holds no readable provenance record."""
+
+
+def read_provenance(path: str | os.PathLike) -> dict[str, str]:
+    """The provenance record of an artifact, read by its suffix, every value as a string.
+
+    ``.nc``: global attributes; ``.tsv``: the ``# key: value`` header; ``.png``: text chunks
+    ``losskernel:<key>``; ``.pt``: the dict's ``provenance`` entry (unpickled, so read only
+    files you trust); ``.tex``: ``% key: value`` comment lines. Only the keys of ``RECORD_KEYS``
+    are returned, in that order (a trace file's ``sgld_*`` attributes are not). Raises
+    ``FileNotFoundError`` for a missing file and ``ProvenanceError`` (a ``ValueError``) for a
+    file of another kind or without a record.
+    """
+    path = Path(path)
+    readers = {".nc": _netcdf_attrs, ".tsv": _comment_header, ".png": _png_text,
+               ".pt": _torch_provenance, ".tex": _comment_header}
+    if path.suffix not in readers:
+        raise ProvenanceError(f"{path}: cannot read a provenance record from a {path.suffix!r} "
+                              f"file; supported: {', '.join(readers)}")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    found = readers[path.suffix](path)
+    absent = [key for key in REQUIRED_KEYS if key not in found]
+    if absent:
+        raise ProvenanceError(f"{path} holds no provenance record (missing {', '.join(absent)}); "
+                              "was it written by the losskernel workflow?")
+    return {key: str(found[key]) for key in RECORD_KEYS if key in found}
+
+
+def _netcdf_attrs(path: Path) -> Mapping[str, object]:
+    import netCDF4
+
+    try:
+        with netCDF4.Dataset(path) as dataset:
+            return {key: dataset.getncattr(key) for key in dataset.ncattrs()}
+    except OSError as error:
+        raise ProvenanceError(f"{path} is not a readable netCDF file: {error}") from error
+
+
+def _comment_header(path: Path) -> Mapping[str, str]:
+    """``key: value`` pairs of the leading ``#`` (TSV) or ``%`` (LaTeX) comment lines."""
+    found = {}
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if not line.startswith(("#", "%")):
+                break
+            if match := _COMMENT_LINE.match(line.rstrip("\n")):
+                found[match[1]] = match[2]
+    return found
+
+
+def _png_text(path: Path) -> Mapping[str, str]:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            text = dict(getattr(image, "text", {}))
+    except OSError as error:
+        raise ProvenanceError(f"{path} is not a readable PNG image: {error}") from error
+    return {key.removeprefix(PNG_PREFIX): value for key, value in text.items()
+            if key.startswith(PNG_PREFIX)}
+
+
+def _torch_provenance(path: Path) -> Mapping[str, object]:
+    import pickle
+
+    import torch
+
+    try:  # mmap: the weights of a large checkpoint file are not read
+        content = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError) as error:
+        raise ProvenanceError(f"{path} is not a readable torch file: {error}") from error
+    record = content.get("provenance") if isinstance(content, Mapping) else None
+    return record if isinstance(record, Mapping) else {}
+
+
+@dataclass(frozen=True)
+class InputCheck:
+    """One recorded input of an artifact against the file on disk now.
+
+    ``status`` is ``ok`` (same sha256), ``changed`` (different) or ``missing`` (no such file,
+    ``current_sha256`` is then empty).
+    """
+
+    path: str
+    recorded_sha256: str
+    current_sha256: str
+    status: InputStatus
+
+
+@dataclass(frozen=True)
+class Node:
+    """One artifact of a lineage: who made it (rule, wildcards, seed, code, config, machine) and
+    how its recorded inputs compare with the files on disk. ``depth`` is 0 for the artifact
+    asked about, 1 for its inputs, and so on."""
+
+    path: str
+    depth: int
+    rule: str
+    wildcards: str
+    seed: str
+    git_commit: str
+    git_dirty: bool
+    config_sha256: str
+    config: str
+    host: str
+    slurm_job_id: str
+    created_at: str
+    inputs: tuple[InputCheck, ...]
+
+
+def lineage(path: str | os.PathLike, workdir: str | os.PathLike = ".") -> list[Node]:
+    """The artifact at ``path``, then depth-first each recorded input that has a record.
+
+    ``path`` is relative to the current directory; the recorded input paths are relative to
+    ``workdir``, the directory the workflow ran in. Every recorded input is hashed and compared
+    with its recorded sha256; an input without a record (raw data, another file kind) is checked
+    but not traced further. Each file is visited once, so an input shared by several artifacts
+    appears as one node, under the first artifact that names it.
+    """
+    workdir = Path(workdir)
+    nodes: list[Node] = []
+    visited: set[Path] = set()
+    hashes: dict[Path, str] = {}
+
+    def current_sha256(file: Path) -> str:
+        if file not in hashes:
+            hashes[file] = file_sha256(file) if file.is_file() else ""
+        return hashes[file]
+
+    def visit(label: str, file: Path, record: Mapping[str, str], depth: int) -> None:
+        visited.add(file.resolve())
+        recorded = _json_object(record["input_sha256"], f"{label}: input_sha256")
+        checks = []
+        for name, sha256 in recorded.items():
+            now = current_sha256(workdir / name)
+            status = "missing" if not now else "ok" if now == sha256 else "changed"
+            checks.append(InputCheck(name, str(sha256), now, status))
+        nodes.append(Node(
+            path=label, depth=depth, rule=record.get("rule", ""),
+            wildcards=record.get("wildcards", ""), seed=record.get("seed", ""),
+            git_commit=record.get("git_commit", ""), git_dirty=record.get("git_dirty") == "1",
+            config_sha256=record.get("config_sha256", ""), config=record.get("config", ""),
+            host=record.get("host", ""), slurm_job_id=record.get("slurm_job_id", ""),
+            created_at=record.get("created_at", ""), inputs=tuple(checks)))
+        for check in checks:
+            file_in = workdir / check.path
+            if check.status == "missing" or file_in.resolve() in visited:
+                continue
+            try:
+                record_in = read_provenance(file_in)
+            except ProvenanceError:
+                continue
+            visit(check.path, file_in, record_in, depth + 1)
+
+    visit(str(path), Path(path), read_provenance(path), 0)
+    return nodes
+
+
+def _json_object(text: str, what: str) -> dict[str, object]:
+    try:
+        value = json.loads(text) if text else {}
+    except json.JSONDecodeError as error:
+        raise ProvenanceError(f"{what} is not JSON: {text[:80]!r}") from error
+    if not isinstance(value, dict):
+        raise ProvenanceError(f"{what} must be a JSON object, got {text[:80]!r}")
+    return value
+
+
+def format_lineage(nodes: Sequence[Node], show_config: bool = False) -> str:
+    """A lineage as an indented tree, one block per artifact, then a summary line.
+
+    Each block is the artifact's path; a line with rule, wildcards, seed and config sha256; a
+    line with git commit (``+dirty`` when the work tree had uncommitted changes), host, SLURM job
+    and creation time; with ``show_config`` the config itself; then one line per recorded
+    input: ``ok``, ``CHANGED  since: recorded sha256 ..., now ...`` or ``MISSING``. An input traced
+    under an earlier artifact is marked ``(traced above)``. Hashes show their first 12 digits.
+    """
+    lines = []
+    for index, node in enumerate(nodes):
+        pad = "  " * node.depth
+        lines.append(f"{pad}* {node.path}")
+        lines.append(f"{pad}    rule {node.rule or '-'} ({_wildcards_text(node.wildcards)}), "
+                     f"seed {node.seed or '-'}, config sha256 {_short(node.config_sha256) or '-'}")
+        lines.append(f"{pad}    commit {_commit_text(node)}, host {node.host or '-'}, "
+                     f"slurm job {node.slurm_job_id or '-'}, created {node.created_at or '-'}")
+        if show_config:
+            lines.append(f"{pad}    config {node.config or '(not recorded)'}")
+        earlier = {other.path for other in nodes[:index]}
+        for check in node.inputs:
+            lines.append(f"{pad}    input {_check_text(check)}"
+                         + ("  (traced above)" if check.path in earlier else ""))
+    lines.append(_summary(nodes))
+    return "\n".join(lines) + "\n"
+
+
+def _short(sha256: str, digits: int = 12) -> str:
+    return sha256[:digits] + "..." if len(sha256) > digits else sha256
+
+
+def _commit_text(node: Node) -> str:
+    return (_short(node.git_commit) or "unknown") + ("+dirty" if node.git_dirty else "")
+
+
+def _check_text(check: InputCheck) -> str:
+    if check.status == "ok":
+        return f"ok       {check.path}"
+    if check.status == "changed":
+        return (f"CHANGED  {check.path}  since: recorded sha256 "
+                f"{_short(check.recorded_sha256)}, now {_short(check.current_sha256)}")
+    return (f"MISSING  {check.path}  (recorded sha256 {_short(check.recorded_sha256)}, "
+            "no such file now)")
+
+
+def _wildcards_text(wildcards: str) -> str:
+    """``{"experiment":"digits","run":"seed0"}`` as ``experiment=digits, run=seed0``."""
+    try:
+        values = json.loads(wildcards) if wildcards else {}
+    except json.JSONDecodeError:
+        return wildcards
+    if not isinstance(values, dict):
+        return wildcards
+    return ", ".join(f"{key}={value}" for key, value in values.items()) or "no wildcards"
+
+
+def _summary(nodes: Sequence[Node]) -> str:
+    checks = [check for node in nodes for check in node.inputs]
+    changed = sum(check.status == "changed" for check in checks)
+    missing = sum(check.status == "missing" for check in checks)
+    commits = sorted({_commit_text(node) for node in nodes})
+    configs = sorted({_short(node.config_sha256) for node in nodes if node.config_sha256})
+    verdict = "all recorded inputs match" if changed + missing == 0 else "INPUTS DIFFER"
+    return (f"{verdict}: {len(nodes)} artifacts, {len(checks)} inputs checked, "
+            f"{changed} changed, {missing} missing; git commits: {', '.join(commits)}; "
+            f"config sha256 ({len(configs)}): {', '.join(configs)}")

@@ -26,9 +26,12 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
@@ -234,6 +237,27 @@ class ChainTrace:
     distance: np.ndarray  # (draw,) ||w - w*||
 
 
+@dataclass(frozen=True)
+class Resumable:
+    """Where a chain saves its progress, and when.
+
+    The chain's state (completed steps, weights, preconditioner, noise generator and the draws
+    so far) is written to ``path`` at most every ``every_seconds`` of wall time, atomically,
+    and when ``should_stop()`` turns true (a SIGTERM from SLURM's preemption, say), after
+    which the chain raises ``SamplingInterrupted``. A chain started with a state file at
+    ``path`` resumes from it; the minibatch order is replayed, so on the CPU the finished
+    trace equals that of an uninterrupted run bit for bit.
+    """
+
+    path: Path
+    every_seconds: float = 60.0
+    should_stop: Callable[[], bool] = lambda: False
+
+
+class SamplingInterrupted(RuntimeError):
+    """The chain stopped on request after saving its progress; run it again to resume."""
+
+
 def sample_chain(
     model: nn.Module,
     loss_fn: LossFn,
@@ -244,11 +268,13 @@ def sample_chain(
     strata: np.ndarray | None = None,
     progress: tqdm | None = None,
     device: str = "cpu",
+    resumable: Resumable | None = None,
 ) -> ChainTrace:
     """Run chain ``chain`` from the model's current weights ``w*``; ``model`` is not modified.
 
     The chain runs on ``device`` (its noise comes from a generator there, so a chain on a GPU
-    is reproducible on that GPU but differs from the same chain on the CPU).
+    is reproducible on that GPU but differs from the same chain on the CPU). With
+    ``resumable``, it saves its progress and resumes from it (see ``Resumable``).
     """
     noise_seed, order_seed = chain_seeds(config.seed, chain)
     generator = torch.Generator(device=device).manual_seed(noise_seed)
@@ -267,7 +293,16 @@ def sample_chain(
         batch_loss=np.empty(config.num_draws, dtype=np.float64),
         distance=np.empty(config.num_draws, dtype=np.float64),
     )
-    for step in range(config.num_steps):
+    first_step = 0
+    if resumable is not None and resumable.path.exists():
+        first_step = _restore(resumable.path, config, chain, params, preconditioner, generator,
+                              trace)
+        for _ in range(first_step):  # replay the minibatch order (indices only, no compute)
+            next(batches)
+        if progress is not None:
+            progress.update(first_step)
+    last_save = time.monotonic()
+    for step in range(first_step, config.num_steps):
         inputs, targets = train_data[next(batches)]
         batch_loss = loss_fn(chain_model(inputs.to(device)), targets.to(device)).mean()
         if not torch.isfinite(batch_loss):
@@ -290,7 +325,56 @@ def sample_chain(
                 trace.distance[draw - 1] = math.sqrt(
                     sum(float((p - a).pow(2).sum()) for p, a in zip(params, anchors, strict=True))
                 )
+        if resumable is not None and step + 1 < config.num_steps:
+            stop = resumable.should_stop()
+            if stop or time.monotonic() - last_save >= resumable.every_seconds:
+                _save(resumable.path, config, chain, step + 1, params, preconditioner, generator,
+                      trace)
+                last_save = time.monotonic()
+            if stop:
+                raise SamplingInterrupted(f"chain {chain} stopped after step {step + 1} of "
+                                          f"{config.num_steps}; progress saved to "
+                                          f"{resumable.path}; run it again to resume")
     return trace
+
+
+def _save(path: Path, config: SGLDConfig, chain: int, steps_done: int,
+          params: Sequence[torch.Tensor], preconditioner: _Preconditioner,
+          generator: torch.Generator, trace: ChainTrace) -> None:
+    """Write the chain's state to ``path`` atomically (a killed write leaves the old state)."""
+    state = {
+        "config": config.as_dict(), "chain": chain, "steps_done": steps_done,
+        "params": [p.detach().cpu().clone() for p in params],
+        "square_avg": (None if preconditioner.square_avg is None
+                       else [a.cpu().clone() for a in preconditioner.square_avg]),
+        "generator": generator.get_state(),
+        "loss": trace.loss, "batch_loss": trace.batch_loss, "distance": trace.distance,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".writing")
+    torch.save(state, partial)
+    os.replace(partial, path)
+
+
+def _restore(path: Path, config: SGLDConfig, chain: int, params: Sequence[torch.Tensor],
+             preconditioner: _Preconditioner, generator: torch.Generator,
+             trace: ChainTrace) -> int:
+    """Load a saved state into the chain; returns the number of steps it had completed."""
+    state = torch.load(path, weights_only=False)
+    if state["config"] != config.as_dict() or state["chain"] != chain:
+        raise ValueError(f"{path} holds the progress of another run (chain {state['chain']}, "
+                         f"settings {state['config']}); delete it to start this chain afresh")
+    with torch.no_grad():
+        for param, saved in zip(params, state["params"], strict=True):
+            param.copy_(saved)
+    if state["square_avg"] is not None:
+        device = params[0].device
+        preconditioner.square_avg = [avg.to(device) for avg in state["square_avg"]]
+    generator.set_state(state["generator"])
+    trace.loss[:] = state["loss"]
+    trace.batch_loss[:] = state["batch_loss"]
+    trace.distance[:] = state["distance"]
+    return int(state["steps_done"])
 
 
 def _raise_diverged(config: SGLDConfig, chain: int, step: int, what: str) -> None:
@@ -311,9 +395,10 @@ def sample_chains(
     strata: np.ndarray | None = None,
     progress: bool = True,
     device: str = "cpu",
+    resumable: Callable[[int], Resumable] | None = None,
 ) -> dict[int, ChainTrace]:
     """Run the given chains (default: all ``config.num_chains``) one after another, on
-    ``device``."""
+    ``device``; ``resumable(chain)`` gives each chain's ``Resumable`` (none by default)."""
     chains = list(range(config.num_chains)) if chains is None else list(chains)
     bar = tqdm(
         total=len(chains) * config.num_steps, desc="SGLD steps", file=sys.stderr,
@@ -322,6 +407,7 @@ def sample_chains(
     with bar:
         return {
             chain: sample_chain(model, loss_fn, train_data, kernel_inputs, config, chain,
-                                strata, bar, device)
+                                strata, bar, device,
+                                None if resumable is None else resumable(chain))
             for chain in chains
         }

@@ -190,17 +190,25 @@ def sample(
     task: str, data_settings: Mapping, kernel_input_settings: Mapping,
     sampling_settings: Mapping, seed: int, *, model_path: PathLike, traces_path: PathLike,
     record: Record, checkpoint: Mapping[str, int] | None = None, threads: int = 1,
-    progress: bool = True,
+    progress: bool = True, chains: Sequence[int] | None = None,
+    state_dir: PathLike | None = None, save_every_seconds: float = 60.0,
 ) -> None:
     """SGLD around a trained model; write the per-sample loss traces of the kernel inputs.
 
     Without ``checkpoint`` the model is the final ``model.pt``. With ``checkpoint =
     {"index": i, "num_checkpoints": n}``, ``model_path`` is a ``checkpoints.pt`` and SGLD is
-    localized at the i-th of n checkpoints chosen by ``select_checkpoints``.
+    localized at the i-th of n checkpoints chosen by ``select_checkpoints``. ``chains`` runs
+    only those chains (one workflow job per chain); they are the same chains a run of all
+    would make.
+
+    With ``state_dir``, each chain saves its progress there (``chain<c>.state.pt``) every
+    ``save_every_seconds`` and on SIGTERM, then stops; run again, it resumes from the saved
+    draw with identical results on the CPU. The state files are deleted once the traces are
+    written.
     """
     from losskernel.experiments import get_task
     from losskernel.losses import cross_entropy_per_sample
-    from losskernel.sgld import evaluate_per_sample_losses, sample_chains
+    from losskernel.sgld import Resumable, evaluate_per_sample_losses, sample_chains
 
     set_threads(threads)
     module = get_task(task)
@@ -214,17 +222,42 @@ def sample(
     inputs = module.select_kernel_inputs(data, kernel_input_settings)
     input_data = data.tensors(inputs)
     config = sampler_config(sampling_settings, seed)
-    chains = sample_chains(
-        model, cross_entropy_per_sample, train_data, input_data, config,
+    resumable = None
+    if state_dir is not None:
+        stop = _stop_on_sigterm()
+        resumable = lambda chain: Resumable(  # noqa: E731
+            Path(state_dir) / f"chain{chain}.state.pt", save_every_seconds, stop)
+    traces_by_chain = sample_chains(
+        model, cross_entropy_per_sample, train_data, input_data, config, chains=chains,
         strata=strata if sampling_settings["stratify_by_task"] else None, progress=progress,
-        device=sampling_settings.get("device", "cpu"),
+        device=sampling_settings.get("device", "cpu"), resumable=resumable,
     )
     init_loss = evaluate_per_sample_losses(model, cross_entropy_per_sample, input_data,
                                            config.eval_batch_size).numpy()
     coords = {name: inputs[name].to_numpy() for name in inputs.columns if name != "obs_id"}
     attrs = dict(record) if step is None else {**record, "checkpoint_step": step}
-    dataset = traces.make_trace_dataset(chains, init_loss, inputs["obs_id"].to_numpy(), config,
-                                        obs_coords=coords, attrs=attrs)
+    dataset = traces.make_trace_dataset(traces_by_chain, init_loss, inputs["obs_id"].to_numpy(),
+                                        config, obs_coords=coords, attrs=attrs)
+    traces.save_traces(dataset, traces_path)
+    if state_dir is not None:
+        for chain in traces_by_chain:
+            (Path(state_dir) / f"chain{chain}.state.pt").unlink(missing_ok=True)
+
+
+def _stop_on_sigterm():
+    """Install a SIGTERM handler that asks running chains to save and stop; return the check."""
+    import signal
+
+    requested = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: requested.append(signum))
+    return lambda: bool(requested)
+
+
+def merge_chains(chain_paths: Sequence[PathLike], *, traces_path: PathLike,
+                 record: Record) -> None:
+    """One trace file from the per-chain files of a run (chains in order; values unchanged)."""
+    dataset = traces.merge_traces([traces.load_traces(path) for path in chain_paths])
+    dataset.attrs.update(record)
     traces.save_traces(dataset, traces_path)
 
 

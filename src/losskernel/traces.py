@@ -93,6 +93,31 @@ def validate_traces(dataset: xr.Dataset) -> None:
                              f"got {type(value).__name__}")
 
 
+def merge_traces(datasets: list[xr.Dataset]) -> xr.Dataset:
+    """The chains of several trace datasets of one run in one dataset, ordered by chain.
+
+    They must share the kernel inputs, the draws and the SGLD settings; the loss at w*
+    (``init_loss``, the same computation in every job) is taken from the first.
+    """
+    first = datasets[0]
+    settings = {k: v for k, v in first.attrs.items() if k.startswith("sgld_")}
+    for dataset in datasets[1:]:
+        if not np.array_equal(dataset["obs_id"].values, first["obs_id"].values):
+            raise ValueError("trace files to merge hold different kernel inputs")
+        if {k: v for k, v in dataset.attrs.items() if k.startswith("sgld_")} != settings:
+            raise ValueError("trace files to merge were sampled with different SGLD settings")
+    chains = [int(c) for d in datasets for c in d["chain"].values]
+    if len(set(chains)) != len(chains):
+        raise ValueError(f"trace files to merge repeat a chain: {sorted(chains)}")
+    per_chain = [d.drop_vars("init_loss") for d in datasets]
+    merged = xr.concat(per_chain, dim="chain", data_vars="minimal", coords="minimal",
+                       compat="override", combine_attrs="override").sortby("chain")
+    merged["init_loss"] = first["init_loss"]
+    merged.attrs = dict(first.attrs)
+    validate_traces(merged)
+    return merged
+
+
 def save_traces(dataset: xr.Dataset, path: str | os.PathLike) -> None:
     """Write a trace dataset to netCDF4 with zlib compression, after validating it."""
     validate_traces(dataset)

@@ -1,5 +1,6 @@
 """Every rule's conda environment is pinned and agrees with the pip lock setup.sh installs."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ LOCK = {
         if "==" in line and not line.startswith("#")
     )
 }
+CONDA_SPEC = re.compile(r"[a-z0-9][a-z0-9_.-]* =[0-9][0-9a-z.]*")
+PIP_SPEC = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\[\]-]*==[0-9][0-9A-Za-z.+]*")
 ENV_FILES = sorted((ROOT / "envs").glob("*.yaml"))
 
 
@@ -32,10 +35,13 @@ def test_env_is_pinned_and_matches_the_lock(env_file):
     conda_specs = [d for d in env["dependencies"] if isinstance(d, str)]
     pip_specs = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     for spec in conda_specs:
+        # a conda match spec "name =version" (exact version, channel default), as conda parses it
+        assert CONDA_SPEC.fullmatch(spec), f"{env_file.name}: {spec!r} is not 'name =version'"
         name, _, version = spec.partition(" =")
         assert version, f"{env_file.name}: conda spec {spec!r} is not pinned"
     assert pip_specs
     for spec in pip_specs:
+        assert PIP_SPEC.fullmatch(spec), f"{env_file.name}: {spec!r} is not 'name==version'"
         name, _, version = spec.partition("==")
         assert version, f"{env_file.name}: pip spec {spec!r} is not pinned with =="
         key = name.lower().replace("_", "-").split("[")[0]

@@ -99,7 +99,7 @@ def test_pretrained_weights_are_imported_not_trained(tmp_path, fake_imagenet):
     assert "import_model" in result.stdout and "wordnet_hierarchy" in result.stdout
     assert "rule train_model" not in result.stdout
     # the γ sweep's 1000 is the main run of seed 0: 3 more γ, no trajectory without checkpoints
-    assert result.stdout.count("rule sample_traces:") == 1 + 3
+    assert result.stdout.count("rule sample_chain:") == 4 * (1 + 3)  # 4 chains each
 
     for step in (0, 10, 100):
         (tmp_path / f"step{step}.pt").write_bytes(b"")
@@ -110,7 +110,7 @@ def test_pretrained_weights_are_imported_not_trained(tmp_path, fake_imagenet):
         "analysis": {"trajectory": {"num_checkpoints": 3, "seed": 0, "sampling": {}}}})
     result = snakemake(tmp_path, "--configfile", *CONFIGS, development, "-n", "figure1")
     assert result.returncode == 0, result.stdout
-    assert result.stdout.count("rule sample_traces:") == 1 + 3 + 3  # and one per checkpoint
+    assert result.stdout.count("rule merge_chains:") == 1 + 3 + 3  # and one per checkpoint
     assert "rule plot_trajectory:" in result.stdout
     # `losskernel plan` sizes exactly the sampling jobs the workflow runs
     planned = set(re.findall(r"wildcards: experiment=imagenet, run=(\w+)", result.stdout))

@@ -49,7 +49,8 @@ def test_dry_run_of_the_default_config_plans_every_stage(tmp_path):
     assert jobs["train_model"] == 3  # modarith, its control, digits
     # 3 seeds each; 6 trajectory checkpoints of modarith and of digits; 4 more γ of digits
     # (its γ = 100 is the main run of seed 0)
-    assert jobs["sample_traces"] == 3 * 3 + 2 * 6 + 4
+    runs = 3 * 3 + 2 * 6 + 4
+    assert jobs["merge_chains"] == runs and jobs["sample_chain"] == 4 * runs  # a job per chain
     assert jobs["plot_experiment"] == 2 and jobs["paper_macros"] == 1
     assert jobs["mislabel_baselines"] == 1 and jobs["gamma_sweep"] == 1
     assert jobs["plot_trajectory"] == 2 and jobs["embed_umap"] == 3
@@ -62,7 +63,8 @@ def test_sweep_reuses_trained_models(tmp_path):
     jobs = planned_jobs(result)
     # 7 modarith experiments x 3 seeds, modarith's 6 trajectory checkpoints, and the digits
     # experiment of the default (3 seeds, 4 more γ, 6 checkpoints)
-    assert jobs["sample_traces"] == 7 * 3 + 6 + (3 + 4 + 6)
+    assert jobs["merge_chains"] == 7 * 3 + 6 + (3 + 4 + 6)
+    assert jobs["sample_chain"] == 4 * jobs["merge_chains"]
     assert jobs["train_model"] == 6  # the two gamma experiments sample around modarith's model
 
 
@@ -137,7 +139,7 @@ def test_the_whole_dag_runs_on_a_tiny_config_and_reruns_only_what_changed(tmp_pa
     rerun = snakemake("--directory", str(tmp_path), *configs, str(changed), "-n")
     jobs = planned_jobs(rerun)
     # both seeds of modarith and its 3 checkpoints (they inherit the step size); not the control
-    assert jobs.get("sample_traces") == 2 + 3
+    assert jobs.get("merge_chains") == 2 + 3 and jobs.get("sample_chain") == 2 * (2 + 3)
     assert "train_model" not in jobs
 
     one_gamma = tmp_path / "one-gamma.yaml"
@@ -145,6 +147,6 @@ def test_the_whole_dag_runs_on_a_tiny_config_and_reruns_only_what_changed(tmp_pa
         {"experiments": {"digits": {"analysis": {"gamma_sweep": {"localizations": [30, 300]}}}}}))
     rerun = snakemake("--directory", str(tmp_path), *configs, str(one_gamma), "-n")
     jobs = planned_jobs(rerun)
-    assert jobs.get("sample_traces") == 1  # only the new γ; γ = 30 is kept
+    assert jobs.get("sample_chain") == 2  # only the new γ's 2 chains; γ = 30 is kept
     assert "train_model" not in jobs and "mislabel_baselines" not in jobs
 

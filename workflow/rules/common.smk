@@ -56,6 +56,7 @@ wildcard_constraints:
     seed=r"\d+",
     run=r"seed\d+|gamma[0-9.e+-]+|checkpoint\d+",
     kind="covariance|correlation",
+    chain=r"\d+",
 
 
 def experiment(wildcards):
@@ -111,6 +112,13 @@ def run_settings(wildcards):
     return {"seed": trajectory["seed"], "sampling": {**sampling, **trajectory["sampling"]},
             "checkpoint": {"index": int(value),
                            "num_checkpoints": trajectory["num_checkpoints"]}}
+
+
+def run_chain_files(wildcards):
+    """The per-chain trace files of a run, chains 0..num_chains-1 of its sampling settings."""
+    count = run_settings(wildcards)["sampling"]["num_chains"]
+    return [f"results/{wildcards.experiment}/{wildcards.run}/chains/chain{chain}.nc"
+            for chain in range(count)]
 
 
 def run_model(wildcards):

@@ -17,6 +17,8 @@ rule train_model:
         data=data_settings,
         model=lambda w: experiment(w)["model"],
         training=lambda w: experiment(w)["training"],
+    resources:
+        gpu=lambda w: int(experiment(w)["training"].get("device", "cpu").startswith("cuda")),
     log:
         "results/logs/train_model/{experiment}.log",
     benchmark:

@@ -1,4 +1,27 @@
-# The paper is a node of the DAG: every number its text quotes is a generated macro.
+# The paper is a node of the DAG: every number its text quotes is a generated macro, and every
+# figure it includes is a workflow output. `snakemake --cores all paper` builds paper/main.pdf;
+# TeX is optional, so `all` does not ask for it.
+
+import os
+import re
+from pathlib import Path
+
+# The source is read from the checkout, the macros and figures from the working directory, so
+# `snakemake --directory elsewhere paper` builds the paper of that directory's results.
+PAPER_SOURCE = Path(workflow.basedir) / "paper/main.tex"
+# Every figure main.tex includes (commented-out lines include nothing), as a path in the working
+# directory: each \includegraphics name resolved against the first \graphicspath entry, which is
+# relative to paper/, the directory latexmk runs in.
+PAPER_TEXT = re.sub(r"(?<!\\)%.*", "", PAPER_SOURCE.read_text())
+PAPER_GRAPHICSPATH = re.search(r"\\graphicspath\{\{([^}]*)\}", PAPER_TEXT)
+PAPER_FIGURES = list(dict.fromkeys(
+    os.path.normpath(os.path.join("paper", PAPER_GRAPHICSPATH.group(1) if PAPER_GRAPHICSPATH
+                                  else "", name))
+    for name in re.findall(r"\\includegraphics(?:\[[^]]*\])?\{([^}]+)\}", PAPER_TEXT)
+))
+# The Debian packages that compile main.tex: geometry, graphicx, amsmath and hyperref are in
+# texlive-latex-base, booktabs is in texlive-latex-recommended.
+TEX_PACKAGES = "latexmk texlive-latex-base texlive-latex-recommended"
 
 
 rule paper_macros:
@@ -15,3 +38,37 @@ rule paper_macros:
         "../../envs/analysis.yaml"
     script:
         "../scripts/paper_macros.py"
+
+
+rule paper:
+    input:
+        tex=str(PAPER_SOURCE),
+        macros="paper/generated/macros.tex",
+        figures=PAPER_FIGURES,
+    output:
+        pdf="paper/main.pdf",
+    params:
+        missing_tex=(
+            "paper: latexmk is not on PATH. The paper needs a TeX system: install the Debian "
+            f"packages {TEX_PACKAGES} (apt-get install --no-install-recommends {TEX_PACKAGES}), "
+            "or build without the target `paper` (`all` does not need TeX)."
+        ),
+    log:
+        "results/logs/paper/latexmk.log",
+    # latexmk runs in a shadow copy of the working directory, so its .aux, .log, .fls and
+    # .fdb_latexmk files are discarded with it and only main.pdf comes back.
+    shadow:
+        "minimal"
+    # Where snakemake runs, not on a cluster node: it is seconds of work, and TeX is installed
+    # where the user installed it.
+    localrule: True
+    threads: 1
+    # Used only with --sdm apptainer (TeX Live 2022, as in Debian 12); otherwise the system's TeX.
+    container:
+        "docker://texlive/texlive:TL2022-historic"
+    shell:
+        "if ! command -v latexmk > /dev/null; then"
+        "  echo {params.missing_tex:q} | tee {log:q} >&2; exit 1;"
+        " fi; "
+        "cd paper && latexmk -pdf -interaction=nonstopmode -halt-on-error {input.tex:q}"
+        " > ../{log:q} 2>&1"

@@ -1,4 +1,4 @@
-"""SGLD around a trained model or one of its checkpoints, for one run (losskernel.steps.sample)."""
+"""One SGLD chain of a run, resumable after a kill (losskernel.steps.sample)."""
 
 import os
 import sys
@@ -14,5 +14,6 @@ run = sm.params.run
 steps.sample(
     sm.params.task, sm.params.data, sm.params.kernel_inputs, run["sampling"], run["seed"],
     model_path=sm.input.model, traces_path=sm.output.traces, record=record,
-    checkpoint=run["checkpoint"], threads=sm.threads,
+    checkpoint=run["checkpoint"], threads=sm.threads, chains=[sm.params.chain],
+    state_dir=sm.params.state_dir,
 )
