@@ -12,6 +12,7 @@ from torchvision.models import googlenet
 from losskernel import steps
 from losskernel.experiments import imagenet
 from losskernel.losses import cross_entropy_per_sample
+from losskernel.models import NormalizedClassifier
 from losskernel.sgld import evaluate_per_sample_losses
 
 WNIDS = ["n01440764", "n02099601", "n03594945"]  # tench, golden retriever, jeep
@@ -122,8 +123,9 @@ def test_pretrained_torchvision_weights_import_and_reproduce_torchvision(tmp_pat
 
     data = imagenet.make_data(settings)
     inputs = data.tensors(data.examples.head(4))
-    expected = reference((inputs.inputs.float() / 255 - torch.tensor(
-        imagenet_mean())[:, None, None]) / torch.tensor(imagenet_std())[:, None, None])
+    mean, std = (torch.tensor(v)[:, None, None]
+                 for v in (NormalizedClassifier.MEAN, NormalizedClassifier.STD))
+    expected = reference((inputs.inputs.float() / 255 - mean) / std)
     expected_loss = cross_entropy_per_sample(expected, inputs.targets)
     for kwargs in ({}, {"checkpoint_step": 100}):
         path = tmp_path / ("checkpoints.pt" if kwargs else "model.pt")
@@ -131,18 +133,6 @@ def test_pretrained_torchvision_weights_import_and_reproduce_torchvision(tmp_pat
         losses = evaluate_per_sample_losses(model, cross_entropy_per_sample, inputs, 2)
         torch.testing.assert_close(losses, expected_loss.detach(), rtol=1e-5, atol=1e-6)
     assert steps.checkpoint_steps(tmp_path / "checkpoints.pt") == [100]
-
-
-def imagenet_mean() -> tuple[float, ...]:
-    from losskernel.models import NormalizedClassifier
-
-    return NormalizedClassifier.MEAN
-
-
-def imagenet_std() -> tuple[float, ...]:
-    from losskernel.models import NormalizedClassifier
-
-    return NormalizedClassifier.STD
 
 
 def test_weights_of_another_architecture_are_refused_naming_the_file(tmp_path, settings):
