@@ -7,7 +7,14 @@ Stacking chains and draws gives ``S = C * T`` samples of the loss vector of the 
     K  = Lc^T Lc / (S - d)            d = 1 (pooled) or C (per-chain), unbiased either way
     R_ij = K_ij / sqrt(K_ii K_jj),    R_ij = 0 where K_ii = 0 or K_jj = 0
 
-K is one matrix product on the centred losses; R is K rescaled by the standard deviations.
+K is one matrix product on the centred losses. R is one matrix product on the standardized
+losses ``Z = Lc / ||Lc||`` (columns of unit norm), ``R = Z^T Z``, with no N x N pass to rescale.
+
+Centring and scaling run in float64; the product runs in float32 by default. Written as
+``X.T @ X`` on one buffer, numpy hands it to BLAS's symmetric rank-k update (syrk), which does
+half the work of a general matrix product of the same shape (``benchmarks/RESULTS.md``). Its
+error is that of a float32 dot product of S terms, about 1e-6 relative to ``sqrt(K_ii K_jj)``;
+``precision="float64"`` is the reference.
 """
 
 from __future__ import annotations
@@ -21,26 +28,29 @@ import xarray as xr
 
 Centring = Literal["pooled", "per_chain"]
 KernelKind = Literal["covariance", "correlation"]
+Precision = Literal["float32", "float64"]
 CENTRINGS: tuple[str, ...] = ("pooled", "per_chain")
 KERNEL_KINDS: tuple[str, ...] = ("covariance", "correlation")
 
 
-def centre_losses(losses: np.ndarray, centring: Centring = "pooled") -> np.ndarray:
-    """Stack ``losses (chain, draw, N)`` into ``(S, N)`` float64 and centre each input's column.
+def centre_losses(
+    losses: np.ndarray, centring: Centring = "pooled", dtype: np.dtype | type = np.float64
+) -> np.ndarray:
+    """Stack ``losses (chain, draw, N)`` into ``(S, N)`` and centre each input's column.
 
     ``pooled`` subtracts the mean over all ``S = chain * draw`` samples; ``per_chain`` subtracts
-    each chain's own mean, which removes between-chain differences (an ablation).
+    each chain's own mean, which removes between-chain differences (an ablation). Means and
+    differences are taken in float64 whatever the output ``dtype``.
     """
     if losses.ndim != 3:
         raise ValueError(f"losses must have dims (chain, draw, obs_id), got shape {losses.shape}")
     if centring not in CENTRINGS:
         raise ValueError(f"centring must be one of {CENTRINGS}, got {centring!r}")
-    values = np.asarray(losses, dtype=np.float64)
-    if centring == "pooled":
-        values = values - values.mean(axis=(0, 1), keepdims=True)
-    else:
-        values = values - values.mean(axis=1, keepdims=True)
-    return values.reshape(-1, values.shape[-1])
+    axes = (0, 1) if centring == "pooled" else 1
+    means = np.mean(losses, axis=axes, dtype=np.float64, keepdims=True)
+    centred = np.empty(losses.shape, dtype=dtype)
+    np.subtract(losses, means, out=centred, dtype=np.float64, casting="unsafe")
+    return centred.reshape(-1, losses.shape[-1])
 
 
 def degrees_of_freedom(num_chains: int, num_draws: int, centring: Centring) -> int:
@@ -55,12 +65,50 @@ def degrees_of_freedom(num_chains: int, num_draws: int, centring: Centring) -> i
     return dof
 
 
-def covariance_kernel(losses: np.ndarray, centring: Centring = "pooled") -> np.ndarray:
+def _gram(columns: np.ndarray) -> np.ndarray:
+    """``columns^T columns`` for ``columns (S, N)``, in the dtype of ``columns``."""
+    # One operand, transposed: numpy calls BLAS syrk and mirrors the triangle, half the flops
+    # of a general matrix product of the same shape.
+    return columns.T @ columns
+
+
+def _check_precision(precision: str) -> np.dtype:
+    if precision not in ("float32", "float64"):
+        raise ValueError(f"precision must be 'float32' or 'float64', got {precision!r}")
+    return np.dtype(precision)
+
+
+def covariance_kernel(
+    losses: np.ndarray, centring: Centring = "pooled", precision: Precision = "float32"
+) -> np.ndarray:
     """The loss kernel ``K = Lc^T Lc / dof``, shape ``(N, N)``, from ``losses (chain, draw, N)``."""
+    dtype = _check_precision(precision)
     num_chains, num_draws, _ = losses.shape
     dof = degrees_of_freedom(num_chains, num_draws, centring)
-    centred = centre_losses(losses, centring)
-    return (centred.T @ centred) / dof
+    centred = centre_losses(losses, centring, dtype)
+    centred *= dtype.type(1 / np.sqrt(dof))  # on the S x N operand, not on the N x N result
+    return _gram(centred)
+
+
+def correlation_kernel(
+    losses: np.ndarray, centring: Centring = "pooled", precision: Precision = "float32"
+) -> np.ndarray:
+    """The normalized kernel ``R = Z^T Z`` with ``Z = Lc / ||Lc||`` column by column.
+
+    An input whose losses do not vary (``||Lc_i|| = 0``) has ``R_ij = 0`` for every j, itself
+    included, as in :func:`correlation_from_covariance`; every other diagonal entry is 1.
+    """
+    dtype = _check_precision(precision)
+    num_chains, num_draws, _ = losses.shape
+    degrees_of_freedom(num_chains, num_draws, centring)  # the same check as for K
+    centred = centre_losses(losses, centring, dtype)
+    norms = np.sqrt(np.einsum("sn,sn->n", centred, centred, dtype=np.float64))
+    varies = norms > 0
+    centred *= (1.0 / np.where(varies, norms, 1.0)).astype(dtype)
+    correlation = _gram(centred)
+    np.clip(correlation, -1.0, 1.0, out=correlation)
+    np.fill_diagonal(correlation, varies.astype(dtype))
+    return correlation
 
 
 def correlation_from_covariance(covariance: np.ndarray) -> np.ndarray:
@@ -72,13 +120,15 @@ def correlation_from_covariance(covariance: np.ndarray) -> np.ndarray:
 
 
 def compute_kernel(
-    losses: np.ndarray, kind: KernelKind = "correlation", centring: Centring = "pooled"
+    losses: np.ndarray, kind: KernelKind = "correlation", centring: Centring = "pooled",
+    precision: Precision = "float32",
 ) -> np.ndarray:
     """The covariance kernel K or the normalized kernel R from ``losses (chain, draw, N)``."""
     if kind not in KERNEL_KINDS:
         raise ValueError(f"kind must be one of {KERNEL_KINDS}, got {kind!r}")
-    covariance = covariance_kernel(losses, centring)
-    return covariance if kind == "covariance" else correlation_from_covariance(covariance)
+    if kind == "covariance":
+        return covariance_kernel(losses, centring, precision)
+    return correlation_kernel(losses, centring, precision)
 
 
 def kernel_dataset(

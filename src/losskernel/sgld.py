@@ -15,7 +15,10 @@ are not inflated by 1/eps).
 
 After ``num_burnin_steps`` steps, every ``num_steps_between_draws``-th step is a draw: the
 per-sample losses of a fixed set of kernel inputs are evaluated in batches of
-``eval_batch_size`` and stored as ``loss[chain, draw, obs_id]``.
+``eval_batch_size`` and stored as ``loss[chain, draw, obs_id]``. This evaluation is most of the
+cost (for N inputs and batch B it is N / (3B) times the work of a step), so it runs in
+inference mode on contiguous slices, and optionally in bfloat16 (``eval_precision``; the
+per-sample losses are then accurate to about 1e-2 relative, see ``benchmarks/RESULTS.md``).
 
 Chains are independent. Chain ``c`` of a run with seed ``s`` draws its noise and its minibatch
 order from ``SeedSequence(s, spawn_key=(c,))``, so sampling a subset of chains (one job per chain)
@@ -67,8 +70,12 @@ class TensorData:
     def __len__(self) -> int:
         return len(self.targets)
 
-    def __getitem__(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, indices: torch.Tensor | slice) -> tuple[torch.Tensor, torch.Tensor]:
         return self.inputs[indices], self.targets[indices]
+
+
+EVAL_PRECISIONS = ("float32", "bfloat16")
+"""Precisions of the per-draw evaluation: the model's own, or bfloat16 autocast."""
 
 
 class SamplingDivergedError(RuntimeError):
@@ -92,6 +99,7 @@ class SGLDConfig:
     rmsprop_alpha: float = 0.99
     rmsprop_eps: float = 0.1
     noise_scale: float = 1.0
+    eval_precision: Literal["float32", "bfloat16"] = "float32"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -113,6 +121,9 @@ class SGLDConfig:
         for name, ok, rule in checks:
             if not ok:
                 raise ValueError(f"{name} must be {rule}, got {getattr(self, name)!r}")
+        if self.eval_precision not in EVAL_PRECISIONS:
+            raise ValueError(f"eval_precision must be one of {EVAL_PRECISIONS}, "
+                             f"got {self.eval_precision!r}")
         if self.preconditioner not in ("identity", "rmsprop"):
             raise ValueError(
                 f"preconditioner must be 'identity' or 'rmsprop', got {self.preconditioner!r}"
@@ -168,16 +179,30 @@ def minibatch_indices(
 
 
 def evaluate_per_sample_losses(
-    model: nn.Module, loss_fn: LossFn, data: IndexedData, batch_size: int
+    model: nn.Module, loss_fn: LossFn, data: IndexedData, batch_size: int,
+    precision: Literal["float32", "bfloat16"] = "float32",
 ) -> torch.Tensor:
     """Per-sample losses of every item of ``data`` at the model's current weights, shape (N,),
-    on the CPU; batches are moved to the model's device."""
+    on the CPU; batches are moved to the model's device.
+
+    ``precision="bfloat16"`` runs the forward pass under bfloat16 autocast (about twice as fast
+    on CPUs with bf16 matrix units and on GPUs); the loss is then taken on float32 outputs.
+    """
     device = next(model.parameters()).device
+    low_precision = precision == "bfloat16"
     losses = []
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16,
+                                                enabled=low_precision):
         for start in range(0, len(data), batch_size):
-            inputs, targets = data[torch.arange(start, min(start + batch_size, len(data)))]
-            losses.append(loss_fn(model(inputs.to(device)), targets.to(device)).cpu())
+            stop = min(start + batch_size, len(data))
+            # in-memory data is sliced (a view), not gathered: no copy of the inputs per draw
+            in_memory = isinstance(data, TensorData)
+            batch = slice(start, stop) if in_memory else torch.arange(start, stop)
+            inputs, targets = data[batch]
+            outputs = model(inputs.to(device))
+            if low_precision:
+                outputs = outputs.float()
+            losses.append(loss_fn(outputs, targets.to(device)).cpu())
     return torch.cat(losses)
 
 
@@ -209,23 +234,39 @@ def sgld_step(
     generator: torch.Generator,
     preconditioning: Sequence[torch.Tensor | None],
 ) -> None:
-    """One in-place SGLD update of ``params`` (see the module docstring for the rule)."""
+    """One in-place SGLD update of ``params`` (see the module docstring for the rule).
+
+    The arithmetic runs as multi-tensor (``torch._foreach_*``) operations, a few kernel launches
+    for all parameters instead of several per parameter; element by element it performs the
+    same float operations in the same order as the plain per-parameter loop
+    (``tests/unit/test_sgld.py`` checks bit equality). The noise is drawn parameter by
+    parameter, in order, so the random stream is that of the loop.
+    """
     half_step = 0.5 * config.step_size
     noise_std = math.sqrt(config.step_size) * config.noise_scale
+    params, grads = list(params), list(grads)
     with torch.no_grad():
-        for param, grad, anchor, coef in zip(params, grads, anchors, preconditioning, strict=True):
-            drift = grad * config.nbeta
-            if config.localization:
-                drift.add_(param - anchor, alpha=config.localization)
-            if coef is not None:
-                drift.mul_(coef)
-            param.add_(drift, alpha=-half_step)
-            if noise_std:
-                noise = torch.randn(param.shape, generator=generator, dtype=param.dtype,
-                                    device=param.device)
-                if coef is not None:
-                    noise.mul_(coef.sqrt())
-                param.add_(noise, alpha=noise_std)
+        drifts = torch._foreach_mul(grads, config.nbeta)
+        if config.localization:
+            torch._foreach_add_(drifts, torch._foreach_sub(params, list(anchors)),
+                                alpha=config.localization)
+        coefs = list(preconditioning)
+        if coefs[0] is not None:
+            torch._foreach_mul_(drifts, coefs)
+        torch._foreach_add_(params, drifts, alpha=-half_step)
+        if noise_std:
+            noises = [torch.randn(param.shape, generator=generator, dtype=param.dtype,
+                                  device=param.device) for param in params]
+            if coefs[0] is not None:
+                torch._foreach_mul_(noises, torch._foreach_sqrt(coefs))
+            torch._foreach_add_(params, noises, alpha=noise_std)
+
+
+def distance_from_anchors(params: Sequence[torch.Tensor], anchors: Sequence[torch.Tensor]) -> float:
+    """``||w - w*||`` over all parameters, in float64 from per-parameter float32 norms."""
+    with torch.no_grad():
+        norms = torch._foreach_norm(torch._foreach_sub(list(params), list(anchors)))
+    return math.sqrt(float(torch.stack(norms).double().pow(2).sum()))
 
 
 @dataclass
@@ -315,16 +356,14 @@ def sample_chain(
         draw, offset = divmod(step + 1 - config.num_burnin_steps, config.num_steps_between_draws)
         if step + 1 > config.num_burnin_steps and offset == 0:
             losses = evaluate_per_sample_losses(
-                chain_model, loss_fn, kernel_inputs, config.eval_batch_size
+                chain_model, loss_fn, kernel_inputs, config.eval_batch_size,
+                config.eval_precision,
             )
             if not torch.isfinite(losses).all():
                 _raise_diverged(config, chain, step, "kernel-input losses")
             trace.loss[draw - 1] = losses.numpy()
             trace.batch_loss[draw - 1] = batch_loss.item()
-            with torch.no_grad():
-                trace.distance[draw - 1] = math.sqrt(
-                    sum(float((p - a).pow(2).sum()) for p, a in zip(params, anchors, strict=True))
-                )
+            trace.distance[draw - 1] = distance_from_anchors(params, anchors)
         if resumable is not None and step + 1 < config.num_steps:
             stop = resumable.should_stop()
             if stop or time.monotonic() - last_save >= resumable.every_seconds:

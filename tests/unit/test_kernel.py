@@ -4,11 +4,43 @@ import xarray as xr
 
 from losskernel import kernel
 
+# Stated tolerances of the float32 product against float64 numpy: a float32 dot product of S
+# terms errs by about sqrt(S) * 6e-8 relative to sqrt(K_ii K_jj); 1e-5 leaves room for S ~ 1e4.
+FLOAT32_RELATIVE = 1e-5
 
-def test_covariance_kernel_equals_sample_covariance_of_stacked_draws(rng):
+
+def assert_kernel_close(actual, expected, precision):
+    if precision == "float64":
+        np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-14)
+    else:
+        scale = np.sqrt(np.outer(np.diag(expected), np.diag(expected)))
+        assert np.all(np.abs(actual - expected) <= FLOAT32_RELATIVE * scale + 1e-12)
+
+
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_covariance_kernel_equals_sample_covariance_of_stacked_draws(rng, precision):
     losses = rng.normal(size=(3, 50, 4))
     expected = np.cov(losses.reshape(150, 4), rowvar=False)  # pooled, ddof = 1
-    np.testing.assert_allclose(kernel.covariance_kernel(losses), expected, rtol=1e-12)
+    actual = kernel.covariance_kernel(losses, precision=precision)
+    assert actual.dtype == np.dtype(precision)
+    assert_kernel_close(actual, expected, precision)
+
+
+@pytest.mark.parametrize("centring", ["pooled", "per_chain"])
+@pytest.mark.parametrize("kind", ["covariance", "correlation"])
+def test_float32_kernel_matches_the_float64_reference_at_scale(rng, kind, centring):
+    # Losses like real traces: a large common offset, per-input scales over three decades and
+    # a shared component, so that cancellation in the centring would show.
+    num_inputs = 600
+    scales = 10.0 ** rng.uniform(-2, 1, num_inputs)
+    shared = rng.normal(size=(4, 500, 1))
+    losses = 5.0 + scales * (rng.normal(size=(4, 500, num_inputs)) + 0.5 * shared)
+    reference = kernel.compute_kernel(losses, kind, centring, precision="float64")
+    fast = kernel.compute_kernel(losses.astype(np.float32), kind, centring)
+    assert fast.dtype == np.float32
+    assert_kernel_close(fast, reference, "float32")
+    if kind == "correlation":
+        assert np.all(np.diag(fast) == 1) and np.abs(fast).max() <= 1
 
 
 def test_covariance_kernel_recovers_a_known_covariance(rng):
@@ -24,18 +56,22 @@ def test_per_chain_centring_removes_chain_offsets(rng):
     within = kernel.covariance_kernel(noise + offsets, centring="per_chain")
     pooled = kernel.covariance_kernel(noise + offsets, centring="pooled")
     expected_within = sum(np.cov(noise[c], rowvar=False) * 499 for c in range(4)) / (2000 - 4)
-    np.testing.assert_allclose(within, expected_within, rtol=1e-10)
+    assert_kernel_close(within, expected_within, "float32")
     assert pooled[0, 1] > 40  # the offsets dominate the pooled covariance
 
 
-def test_correlation_has_unit_diagonal_and_zero_rows_for_constant_losses(rng):
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_correlation_has_unit_diagonal_and_zero_rows_for_constant_losses(rng, precision):
     losses = rng.normal(size=(2, 100, 3))
     losses[:, :, 2] = 7.0  # an input whose loss never moves
-    correlation = kernel.compute_kernel(losses, kind="correlation")
-    np.testing.assert_allclose(np.diag(correlation)[:2], 1.0)
+    correlation = kernel.compute_kernel(losses, kind="correlation", precision=precision)
+    assert np.all(np.diag(correlation)[:2] == 1.0)
     assert np.all(correlation[2] == 0) and np.all(correlation[:, 2] == 0)
     expected = np.corrcoef(losses[:, :, :2].reshape(200, 2), rowvar=False)
-    np.testing.assert_allclose(correlation[:2, :2], expected, rtol=1e-10)
+    assert_kernel_close(correlation[:2, :2], expected, precision)
+    np.testing.assert_allclose(
+        correlation, kernel.correlation_from_covariance(kernel.covariance_kernel(losses)),
+        atol=FLOAT32_RELATIVE)
 
 
 def test_kernel_dataset_carries_obs_coordinates_and_round_trips(tmp_path, rng):
@@ -57,3 +93,5 @@ def test_invalid_arguments_are_named():
         kernel.centre_losses(np.zeros((1, 3, 2)), centring="chainwise")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="degrees of freedom"):
         kernel.covariance_kernel(np.zeros((2, 1, 3)), centring="per_chain")
+    with pytest.raises(ValueError, match="precision"):
+        kernel.compute_kernel(np.zeros((2, 5, 3)), precision="float16")  # type: ignore[arg-type]

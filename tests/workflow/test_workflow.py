@@ -93,6 +93,12 @@ def test_the_whole_dag_runs_on_a_tiny_config_and_reruns_only_what_changed(tmp_pa
     configs = ["--configfile", str(DEFAULT), str(SMOKE)]
     run = snakemake("--directory", str(tmp_path), *configs, "--cores", "2")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    # every job that ran wrote its benchmark file (benchmarks/pipeline_times.py reads them): per
+    # rule as many as the run's job stats count, and no other rule; `all` runs nothing
+    ran = planned_jobs(subprocess.CompletedProcess(run.args, 0, run.stdout + run.stderr))
+    assert ran.pop("all") == 1 and len(ran) > 10, run.stderr[-3000:]
+    benchmarks = tmp_path / "results/benchmarks"
+    assert {rule.name: len(list(rule.rglob("*.tsv"))) for rule in benchmarks.iterdir()} == ran
 
     figures = {
         "modarith": ["kernel_heatmap", "kernel_distributions", "umap", "roc", "trajectory_score",

@@ -16,6 +16,8 @@ rule score_separation:
         standard_error_batches=lambda w: experiment(w)["analysis"]["standard_error_batches"],
     log:
         "results/logs/score_separation/{experiment}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/score_separation/{experiment}/seed{seed}.tsv"
     threads: 1
     conda:
         "../../envs/analysis.yaml"
@@ -34,6 +36,8 @@ rule convergence:
         num_points=lambda w: experiment(w)["analysis"]["convergence"]["num_points"],
     log:
         "results/logs/convergence/{experiment}/{run}.log",
+    benchmark:
+        "results/benchmarks/convergence/{experiment}/{run}.tsv"
     threads: 1
     conda:
         "../../envs/analysis.yaml"
@@ -73,6 +77,8 @@ rule mislabel_detection:
         scores="results/{experiment}/seed{seed}/mislabel-scores.tsv",
     log:
         "results/logs/mislabel_detection/{experiment}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/mislabel_detection/{experiment}/seed{seed}.tsv"
     threads: 1
     conda:
         "../../envs/analysis.yaml"
@@ -91,6 +97,8 @@ rule taxonomy:
         knn_k=lambda w: experiment(w)["analysis"]["knn_k"],
     log:
         "results/logs/taxonomy/{experiment}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/taxonomy/{experiment}/seed{seed}.tsv"
     threads: 1
     conda:
         "../../envs/analysis.yaml"
@@ -110,6 +118,8 @@ rule gamma_sweep:
         gamma_sweep=lambda w: experiment(w)["analysis"]["gamma_sweep"],
     log:
         "results/logs/gamma_sweep/{experiment}.log",
+    benchmark:
+        "results/benchmarks/gamma_sweep/{experiment}.tsv"
     threads: 1
     conda:
         "../../envs/analysis.yaml"
@@ -129,6 +139,8 @@ rule trajectory:
         knn_k=lambda w: experiment(w)["analysis"].get("knn_k"),
     log:
         "results/logs/trajectory/{experiment}.log",
+    benchmark:
+        "results/benchmarks/trajectory/{experiment}.tsv"
     threads: 1
     conda:
         "../../envs/analysis.yaml"
@@ -149,6 +161,8 @@ rule summarize_experiment:
         headline_metrics=lambda w: experiment(w)["headline_metrics"],
     log:
         "results/logs/summarize_experiment/{experiment}.log",
+    benchmark:
+        "results/benchmarks/summarize_experiment/{experiment}.tsv"
     threads: 1
     conda:
         "../../envs/analysis.yaml"
@@ -163,6 +177,8 @@ rule headline_table:
         table="results/tables/headline.tsv",
     log:
         "results/logs/headline_table/headline.log",
+    benchmark:
+        "results/benchmarks/headline_table/headline.tsv"
     threads: 1
     conda:
         "../../envs/analysis.yaml"

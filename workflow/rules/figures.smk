@@ -38,6 +38,8 @@ rule plot_experiment:
         knn_k=lambda w: experiment(w)["analysis"]["knn_k"],
     log:
         "results/logs/plot_experiment/{experiment}.log",
+    benchmark:
+        "results/benchmarks/plot_experiment/{experiment}.tsv"
     threads: 1
     conda:
         "../../envs/analysis.yaml"
@@ -73,6 +75,8 @@ rule plot_gamma_sweep:
         localizations=lambda w: experiment(w)["analysis"]["gamma_sweep"]["localizations"],
     log:
         "results/logs/plot_gamma_sweep/{experiment}.log",
+    benchmark:
+        "results/benchmarks/plot_gamma_sweep/{experiment}.tsv"
     threads: 1
     conda:
         "../../envs/analysis.yaml"
@@ -108,6 +112,8 @@ rule plot_mislabels:
         figure_seed=lambda w: experiment(w)["analysis"]["figure_seed"],
     log:
         "results/logs/plot_mislabels/{experiment}.log",
+    benchmark:
+        "results/benchmarks/plot_mislabels/{experiment}.tsv"
     threads: 1
     conda:
         "../../envs/analysis.yaml"
@@ -134,6 +140,8 @@ rule plot_trajectory:
         ),
     log:
         "results/logs/plot_trajectory/{experiment}.log",
+    benchmark:
+        "results/benchmarks/plot_trajectory/{experiment}.tsv"
     threads: 1
     conda:
         "../../envs/analysis.yaml"
@@ -183,6 +191,8 @@ rule plot_figure1:
         image_root=lambda w: experiment(w)["data"]["root"],
     log:
         "results/logs/plot_figure1/{experiment}.log",
+    benchmark:
+        "results/benchmarks/plot_figure1/{experiment}.tsv"
     threads: 1
     conda:
         "../../envs/analysis.yaml"

@@ -46,6 +46,8 @@ rule import_model:
         model=lambda w: experiment(w)["model"],
     log:
         "results/logs/import_model/{experiment}.log",
+    benchmark:
+        "results/benchmarks/import_model/{experiment}.tsv"
     threads: 1
     conda:
         "../../envs/torch.yaml"
@@ -60,6 +62,8 @@ rule wordnet_hierarchy:
         wordnet=config.get("wordnet"),
     log:
         "results/logs/wordnet_hierarchy/imagenet1k.log",
+    benchmark:
+        "results/benchmarks/wordnet_hierarchy/imagenet1k.tsv"
     threads: 1
     conda:
         "../../envs/analysis.yaml"

@@ -33,6 +33,8 @@ rule paper_macros:
         settings=quoted_settings(config),
     log:
         "results/logs/paper_macros/macros.log",
+    benchmark:
+        "results/benchmarks/paper_macros/macros.tsv"
     threads: 1
     conda:
         "../../envs/analysis.yaml"
@@ -55,6 +57,8 @@ rule paper:
         ),
     log:
         "results/logs/paper/latexmk.log",
+    benchmark:
+        "results/benchmarks/paper/latexmk.tsv"
     # latexmk runs in a shadow copy of the working directory, so its .aux, .log, .fls and
     # .fdb_latexmk files are discarded with it and only main.pdf comes back.
     shadow:

@@ -38,6 +38,8 @@ rule merge_chains:
         traces="results/{experiment}/{run}/traces.nc",
     log:
         "results/logs/merge_chains/{experiment}/{run}.log",
+    benchmark:
+        "results/benchmarks/merge_chains/{experiment}/{run}.tsv"
     threads: 1
     conda:
         "../../envs/analysis.yaml"

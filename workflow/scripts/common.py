@@ -18,8 +18,13 @@ def start(snakemake) -> dict[str, str | int]:
     log = open(snakemake.log[0], "w", buffering=1)
     sys.stdout = sys.stderr = log
     threads = str(snakemake.threads)
-    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    # numpy's OpenBLAS (kernels, CKA) reads its own variable; unset, it takes every core
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                     "NUMBA_NUM_THREADS"):
         os.environ[variable] = threads
+    from threadpoolctl import threadpool_limits  # for BLAS pools loaded before this point
+
+    threadpool_limits(int(threads))
 
     from losskernel.provenance import collect_provenance
 
