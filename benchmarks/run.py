@@ -153,20 +153,27 @@ class Timing:
         return self.sampling + self.kernel
 
 
-def run_losskernel(task: Task, sizes: Sizes, workdir: Path,
-                   eval_precision: str = "float32") -> tuple[Timing, np.ndarray]:
-    """Chains with per-draw evaluation, L(w*), the trace file; then R from the file."""
+def run_losskernel(task: Task, sizes: Sizes, workdir: Path, threads: int,
+                   parallel_chains: int, eval_precision: str = "float32",
+                   ) -> tuple[Timing, np.ndarray]:
+    """Chains with per-draw evaluation, L(w*), the trace file; then R from the file.
+
+    ``parallel_chains`` chains run at once, sharing ``threads`` torch threads between them.
+    """
     from losskernel import kernel, sgld, traces
+
+    torch.set_num_threads(max(1, threads // parallel_chains))
 
     config = sgld.SGLDConfig(
         step_size=STEP_SIZE, nbeta=NBETA, localization=LOCALIZATION,
         num_chains=sizes.num_chains, num_draws=sizes.num_draws, batch_size=sizes.batch_size,
-        eval_batch_size=sizes.num_points, eval_precision=eval_precision, seed=0)
+        eval_precision=eval_precision, seed=0)
     data = sgld.TensorData(task.inputs, task.targets)
     path = workdir / "traces.nc"
     start = time.perf_counter()
     chains = sgld.sample_chains(task.model, per_sample_cross_entropy, data, data, config,
-                                progress=False)
+                                progress=False, parallel_chains=parallel_chains)
+    torch.set_num_threads(threads)
     init_loss = sgld.evaluate_per_sample_losses(task.model, per_sample_cross_entropy, data,
                                                 config.eval_batch_size).numpy()
     dataset = traces.make_trace_dataset(chains, init_loss, np.arange(sizes.num_points), config)
@@ -221,35 +228,51 @@ def linear_cka(a: np.ndarray, b: np.ndarray) -> float:
     return cka(a, b)
 
 
-def end_to_end(task: Task, sizes: Sizes, report: Callable[[str], None]) -> dict:
-    """Alternating rounds of both libraries (and ours with bfloat16 evaluation); medians."""
-    times: dict[str, list[Timing]] = {"devinterp": [], "losskernel": [], "bfloat16": []}
+VARIANTS = {
+    # name: (label, chains at once, evaluation precision); chains at once share the threads
+    "losskernel": ("losskernel, {threads} chains at once", "all", "float32"),
+    "sequential": ("losskernel, one chain at a time on {threads} threads", 1, "float32"),
+    "bfloat16": ("losskernel, {threads} chains at once, bfloat16 evaluation", "all", "bfloat16"),
+}
+
+
+def end_to_end(task: Task, sizes: Sizes, threads: int, variants: list[str],
+               report: Callable[[str], None]) -> dict:
+    """Alternating rounds of devinterp and our variants; medians of each."""
+    times: dict[str, list[Timing]] = {name: [] for name in ["devinterp", *variants]}
+    losses: dict[str, np.ndarray] = {}
+
+    def ours(name: str) -> Timing:
+        _, parallel, precision = VARIANTS[name]
+        parallel = threads if parallel == "all" else parallel
+        timing, losses[name] = run_losskernel(task, sizes, Path(workdir), threads, parallel,
+                                              precision)
+        return timing
+
     with tempfile.TemporaryDirectory() as workdir:
-        run_losskernel(task, sizes, Path(workdir))  # warm-up: first-call allocations
+        ours("losskernel")  # warm-up: first-call allocations
         for round_index in range(sizes.rounds):
             times["devinterp"].append(run_devinterp(task, sizes, Path(workdir)))
-            ours, losses = run_losskernel(task, sizes, Path(workdir))
-            times["losskernel"].append(ours)
-            low, low_losses = run_losskernel(task, sizes, Path(workdir), "bfloat16")
-            times["bfloat16"].append(low)
-            report(f"  round {round_index + 1}: devinterp {times['devinterp'][-1].total:.2f} s, "
-                   f"losskernel {ours.total:.2f} s, bfloat16 {low.total:.2f} s")
+            for name in variants:
+                times[name].append(ours(name))
+            report(f"  round {round_index + 1}: " + ", ".join(
+                f"{name} {runs[-1].total:.2f} s" for name, runs in times.items()))
     medians = {name: {"sampling": statistics.median(t.sampling for t in runs),
                       "kernel": statistics.median(t.kernel for t in runs),
                       "total": statistics.median(t.total for t in runs)}
                for name, runs in times.items()}
-    # The chains are the same in both precisions (evaluation does not steer SGLD), so the
-    # difference is the rounding of the bfloat16 evaluation alone.
-    relative_loss_error = float(np.max(np.abs(low_losses - losses) / np.maximum(losses, 0.1)))
-    r_error = float(np.max(np.abs(times["bfloat16"][-1].correlation
-                                  - times["losskernel"][-1].correlation)))
-    return {
-        "medians": medians,
-        "bfloat16_loss_relative_error": relative_loss_error,
-        "bfloat16_r_max_abs_error": r_error,
-        "cka_devinterp_vs_losskernel": linear_cka(times["devinterp"][-1].correlation,
-                                                  times["losskernel"][-1].correlation),
-    }
+    result = {"medians": medians,
+              "cka_devinterp_vs_losskernel": linear_cka(times["devinterp"][-1].correlation,
+                                                        times["losskernel"][-1].correlation)}
+    if "bfloat16" in variants:
+        # The chains are the same in both precisions (evaluation does not steer SGLD), so the
+        # difference is the rounding of the bfloat16 evaluation alone.
+        low, full = losses["bfloat16"], losses["losskernel"]
+        result["bfloat16_loss_relative_error"] = float(
+            np.max(np.abs(low - full) / np.maximum(full, 0.1)))
+        result["bfloat16_r_max_abs_error"] = float(np.max(np.abs(
+            times["bfloat16"][-1].correlation - times["losskernel"][-1].correlation)))
+    return result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -394,7 +417,8 @@ def main() -> None:
     step_flops, eval_flops = count_flops(task, sizes)
     print(f"2. end to end: {sizes.num_chains} chains x {sizes.num_draws} draws, "
           f"{sizes.num_points} points evaluated at every draw")
-    e2e = end_to_end(task, sizes, print)
+    variants = ["losskernel", "bfloat16"] if args.quick else list(VARIANTS)
+    e2e = end_to_end(task, sizes, args.threads, variants, print)
     draws = sizes.num_chains * sizes.num_draws
     flops = draws * (step_flops + eval_flops) + eval_flops  # + L(w*)
     medians = e2e["medians"]
@@ -434,10 +458,11 @@ def write_report(path: Path, args: argparse.Namespace, sizes: Sizes, peak: float
     medians = e2e["medians"]
     base = medians["devinterp"]
     command = " ".join(["benchmarks/.venv/bin/python benchmarks/run.py", *sys.argv[1:]])
+    labels = {"devinterp": "devinterp 2.0.1 (no chain parallelism in v2)",
+              **{name: VARIANTS[name][0].format(threads=args.threads) for name in VARIANTS}}
     rows = []
-    for name, label in [("devinterp", "devinterp 2.0.1"), ("losskernel", "losskernel"),
-                        ("bfloat16", "losskernel, bfloat16 evaluation")]:
-        m = medians[name]
+    for name, m in medians.items():
+        label = labels[name]
         rate = total_flops / m["sampling"] / 1e9
         rows.append(f"| {label} | {m['sampling']:.2f} | {draws / m['sampling']:.0f} | "
                     f"{rate:.0f} ({rate / peak:.0%}) | {m['kernel']:.2f} | {m['total']:.2f} | "
@@ -467,18 +492,22 @@ trained to w*. {sizes.num_chains} chains x {sizes.num_draws} draws, batch {sizes
 cross-entropy of all {sizes.num_points} points; then the correlation kernel R
 ({sizes.num_points}²). devinterp: `sample()` with one observable of all points (its
 `num_init_loss_batches` set to the same {sizes.num_points} points) and
-`compute_bif(correlation_method="sequence")`. losskernel: `sample_chains`, L(w*), the netCDF
-trace file, reading it back and `compute_kernel`. Both write their draws to disk. FLOPs by
-torch's FlopCounterMode: {step_flops / 1e6:.0f} MFLOP per SGLD step, {eval_flops / 1e6:.0f}
-MFLOP per evaluation, {total_flops / 1e9:.1f} GFLOP in all ({sizes.rounds} rounds).
+`compute_bif(correlation_method="sequence")`, on {args.threads} torch threads (devinterp v2
+runs its chains one after another). losskernel: `sample_chains` (its default evaluation batch
+of 1024), L(w*), the netCDF trace file, reading it back and `compute_kernel`; by default
+{args.threads} chains at once with one torch thread each (`parallel_chains`), and for
+comparison one chain at a time on {args.threads} threads. Both write their draws to disk.
+FLOPs by torch's FlopCounterMode: {step_flops / 1e6:.0f} MFLOP per SGLD step,
+{eval_flops / 1e6:.0f} MFLOP per evaluation, {total_flops / 1e9:.1f} GFLOP per run; medians of
+{sizes.rounds} rounds.
 
 | library | sampling s | draws/s | GFLOP/s (of peak) | kernel s | total s | speedup |
 |---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
 - **speedup_vs_devinterp = {base['total'] / medians['losskernel']['total']:.2f}** (float32,
-  the default); {base['total'] / medians['bfloat16']['total']:.2f} with the optional
-  bfloat16 evaluation.
+  {args.threads} chains at once); {base['total'] / medians['bfloat16']['total']:.2f} with the
+  optional bfloat16 evaluation.
 - bfloat16 evaluation error on the same chains: per-sample losses within
   {e2e['bfloat16_loss_relative_error']:.2%} (relative, floored at 0.1), R within
   {e2e['bfloat16_r_max_abs_error']:.3f} (max abs over all pairs).

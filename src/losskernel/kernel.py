@@ -145,7 +145,7 @@ def kernel_dataset(
     obs_coords = {name: coord for name, coord in traces["loss"].coords.items()
                   if coord.dims == ("obs_id",)}
     kernel = xr.DataArray(
-        values.astype(np.float32),
+        values.astype(np.float32, copy=False),
         dims=("obs_id", "obs_id_2"),
         coords={**obs_coords, "obs_id_2": obs_id},
     )

@@ -122,7 +122,10 @@ def save_traces(dataset: xr.Dataset, path: str | os.PathLike) -> None:
     """Write a trace dataset to netCDF4 with zlib compression, after validating it."""
     validate_traces(dataset)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    encoding = {name: {"zlib": True, "complevel": 4, "shuffle": True} for name in TRACE_VARIABLES}
+    # The per-sample losses are left uncompressed: their float64 mantissas are noise, so zlib
+    # saved 20% of the bytes at 15x the write time (benchmarks/RESULTS.md, section 2).
+    encoding = {name: {"zlib": name != "loss", "complevel": 4, "shuffle": True}
+                for name in TRACE_VARIABLES}
     dataset.to_netcdf(path, engine=NETCDF_ENGINE, encoding=encoding)
 
 

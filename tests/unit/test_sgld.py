@@ -204,3 +204,25 @@ def test_bfloat16_evaluation_is_close_to_float32_and_its_kernel_to_the_float32_k
         kernels[precision] = kernel.compute_kernel(np.stack([chains[c].loss for c in (0, 1)]))
     difference = np.abs(kernels["bfloat16"] - kernels["float32"])
     assert 0 < difference.max() < 0.05
+
+
+def test_chains_run_side_by_side_give_the_traces_of_chains_run_one_by_one():
+    model, data = tiny_classification(num_samples=64)
+    config = sgld.SGLDConfig(step_size=1e-3, nbeta=10.0, localization=100.0, num_chains=3,
+                             num_draws=20, batch_size=16, eval_batch_size=32, seed=4)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same intra-op threads in both runs: identical rounding
+    try:
+        one_by_one = sgld.sample_chains(model, cross_entropy_per_sample, data, data, config,
+                                        progress=False)
+        side_by_side = sgld.sample_chains(model, cross_entropy_per_sample, data, data, config,
+                                          progress=False, parallel_chains=2)
+    finally:
+        torch.set_num_threads(threads)
+    assert sorted(side_by_side) == [0, 1, 2]
+    for chain in range(3):
+        np.testing.assert_array_equal(side_by_side[chain].loss, one_by_one[chain].loss)
+        np.testing.assert_array_equal(side_by_side[chain].distance, one_by_one[chain].distance)
+    with pytest.raises(ValueError, match="parallel_chains"):
+        sgld.sample_chains(model, cross_entropy_per_sample, data, data, config, progress=False,
+                           parallel_chains=0)
