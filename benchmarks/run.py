@@ -47,6 +47,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from neighbours import synthetic_losses  # noqa: E402
 
+from losskernel.metrics import linear_cka  # noqa: E402
+
 
 @dataclass(frozen=True)
 class Sizes:
@@ -223,12 +225,6 @@ def run_devinterp(task: Task, sizes: Sizes, workdir: Path) -> Timing:
     # the first token of each row is the point's index: put R back in the points' order.
     order = np.argsort(np.asarray(influences["input_ids"].values)[:, 0])
     return Timing(sampled - start, done - sampled, correlation[np.ix_(order, order)])
-
-
-def linear_cka(a: np.ndarray, b: np.ndarray) -> float:
-    from losskernel.metrics import linear_cka as cka
-
-    return cka(a, b)
 
 
 VARIANTS = {
