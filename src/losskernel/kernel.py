@@ -90,6 +90,28 @@ def covariance_kernel(
     return _gram(centred)
 
 
+def standardized_losses(
+    losses: np.ndarray, centring: Centring = "pooled", dtype: np.dtype | type = np.float32,
+    chunk_columns: int = 4096,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``Z = Lc / ||Lc||`` column by column, shape ``(S, N)`` in ``dtype``, so that ``R = Z^T Z``;
+    and which inputs vary (``||Lc_i|| > 0``; the other columns of Z stay 0).
+
+    Centring, norms and scaling run in float64 a chunk of columns at a time (each column is
+    centred on its own), so the float64 temporaries are ``S x chunk_columns``, not ``S x N``.
+    """
+    num_chains, num_draws, num_inputs = losses.shape
+    standardized = np.empty((num_chains * num_draws, num_inputs), dtype=dtype)
+    varies = np.empty(num_inputs, dtype=bool)
+    for start in range(0, num_inputs, chunk_columns):
+        columns = slice(start, start + chunk_columns)
+        centred = centre_losses(losses[:, :, columns], centring)
+        norms = np.sqrt(np.einsum("sn,sn->n", centred, centred))
+        varies[columns] = norms > 0
+        standardized[:, columns] = centred / np.where(norms > 0, norms, 1.0)
+    return standardized, varies
+
+
 def correlation_kernel(
     losses: np.ndarray, centring: Centring = "pooled", precision: Precision = "float32"
 ) -> np.ndarray:
@@ -101,11 +123,8 @@ def correlation_kernel(
     dtype = _check_precision(precision)
     num_chains, num_draws, _ = losses.shape
     degrees_of_freedom(num_chains, num_draws, centring)  # the same check as for K
-    centred = centre_losses(losses, centring, dtype)
-    norms = np.sqrt(np.einsum("sn,sn->n", centred, centred, dtype=np.float64))
-    varies = norms > 0
-    centred *= (1.0 / np.where(varies, norms, 1.0)).astype(dtype)
-    correlation = _gram(centred)
+    standardized, varies = standardized_losses(losses, centring, dtype)
+    correlation = _gram(standardized)
     np.clip(correlation, -1.0, 1.0, out=correlation)
     np.fill_diagonal(correlation, varies.astype(dtype))
     return correlation

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from losskernel.kernel import CENTRINGS, Centring, centre_losses
+from losskernel.kernel import CENTRINGS, Centring, standardized_losses
 
 
 def pairwise_separation_auc(kernel: np.ndarray, groups: np.ndarray) -> float:
@@ -74,7 +74,8 @@ def correlation_neighbours(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`nearest_neighbours` under the correlation kernel R, without forming R.
 
-    From ``losses (chain, draw, N)`` with centred columns ``Lc`` (S x N, :func:`centre_losses`):
+    From ``losses (chain, draw, N)`` and their standardized columns (S x N,
+    :func:`losskernel.kernel.standardized_losses`):
 
         Z = Lc / ||Lc||_column     (a zero column stays zero, so R_ij = 0 with every j)
         R = Z^T Z                   computed one row block at a time: R_B = Z[:, B]^T Z
@@ -109,7 +110,7 @@ def correlation_neighbours(
     k = min(k, num_inputs - 1)
 
     with threadpool_limits(threads):
-        standardized = _standardized_columns(losses, centring)
+        standardized, _ = standardized_losses(losses, centring)
         buffer = np.empty((min(block_rows, num_inputs), num_inputs), dtype=np.float32)
         indices = np.empty((num_inputs, k), dtype=np.int64)
         similarity = np.empty((num_inputs, k), dtype=np.float32)
@@ -128,24 +129,6 @@ def _check_neighbour_arguments(k: int, block_rows: int) -> None:
         raise ValueError(f"k must be >= 1, got {k}")
     if block_rows < 1:
         raise ValueError(f"block_rows must be >= 1, got {block_rows}")
-
-
-def _standardized_columns(
-    losses: np.ndarray, centring: Centring, chunk_columns: int = 4096
-) -> np.ndarray:
-    """``Z = Lc / ||Lc||_column`` as float32 (S x N); centred in float64 a column chunk at a time.
-
-    Centring is per column, so chunking only bounds the float64 temporaries (S x chunk).
-    """
-    num_chains, num_draws, num_inputs = losses.shape
-    standardized = np.empty((num_chains * num_draws, num_inputs), dtype=np.float32)
-    for start in range(0, num_inputs, chunk_columns):
-        centred = centre_losses(losses[:, :, start:start + chunk_columns], centring)
-        norm = np.sqrt(np.einsum("sn,sn->n", centred, centred))
-        # Exactly zero only: the same rule as kernel.correlation_from_covariance.
-        scale = np.where(norm > 0, 1.0 / np.where(norm > 0, norm, 1.0), 0.0)
-        standardized[:, start:start + chunk_columns] = centred * scale
-    return standardized
 
 
 def _block_top_k(
