@@ -21,6 +21,7 @@ Sections (each prints its numbers; the full run writes them all to RESULTS.md):
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime
 import json
 import os
@@ -156,11 +157,12 @@ class Timing:
 
 
 def run_losskernel(task: Task, sizes: Sizes, workdir: Path, threads: int,
-                   parallel_chains: int, eval_precision: str = "float32", seed: int = 0,
-                   ) -> tuple[Timing, np.ndarray]:
+                   parallel_chains: int, backend: str = "auto", eval_precision: str = "float32",
+                   seed: int = 0) -> tuple[Timing, np.ndarray]:
     """Chains with per-draw evaluation, L(w*), the trace file; then R from the file.
 
-    ``parallel_chains`` chains run at once, sharing ``threads`` torch threads between them.
+    ``parallel_chains`` chains run at once, sharing ``threads`` torch threads between them,
+    in worker processes or threads (``backend``, ``sample_chains``'s ``parallel_backend``).
     """
     from losskernel import kernel, sgld, traces
 
@@ -174,7 +176,8 @@ def run_losskernel(task: Task, sizes: Sizes, workdir: Path, threads: int,
     path = workdir / "traces.nc"
     start = time.perf_counter()
     chains = sgld.sample_chains(task.model, per_sample_cross_entropy, data, data, config,
-                                progress=False, parallel_chains=parallel_chains)
+                                progress=False, parallel_chains=parallel_chains,
+                                parallel_backend=backend)
     torch.set_num_threads(threads)
     init_loss = sgld.evaluate_per_sample_losses(task.model, per_sample_cross_entropy, data,
                                                 config.eval_batch_size).numpy()
@@ -228,11 +231,21 @@ def run_devinterp(task: Task, sizes: Sizes, workdir: Path) -> Timing:
 
 
 VARIANTS = {
-    # name: (label, chains at once, evaluation precision); chains at once share the threads
-    "losskernel": ("losskernel, {threads} chains at once", "all", "float32"),
-    "sequential": ("losskernel, one chain at a time on {threads} threads", 1, "float32"),
-    "bfloat16": ("losskernel, {threads} chains at once, bfloat16 evaluation", "all", "bfloat16"),
+    # name: (label, chains at once, parallel backend, evaluation precision); chains at once
+    # share the threads
+    "losskernel": ("losskernel, {threads} chains at once in processes", "all", "auto",
+                   "float32"),
+    "threads": ("losskernel, {threads} chains at once in threads", "all", "threads", "float32"),
+    "sequential": ("losskernel, one chain at a time on {threads} threads", 1, "auto", "float32"),
+    "bfloat16": ("losskernel, {threads} chains at once in processes, bfloat16 evaluation", "all",
+                 "auto", "bfloat16"),
 }
+
+
+def off_diagonal_rms(matrix: np.ndarray) -> float:
+    """Root mean square of the off-diagonal entries of a square matrix."""
+    off_diagonal = ~np.eye(len(matrix), dtype=bool)
+    return float(np.sqrt(np.mean(np.square(matrix[off_diagonal], dtype=np.float64))))
 
 
 def end_to_end(task: Task, sizes: Sizes, threads: int, variants: list[str],
@@ -242,10 +255,10 @@ def end_to_end(task: Task, sizes: Sizes, threads: int, variants: list[str],
     losses: dict[str, np.ndarray] = {}
 
     def ours(name: str) -> Timing:
-        _, parallel, precision = VARIANTS[name]
+        _, parallel, backend, precision = VARIANTS[name]
         parallel = threads if parallel == "all" else parallel
         timing, losses[name] = run_losskernel(task, sizes, Path(workdir), threads, parallel,
-                                              precision)
+                                              backend, precision)
         return timing
 
     with tempfile.TemporaryDirectory() as workdir:
@@ -264,19 +277,93 @@ def end_to_end(task: Task, sizes: Sizes, threads: int, variants: list[str],
                       "total": statistics.median(t.total for t in runs)}
                for name, runs in times.items()}
     final = times["losskernel"][-1].correlation
+    # devinterp's R is NaN for an input whose losses never vary (a loss that float32 rounds to
+    # 0 at every draw); ours is 0 there. Compare them under our convention.
+    theirs = times["devinterp"][-1].correlation
+    constant = np.isnan(theirs).all(axis=0)
     result = {"medians": medians,
-              "cka_devinterp_vs_losskernel": linear_cka(times["devinterp"][-1].correlation,
-                                                        final),
-              "cka_losskernel_two_seeds": linear_cka(other_seed.correlation, final)}
+              "devinterp_nan_inputs": int(constant.sum()),
+              "cka_devinterp_vs_losskernel": linear_cka(np.nan_to_num(theirs, nan=0.0), final),
+              "cka_losskernel_two_seeds": linear_cka(other_seed.correlation, final),
+              "r_rms_two_seeds": off_diagonal_rms(other_seed.correlation - final)}
     if "bfloat16" in variants:
         # The chains are the same in both precisions (evaluation does not steer SGLD), so the
         # difference is the rounding of the bfloat16 evaluation alone.
         low, full = losses["bfloat16"], losses["losskernel"]
         result["bfloat16_loss_relative_error"] = float(
             np.max(np.abs(low - full) / np.maximum(full, 0.1)))
-        result["bfloat16_r_max_abs_error"] = float(np.max(np.abs(
-            times["bfloat16"][-1].correlation - times["losskernel"][-1].correlation)))
+        r_error = times["bfloat16"][-1].correlation - times["losskernel"][-1].correlation
+        result["bfloat16_r_max_abs_error"] = float(np.max(np.abs(r_error)))
+        result["bfloat16_r_rms_error"] = off_diagonal_rms(r_error)
     return result
+
+
+def bare_chain(task: Task, sizes: Sizes, evaluate: bool = True, step: bool = True,
+               eval_batch_size: int = 1024) -> np.ndarray:
+    """The least a chain can do in eager torch: the same SGLD update written as a plain loop
+    over the parameters, and at every draw the model and the loss on every point in batches.
+
+    No checks, no diagnostics, no trace file; the yardstick for ``sgld.sample_chain``'s own
+    overhead. ``step=False`` or ``evaluate=False`` times one half alone.
+    """
+    model = copy.deepcopy(task.model)
+    params = list(model.parameters())
+    anchors = [p.detach().clone() for p in params]
+    generator = torch.Generator().manual_seed(0)
+    order = np.random.default_rng(0).permutation(sizes.num_points)
+    losses = np.empty((sizes.num_draws, sizes.num_points))
+    for draw in range(sizes.num_draws):
+        if step:
+            start = draw * sizes.batch_size % (sizes.num_points - sizes.batch_size + 1)
+            batch = torch.from_numpy(order[start:start + sizes.batch_size])
+            loss = per_sample_cross_entropy(model(task.inputs[batch]), task.targets[batch])
+            grads = torch.autograd.grad(loss.mean(), params)
+            with torch.no_grad():
+                for param, grad, anchor in zip(params, grads, anchors, strict=True):
+                    drift = NBETA * grad + LOCALIZATION * (param - anchor)
+                    param.add_(drift, alpha=-STEP_SIZE / 2)
+                    param.add_(torch.randn(param.shape, generator=generator),
+                               alpha=STEP_SIZE**0.5)
+        if evaluate:
+            with torch.inference_mode():
+                losses[draw] = torch.cat([
+                    per_sample_cross_entropy(model(task.inputs[i:i + eval_batch_size]),
+                                             task.targets[i:i + eval_batch_size])
+                    for i in range(0, sizes.num_points, eval_batch_size)]).numpy()
+    return losses
+
+
+def chain_against_bare_loop(task: Task, sizes: Sizes, threads: int,
+                            report: Callable[[str], None]) -> dict:
+    """One chain on one thread: ``sgld.sample_chain`` against ``bare_chain``, and the bare
+    loop's two halves (SGLD steps alone, evaluations alone); alternating rounds, medians."""
+    from losskernel import sgld
+
+    torch.set_num_threads(1)
+    config = sgld.SGLDConfig(step_size=STEP_SIZE, nbeta=NBETA, localization=LOCALIZATION,
+                             num_chains=1, num_draws=sizes.num_draws,
+                             batch_size=sizes.batch_size)
+    data = sgld.TensorData(task.inputs, task.targets)
+    candidates: dict[str, Callable[[], object]] = {
+        "losskernel sample_chain": lambda: sgld.sample_chain(
+            task.model, per_sample_cross_entropy, data, data, config, chain=0),
+        "bare loop": lambda: bare_chain(task, sizes),
+        "bare loop, SGLD steps only": lambda: bare_chain(task, sizes, evaluate=False),
+        "bare loop, evaluations only": lambda: bare_chain(task, sizes, step=False),
+    }
+    times: dict[str, list[float]] = {name: [] for name in candidates}
+    for round_index in range(sizes.rounds + 1):
+        for name, run in candidates.items():
+            start = time.perf_counter()
+            run()
+            if round_index:  # the first round warms up
+                times[name].append(time.perf_counter() - start)
+    torch.set_num_threads(threads)
+    per_draw = {name: statistics.median(values) / sizes.num_draws
+                for name, values in times.items()}
+    for name, seconds in per_draw.items():
+        report(f"  {name}: {seconds * 1e3:.2f} ms per draw")
+    return per_draw
 
 
 # ---------------------------------------------------------------------------------------------
@@ -434,11 +521,16 @@ def main() -> None:
               f"draws/s, {flops / median['sampling'] / 1e9:.0f} GFLOP/s = "
               f"{flops / median['sampling'] / 1e9 / peak:.0%} of peak), kernel "
               f"{median['kernel']:.2f} s, total {median['total']:.2f} s")
-    print(f"  CKA of devinterp's R and ours: {e2e['cka_devinterp_vs_losskernel']:.3f}; of ours "
-          f"with two seeds: {e2e['cka_losskernel_two_seeds']:.3f}")
+    print(f"  CKA of devinterp's R and ours: {e2e['cka_devinterp_vs_losskernel']:.3f} "
+          f"({e2e['devinterp_nan_inputs']} constant inputs, NaN in devinterp's R, set to 0); "
+          f"of ours with two seeds: {e2e['cka_losskernel_two_seeds']:.3f}")
     print(f"  bfloat16 evaluation: losses within {e2e['bfloat16_loss_relative_error']:.2%}, "
-          f"R within {e2e['bfloat16_r_max_abs_error']:.3f}; speedup {speedup_low:.2f}x")
+          f"R within {e2e['bfloat16_r_max_abs_error']:.3f} (RMS {e2e['bfloat16_r_rms_error']:.4f}"
+          f", against {e2e['r_rms_two_seeds']:.4f} between two seeds); "
+          f"speedup {speedup_low:.2f}x")
 
+    print("2b. one chain on one thread against a bare loop of the same torch operations")
+    bare = chain_against_bare_loop(task, sizes, args.threads, print)
     print(f"3. kernel, N = {sizes.kernel_inputs}, S = {sizes.kernel_draws}")
     kernels = kernel_timings(sizes, print)
     print(f"4. neighbours of R, N = {sizes.neighbour_inputs}, S = {sizes.neighbour_draws}")
@@ -447,16 +539,16 @@ def main() -> None:
           f"GiB (dense float32 R: {neighbours['dense_float32_bytes'] / 2**30:.1f} GiB)")
 
     if output is not None:
-        write_report(output, args, machine, sizes, peak, (step_flops, eval_flops), e2e, kernels,
-                     neighbours, pipeline_section(args.pipeline_root))
+        write_report(output, args, machine, sizes, peak, (step_flops, eval_flops), e2e, bare,
+                     kernels, neighbours, pipeline_section(args.pipeline_root))
         print(f"wrote {output}")
     print(f"benchmark wall time {time.perf_counter() - started:.0f} s")
     print(f"speedup_vs_devinterp={speedup:.2f}")
 
 
 def write_report(path: Path, args: argparse.Namespace, machine: str, sizes: Sizes, peak: float,
-                 flops: tuple[float, float], e2e: dict, kernels: dict, neighbours: dict,
-                 pipeline: str) -> None:
+                 flops: tuple[float, float], e2e: dict, bare: dict[str, float], kernels: dict,
+                 neighbours: dict, pipeline: str) -> None:
     from importlib.metadata import version
 
     step_flops, eval_flops = flops
@@ -477,8 +569,8 @@ def write_report(path: Path, args: argparse.Namespace, machine: str, sizes: Size
     kernel_rows = [f"| {name} | {seconds:.2f} | {kernels['gflop'] / seconds:.0f} |"
                    for name, seconds in kernels["medians"].items()]
     ours = kernels["medians"]["losskernel compute_kernel"]
-    bare = min(kernels["medians"]["bare GEMM, numpy (X.T @ Y)"],
-               kernels["medians"]["bare GEMM, torch (X.T @ Y)"])
+    bare_gemm = min(kernels["medians"]["bare GEMM, numpy (X.T @ Y)"],
+                    kernels["medians"]["bare GEMM, torch (X.T @ Y)"])
     n_big = sizes.neighbour_inputs
     text = f"""# Benchmarks
 
@@ -502,11 +594,12 @@ cross-entropy of all {sizes.num_points} points; then the correlation kernel R
 `compute_bif(correlation_method="sequence")`, on {args.threads} torch threads (devinterp v2
 runs its chains one after another). losskernel: `sample_chains` (its default evaluation batch
 of 1024), L(w*), the netCDF trace file, reading it back and `compute_kernel`; by default
-{args.threads} chains at once with one torch thread each (`parallel_chains`), and for
-comparison one chain at a time on {args.threads} threads. Both write their draws to disk.
-FLOPs by torch's FlopCounterMode: {step_flops / 1e6:.0f} MFLOP per SGLD step,
-{eval_flops / 1e6:.0f} MFLOP per evaluation, {total_flops / 1e9:.1f} GFLOP per run; medians of
-{sizes.rounds} rounds.
+{args.threads} chains at once with one torch thread each (`parallel_chains`), in forked worker
+processes (what `parallel_backend="auto"` picks for one thread per chain on a Linux CPU); for
+comparison the same in threads, and one chain at a time on {args.threads} threads. Both
+libraries write their draws to disk. FLOPs by torch's FlopCounterMode:
+{step_flops / 1e6:.0f} MFLOP per SGLD step, {eval_flops / 1e6:.0f} MFLOP per evaluation,
+{total_flops / 1e9:.1f} GFLOP per run; medians of {sizes.rounds} rounds.
 
 | library | sampling s | draws/s | GFLOP/s (of peak) | kernel s | total s | speedup |
 |---|---|---|---|---|---|---|
@@ -515,13 +608,34 @@ FLOPs by torch's FlopCounterMode: {step_flops / 1e6:.0f} MFLOP per SGLD step,
 - **speedup_vs_devinterp = {base['total'] / medians['losskernel']['total']:.2f}** (float32,
   {args.threads} chains at once); {base['total'] / medians['bfloat16']['total']:.2f} with the
   optional bfloat16 evaluation.
-- bfloat16 evaluation error on the same chains: per-sample losses within
-  {e2e['bfloat16_loss_relative_error']:.2%} (relative, floored at 0.1), R within
-  {e2e['bfloat16_r_max_abs_error']:.3f} (max abs over all pairs).
+- bfloat16 evaluation error on the same chains (the evaluation does not steer SGLD, so the
+  chains are identical): per-sample losses within {e2e['bfloat16_loss_relative_error']:.2%}
+  (relative, floored at 0.1); R within {e2e['bfloat16_r_max_abs_error']:.3f} (max abs over all
+  pairs), RMS {e2e['bfloat16_r_rms_error']:.4f} over the off-diagonal pairs, against an RMS
+  difference of {e2e['r_rms_two_seeds']:.4f} between the R of two seeds in float32.
 - Linear CKA between devinterp's R and ours: {e2e['cka_devinterp_vs_losskernel']:.3f}; between
   two runs of ours with different seeds: {e2e['cka_losskernel_two_seeds']:.3f}. With
   {sizes.num_chains * sizes.num_draws} draws for {sizes.num_points} inputs, most of R is
   sampling noise at this size, so this compares the runs' shared structure, not their speed.
+  devinterp's R is NaN for the {e2e['devinterp_nan_inputs']} inputs whose float32 loss is 0 at
+  every draw; they are set to 0, our convention, before the CKA.
+
+### 2b. Where a chain's time goes: one chain on one thread against a bare loop
+
+`bare_chain` in this script is the least a chain can do in eager torch: the same SGLD update as
+a plain loop over the parameters, and at every draw the model and the loss on all points in
+batches of 1024, with no checks, diagnostics or trace. Per draw, medians of
+{sizes.rounds} rounds:
+
+| | ms per draw |
+|---|---|
+{chr(10).join(f"| {name} | {seconds * 1e3:.2f} |" for name, seconds in bare.items())}
+
+`sample_chain` takes {bare['losskernel sample_chain'] / bare['bare loop']:.2f}x the bare loop.
+The evaluation of the {sizes.num_points} points is
+{bare['bare loop, evaluations only'] / bare['bare loop']:.0%} of the bare loop's time: the
+model's own forward passes and the loss, the same operations in both libraries. In float32 that
+part can only get faster by changing the user's model or its numerics (the optional bfloat16).
 
 ## 3. Kernel from traces, N = {kernels['num_inputs']}, S = {kernels['num_draws']}
 
@@ -529,7 +643,7 @@ FLOPs by torch's FlopCounterMode: {step_flops / 1e6:.0f} MFLOP per SGLD step,
 |---|---|---|
 {chr(10).join(kernel_rows)}
 
-losskernel's R takes **{ours / bare:.2f}x** the best bare GEMM of the same shape and
+losskernel's R takes **{ours / bare_gemm:.2f}x** the best bare GEMM of the same shape and
 {ours / kernels['medians']['bare syrk, numpy (X.T @ X)']:.2f}x a bare `X.T @ X` (which BLAS
 does as syrk, half the flops); devinterp's `compute_bif` takes
 {kernels['medians']['devinterp compute_bif'] / ours:.1f}x ours (it concatenates the inputs

@@ -29,11 +29,14 @@ from __future__ import annotations
 
 import copy
 import math
+import multiprocessing
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -424,6 +427,37 @@ def _raise_diverged(config: SGLDConfig, chain: int, step: int, what: str) -> Non
     )
 
 
+ParallelBackend = Literal["auto", "processes", "threads"]
+PARALLEL_BACKENDS = ("auto", "processes", "threads")
+
+_FORK_LOCK = threading.Lock()
+_forked_chain: Callable[[int], ChainTrace] | None = None
+"""The chain runner that forked worker processes inherit (set only while their pool exists)."""
+
+
+def _run_forked_chain(chain: int) -> tuple[int, ChainTrace]:
+    if _forked_chain is None:  # a worker forked outside sample_chains
+        raise RuntimeError("forked chain worker started without a chain to run")
+    torch.set_num_threads(1)
+    return chain, _forked_chain(chain)
+
+
+def _why_not_processes(device: str, resumable: object) -> str | None:
+    """Why forked worker processes cannot run the chains here, or None if they can."""
+    if sys.platform != "linux" or "fork" not in multiprocessing.get_all_start_methods():
+        return f"processes are forked, which needs Linux (this is {sys.platform})"
+    if device != "cpu":
+        return f"forked processes cannot share the {device!r} device's context"
+    if torch.get_num_threads() != 1:
+        # GNU OpenMP (torch's intra-op pool) hangs in a forked child that starts more than one
+        # thread after the parent used its pool.
+        return (f"each chain must get one torch thread (torch.set_num_threads(1)), "
+                f"got {torch.get_num_threads()}")
+    if resumable is not None:
+        return "resumable chains stop on their process's own signal; run them in threads"
+    return None
+
+
 def sample_chains(
     model: nn.Module,
     loss_fn: LossFn,
@@ -436,32 +470,59 @@ def sample_chains(
     device: str = "cpu",
     resumable: Callable[[int], Resumable] | None = None,
     parallel_chains: int = 1,
+    parallel_backend: ParallelBackend = "auto",
 ) -> dict[int, ChainTrace]:
     """Run the given chains (default: all ``config.num_chains``) on ``device``;
     ``resumable(chain)`` gives each chain's ``Resumable`` (none by default).
 
-    ``parallel_chains`` chains run at once, in threads of this process (torch releases the
-    GIL inside its kernels). Give them the cores between them: ``torch.set_num_threads(cores //
-    parallel_chains)``. On a 2-core CPU, 2 chains of 1 thread beat 1 chain of 2 threads by
-    10-20%, as a small model's SGLD step does not spread over threads
-    (``benchmarks/RESULTS.md``). Each chain's trace is the same as when it runs alone.
+    ``parallel_chains`` chains run at once. Give them the cores between them:
+    ``torch.set_num_threads(cores // parallel_chains)``. With one torch thread per chain on a
+    Linux CPU, the chains run in forked worker processes (``parallel_backend="processes"``,
+    what ``"auto"`` picks there): each inherits the model and data without a copy, and none
+    waits for another's Python (the GIL), which every SGLD step holds for part of its time.
+    Otherwise they run in threads of this process (``"threads"``; torch releases the GIL
+    inside its kernels). On a 2-core CPU, 2 chains of 1 thread beat 1 chain of 2 threads by
+    15-20%, and processes beat threads by about 5% (``benchmarks/RESULTS.md``). Each chain's
+    trace is the same whichever way it runs.
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    global _forked_chain
     if parallel_chains < 1:
         raise ValueError(f"parallel_chains must be >= 1, got {parallel_chains}")
+    if parallel_backend not in PARALLEL_BACKENDS:
+        raise ValueError(f"parallel_backend must be one of {PARALLEL_BACKENDS}, "
+                         f"got {parallel_backend!r}")
     chains = list(range(config.num_chains)) if chains is None else list(chains)
+    why_not_processes = _why_not_processes(device, resumable)
+    if parallel_backend == "processes" and why_not_processes is not None:
+        raise ValueError(f"parallel_backend='processes' is not possible here: "
+                         f"{why_not_processes}; use 'threads' or 'auto'")
+    use_processes = parallel_backend != "threads" and why_not_processes is None
+    workers = min(parallel_chains, len(chains))
     bar = tqdm(
         total=len(chains) * config.num_steps, desc="SGLD steps", file=sys.stderr,
         mininterval=10.0, disable=not progress,
     )
 
-    def run(chain: int) -> ChainTrace:
+    def run(chain: int, progress_bar: tqdm | None = bar) -> ChainTrace:
         return sample_chain(model, loss_fn, train_data, kernel_inputs, config, chain, strata,
-                            bar, device, None if resumable is None else resumable(chain))
+                            progress_bar, device, None if resumable is None else resumable(chain))
 
     with bar:
-        if parallel_chains == 1:
+        if workers == 1:
             return {chain: run(chain) for chain in chains}
-        with ThreadPoolExecutor(parallel_chains) as pool:
-            return dict(zip(chains, pool.map(run, chains), strict=True))
+        if not use_processes:
+            with ThreadPoolExecutor(workers) as pool:
+                return dict(zip(chains, pool.map(run, chains), strict=True))
+        traces: dict[int, ChainTrace] = {}
+        with _FORK_LOCK:  # one pool at a time: its workers inherit _forked_chain at the fork
+            _forked_chain = partial(run, progress_bar=None)  # a forked bar would not update ours
+            try:
+                with multiprocessing.get_context("fork").Pool(workers) as pool:
+                    for chain, trace in pool.imap_unordered(_run_forked_chain, chains):
+                        traces[chain] = trace
+                        bar.update(config.num_steps)
+            finally:
+                _forked_chain = None
+        return {chain: traces[chain] for chain in chains}

@@ -31,7 +31,7 @@ def test_covariance_kernel_equals_sample_covariance_of_stacked_draws(rng, precis
 def test_float32_kernel_matches_the_float64_reference_at_scale(rng, kind, centring):
     # Losses like real traces: a large common offset, per-input scales over three decades and
     # a shared component, so that cancellation in the centring would show.
-    num_inputs = 600
+    num_inputs = 600  # more than one block of the product (512), the last one partial
     scales = 10.0 ** rng.uniform(-2, 1, num_inputs)
     shared = rng.normal(size=(4, 500, 1))
     losses = 5.0 + scales * (rng.normal(size=(4, 500, num_inputs)) + 0.5 * shared)
@@ -39,6 +39,7 @@ def test_float32_kernel_matches_the_float64_reference_at_scale(rng, kind, centri
     fast = kernel.compute_kernel(losses.astype(np.float32), kind, centring)
     assert fast.dtype == np.float32
     assert_kernel_close(fast, reference, "float32")
+    np.testing.assert_array_equal(fast, fast.T)  # exactly symmetric across the blocks
     if kind == "correlation":
         assert np.all(np.diag(fast) == 1) and np.abs(fast).max() <= 1
 

@@ -206,7 +206,8 @@ def test_bfloat16_evaluation_is_close_to_float32_and_its_kernel_to_the_float32_k
     assert 0 < difference.max() < 0.05
 
 
-def test_chains_run_side_by_side_give_the_traces_of_chains_run_one_by_one():
+@pytest.mark.parametrize("backend", ["processes", "threads"])
+def test_chains_run_side_by_side_give_the_traces_of_chains_run_one_by_one(backend):
     model, data = tiny_classification(num_samples=64)
     config = sgld.SGLDConfig(step_size=1e-3, nbeta=10.0, localization=100.0, num_chains=3,
                              num_draws=20, batch_size=16, eval_batch_size=32, seed=4)
@@ -216,13 +217,53 @@ def test_chains_run_side_by_side_give_the_traces_of_chains_run_one_by_one():
         one_by_one = sgld.sample_chains(model, cross_entropy_per_sample, data, data, config,
                                         progress=False)
         side_by_side = sgld.sample_chains(model, cross_entropy_per_sample, data, data, config,
-                                          progress=False, parallel_chains=2)
+                                          progress=False, parallel_chains=2,
+                                          parallel_backend=backend)
     finally:
         torch.set_num_threads(threads)
-    assert sorted(side_by_side) == [0, 1, 2]
+    assert list(side_by_side) == [0, 1, 2]
     for chain in range(3):
         np.testing.assert_array_equal(side_by_side[chain].loss, one_by_one[chain].loss)
         np.testing.assert_array_equal(side_by_side[chain].distance, one_by_one[chain].distance)
+        np.testing.assert_array_equal(side_by_side[chain].batch_loss,
+                                      one_by_one[chain].batch_loss)
     with pytest.raises(ValueError, match="parallel_chains"):
         sgld.sample_chains(model, cross_entropy_per_sample, data, data, config, progress=False,
                            parallel_chains=0)
+    with pytest.raises(ValueError, match="parallel_backend"):
+        sgld.sample_chains(model, cross_entropy_per_sample, data, data, config, progress=False,
+                           parallel_chains=2, parallel_backend="mpi")
+
+
+def test_a_chain_that_diverges_in_a_worker_process_stops_the_run_with_its_error():
+    model, data = tiny_classification()
+    config = sgld.SGLDConfig(step_size=1e4, nbeta=1e6, localization=0.5, num_chains=2,
+                             num_draws=50, batch_size=8)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with pytest.raises(sgld.SamplingDivergedError,
+                           match=r"in chain \d at step .* step_size=10000.0"):
+            sgld.sample_chains(model, cross_entropy_per_sample, data, data, config,
+                               progress=False, parallel_chains=2, parallel_backend="processes")
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_processes_refuse_more_than_one_thread_per_chain_before_any_chain_runs():
+    """GNU OpenMP hangs in a forked child that starts threads after its parent used them."""
+    model, data = tiny_classification()
+    config = sgld.SGLDConfig(step_size=1e-3, nbeta=1.0, localization=1.0, num_chains=2,
+                             num_draws=2, batch_size=8)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(ValueError, match=r"torch.set_num_threads\(1\)\), got 2"):
+            sgld.sample_chains(model, cross_entropy_per_sample, data, data, config,
+                               progress=False, parallel_chains=2, parallel_backend="processes")
+        # "auto" falls back to threads, and the chains run
+        traces = sgld.sample_chains(model, cross_entropy_per_sample, data, data, config,
+                                    progress=False, parallel_chains=2)
+    finally:
+        torch.set_num_threads(threads)
+    assert sorted(traces) == [0, 1]
