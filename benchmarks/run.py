@@ -60,6 +60,7 @@ class Sizes:
     num_draws: int = 200
     batch_size: int = 256
     rounds: int = 5
+    bare_rounds: int = 3  # section 2b
     kernel_inputs: int = 10_000
     kernel_draws: int = 2_000
     kernel_rounds: int = 3
@@ -68,7 +69,7 @@ class Sizes:
     neighbours: int = 10
 
 
-QUICK = Sizes(num_draws=40, rounds=3, kernel_inputs=4096, kernel_draws=1000, kernel_rounds=2,
+QUICK = Sizes(num_draws=40, rounds=3, kernel_inputs=4096, kernel_draws=1000, kernel_rounds=1,
               neighbour_inputs=10_000, neighbour_draws=500)
 
 # SGLD settings of devinterp.md §7: ε, nβ = b / log b, γ.
@@ -333,6 +334,31 @@ def bare_chain(task: Task, sizes: Sizes, evaluate: bool = True, step: bool = Tru
     return losses
 
 
+def evaluations_over_chains_at_once(task: Task, sizes: Sizes, num_chains: int = 2,
+                                    eval_batch_size: int = 1024) -> np.ndarray:
+    """The evaluations of ``bare_chain`` for ``num_chains`` chains in one call per batch:
+    their weights stacked and the model mapped over them with ``torch.func.vmap``."""
+    from torch.func import functional_call, stack_module_state, vmap
+
+    models = [copy.deepcopy(task.model) for _ in range(num_chains)]
+    weights, buffers = stack_module_state(models)
+    skeleton = copy.deepcopy(task.model).to("meta")
+
+    def losses_of(weights, buffers, inputs, targets):
+        return per_sample_cross_entropy(functional_call(skeleton, (weights, buffers), (inputs,)),
+                                        targets)
+
+    evaluate = vmap(losses_of, in_dims=(0, 0, None, None))
+    losses = np.empty((sizes.num_draws, num_chains, sizes.num_points))
+    with torch.inference_mode():
+        for draw in range(sizes.num_draws):
+            losses[draw] = torch.cat([
+                evaluate(weights, buffers, task.inputs[i:i + eval_batch_size],
+                         task.targets[i:i + eval_batch_size])
+                for i in range(0, sizes.num_points, eval_batch_size)], dim=1).numpy()
+    return losses
+
+
 def chain_against_bare_loop(task: Task, sizes: Sizes, threads: int,
                             report: Callable[[str], None]) -> dict:
     """One chain on one thread: ``sgld.sample_chain`` against ``bare_chain``, and the bare
@@ -350,9 +376,11 @@ def chain_against_bare_loop(task: Task, sizes: Sizes, threads: int,
         "bare loop": lambda: bare_chain(task, sizes),
         "bare loop, SGLD steps only": lambda: bare_chain(task, sizes, evaluate=False),
         "bare loop, evaluations only": lambda: bare_chain(task, sizes, step=False),
+        "evaluations only, two chains at once in torch.func.vmap (per chain)":
+            lambda: evaluations_over_chains_at_once(task, sizes, num_chains=2),
     }
     times: dict[str, list[float]] = {name: [] for name in candidates}
-    for round_index in range(sizes.rounds + 1):
+    for round_index in range(sizes.bare_rounds + 1):
         for name, run in candidates.items():
             start = time.perf_counter()
             run()
@@ -361,6 +389,7 @@ def chain_against_bare_loop(task: Task, sizes: Sizes, threads: int,
     torch.set_num_threads(threads)
     per_draw = {name: statistics.median(values) / sizes.num_draws
                 for name, values in times.items()}
+    per_draw["evaluations only, two chains at once in torch.func.vmap (per chain)"] /= 2
     for name, seconds in per_draw.items():
         report(f"  {name}: {seconds * 1e3:.2f} ms per draw")
     return per_draw
@@ -529,8 +558,10 @@ def main() -> None:
           f", against {e2e['r_rms_two_seeds']:.4f} between two seeds); "
           f"speedup {speedup_low:.2f}x")
 
-    print("2b. one chain on one thread against a bare loop of the same torch operations")
-    bare = chain_against_bare_loop(task, sizes, args.threads, print)
+    bare = {}
+    if not args.quick:  # where a chain's time goes, not needed for the ratio
+        print("2b. one chain on one thread against a bare loop of the same torch operations")
+        bare = chain_against_bare_loop(task, sizes, args.threads, print)
     print(f"3. kernel, N = {sizes.kernel_inputs}, S = {sizes.kernel_draws}")
     kernels = kernel_timings(sizes, print)
     print(f"4. neighbours of R, N = {sizes.neighbour_inputs}, S = {sizes.neighbour_draws}")
@@ -544,6 +575,34 @@ def main() -> None:
         print(f"wrote {output}")
     print(f"benchmark wall time {time.perf_counter() - started:.0f} s")
     print(f"speedup_vs_devinterp={speedup:.2f}")
+
+
+def bare_loop_section(bare: dict[str, float], sizes: Sizes) -> str:
+    """Section 2b of the report: a chain's time against the bare loop and its halves."""
+    title = "### 2b. Where a chain's time goes: one chain on one thread against a bare loop\n\n"
+    if not bare:
+        return title + "Not measured (`--quick`).\n"
+    vmapped = bare["evaluations only, two chains at once in torch.func.vmap (per chain)"]
+    return title + f"""`bare_chain` in this script is the least a chain can do in eager torch: the
+same SGLD update as a plain loop over the parameters, and at every draw the model and the loss
+on all points in batches of 1024, with no checks, diagnostics or trace. Per draw, medians of
+{sizes.bare_rounds} rounds:
+
+| | ms per draw |
+|---|---|
+{chr(10).join(f"| {name} | {seconds * 1e3:.2f} |" for name, seconds in bare.items())}
+
+`sample_chain` takes {bare['losskernel sample_chain'] / bare['bare loop']:.2f}x the bare loop.
+Evaluating two chains at once (their weights stacked, the model mapped over them with
+`torch.func.vmap`) costs
+{vmapped / bare['bare loop, evaluations only']:.2f}x evaluating them one after the other on
+this CPU, so losskernel does not; on a GPU it may pay.
+The evaluation of the {sizes.num_points} points is
+{bare['bare loop, evaluations only'] / bare['bare loop']:.0%} of the bare loop's time: the
+model's own forward passes and the loss in eager torch, the same operations in both libraries;
+beyond it, only a compiled model or a lower precision (the optional bfloat16 above) would go
+faster.
+"""
 
 
 def write_report(path: Path, args: argparse.Namespace, machine: str, sizes: Sizes, peak: float,
@@ -620,23 +679,7 @@ libraries write their draws to disk. FLOPs by torch's FlopCounterMode:
   devinterp's R is NaN for the {e2e['devinterp_nan_inputs']} inputs whose float32 loss is 0 at
   every draw; they are set to 0, our convention, before the CKA.
 
-### 2b. Where a chain's time goes: one chain on one thread against a bare loop
-
-`bare_chain` in this script is the least a chain can do in eager torch: the same SGLD update as
-a plain loop over the parameters, and at every draw the model and the loss on all points in
-batches of 1024, with no checks, diagnostics or trace. Per draw, medians of
-{sizes.rounds} rounds:
-
-| | ms per draw |
-|---|---|
-{chr(10).join(f"| {name} | {seconds * 1e3:.2f} |" for name, seconds in bare.items())}
-
-`sample_chain` takes {bare['losskernel sample_chain'] / bare['bare loop']:.2f}x the bare loop.
-The evaluation of the {sizes.num_points} points is
-{bare['bare loop, evaluations only'] / bare['bare loop']:.0%} of the bare loop's time: the
-model's own forward passes and the loss, the same operations in both libraries. In float32 that
-part can only get faster by changing the user's model or its numerics (the optional bfloat16).
-
+{bare_loop_section(bare, sizes)}
 ## 3. Kernel from traces, N = {kernels['num_inputs']}, S = {kernels['num_draws']}
 
 | computation | s | GFLOP/s of a GEMM's 2·N²·S |
