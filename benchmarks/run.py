@@ -676,8 +676,9 @@ libraries write their draws to disk. FLOPs by torch's FlopCounterMode:
   two runs of ours with different seeds: {e2e['cka_losskernel_two_seeds']:.3f}. With
   {sizes.num_chains * sizes.num_draws} draws for {sizes.num_points} inputs, most of R is
   sampling noise at this size, so this compares the runs' shared structure, not their speed.
-  devinterp's R is NaN for the {e2e['devinterp_nan_inputs']} inputs whose float32 loss is 0 at
-  every draw; they are set to 0, our convention, before the CKA.
+  devinterp's R is NaN for an input whose float32 loss is 0 at every draw
+  ({e2e['devinterp_nan_inputs']} in the last round); those entries are set to 0, our
+  convention, before the CKA.
 
 {bare_loop_section(bare, sizes)}
 ## 3. Kernel from traces, N = {kernels['num_inputs']}, S = {kernels['num_draws']}

@@ -161,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, required=True)
     sample.add_argument("--model", required=True)
     sample.add_argument("--traces", required=True, help="output netCDF")
-    sample.add_argument("--threads", type=int, default=1)
+    sample.add_argument("--threads", type=int, default=1,
+                        help="cores for the run; on the CPU, chains run side by side on them, "
+                             "one thread each")
     sample.add_argument("--chains", type=int, nargs="+", default=None,
                         help="run only these chains (default: all of sampling.num_chains)")
     sample.add_argument("--state-dir", default=None,

@@ -349,7 +349,9 @@ def sample_chain(
     for step in range(first_step, config.num_steps):
         inputs, targets = train_data[next(batches)]
         batch_loss = loss_fn(chain_model(inputs.to(device)), targets.to(device)).mean()
-        if not torch.isfinite(batch_loss):
+        # checked on the host: torch.isfinite on a scalar costs several small kernels per step
+        batch_loss_value = batch_loss.item()
+        if not math.isfinite(batch_loss_value):
             _raise_diverged(config, chain, step, "minibatch loss")
         grads = torch.autograd.grad(batch_loss, params)
         sgld_step(params, grads, anchors, config, generator, preconditioner.coefficients(grads))
@@ -361,11 +363,11 @@ def sample_chain(
             losses = evaluate_per_sample_losses(
                 chain_model, loss_fn, kernel_inputs, config.eval_batch_size,
                 config.eval_precision,
-            )
-            if not torch.isfinite(losses).all():
+            ).numpy()
+            if not np.isfinite(losses).all():
                 _raise_diverged(config, chain, step, "kernel-input losses")
-            trace.loss[draw - 1] = losses.numpy()
-            trace.batch_loss[draw - 1] = batch_loss.item()
+            trace.loss[draw - 1] = losses
+            trace.batch_loss[draw - 1] = batch_loss_value
             trace.distance[draw - 1] = distance_from_anchors(params, anchors)
         if resumable is not None and step + 1 < config.num_steps:
             stop = resumable.should_stop()

@@ -205,6 +205,11 @@ def sample(
     ``save_every_seconds`` and on SIGTERM, then stops; run again, it resumes from the saved
     draw with identical results on the CPU. The state files are deleted once the traces are
     written.
+
+    On the CPU, a job's ``threads`` go to chains side by side before threads within a chain
+    (``threads // chains_at_once`` each): a small model's SGLD step does not spread over
+    threads, so on 2 cores two chains of one thread beat one chain of two by about a quarter
+    (``benchmarks/RESULTS.md``).
     """
     from losskernel.experiments import get_task
     from losskernel.losses import cross_entropy_per_sample
@@ -227,11 +232,16 @@ def sample(
         stop = _stop_on_sigterm()
         resumable = lambda chain: Resumable(  # noqa: E731
             Path(state_dir) / f"chain{chain}.state.pt", save_every_seconds, stop)
+    device = sampling_settings.get("device", "cpu")
+    num_chains = config.num_chains if chains is None else len(chains)
+    chains_at_once = max(1, min(int(threads), num_chains)) if device == "cpu" else 1
+    set_threads(threads // chains_at_once)
     traces_by_chain = sample_chains(
         model, cross_entropy_per_sample, train_data, input_data, config, chains=chains,
         strata=strata if sampling_settings["stratify_by_task"] else None, progress=progress,
-        device=sampling_settings.get("device", "cpu"), resumable=resumable,
+        device=device, resumable=resumable, parallel_chains=chains_at_once,
     )
+    set_threads(threads)
     init_loss = evaluate_per_sample_losses(model, cross_entropy_per_sample, input_data,
                                            config.eval_batch_size).numpy()
     coords = {name: inputs[name].to_numpy() for name in inputs.columns if name != "obs_id"}

@@ -40,3 +40,33 @@ def test_sampling_refuses_a_model_trained_on_other_data(trained, tmp_path):
                      model_path=trained, traces_path=tmp_path / "traces.nc", record={},
                      progress=False)
     assert not (tmp_path / "traces.nc").exists()
+
+
+def test_a_job_with_two_threads_runs_two_chains_side_by_side_with_the_same_traces(
+        trained, tmp_path, monkeypatch):
+    import numpy as np
+    import torch
+
+    from losskernel import sgld
+
+    chains_at_once = []
+
+    def spy(*args, **kwargs):
+        chains_at_once.append((kwargs["parallel_chains"], torch.get_num_threads()))
+        return original(*args, **kwargs)
+
+    original = sgld.sample_chains
+    monkeypatch.setattr(sgld, "sample_chains", spy)
+    threads = torch.get_num_threads()
+    paths = {n: tmp_path / f"traces-{n}-threads.nc" for n in (1, 2)}
+    try:
+        for n, path in paths.items():
+            steps.sample("modular_arithmetic", DATA, INPUTS, SAMPLING, 3, model_path=trained,
+                         traces_path=path, record={}, progress=False, threads=n)
+            assert torch.get_num_threads() == n  # the job's threads, restored after sampling
+    finally:
+        torch.set_num_threads(threads)
+    assert chains_at_once == [(1, 1), (2, 1)]  # (chains at once, torch threads of each)
+    one, two = (traces.load_traces(path) for path in paths.values())
+    # one thread per chain either way: identical rounding, identical traces
+    np.testing.assert_array_equal(one["loss"].values, two["loss"].values)
