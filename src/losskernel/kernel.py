@@ -72,8 +72,9 @@ def _gram(columns: np.ndarray, block: int = 512) -> np.ndarray:
     Block row ``i`` (``block`` inputs) is multiplied from the diagonal rightwards, one matrix
     product on views of ``columns``; the blocks below the diagonal are copies of their
     transposes. This does the half of the work that BLAS's syrk (numpy's ``X.T @ X``) does,
-    without syrk's element-by-element mirror of the other triangle: 1.6x faster for
-    N = 4096, S = 800, and 1.1x for N = 10000, S = 2000 (``benchmarks/RESULTS.md``).
+    without syrk's element-by-element mirror of the other triangle. On this project's 2-core
+    CPU that was 1.6-2.3x faster than syrk for N = 4096, S = 800, and 1.1x for N = 10000,
+    S = 2000 (the latter is section 3 of ``benchmarks/RESULTS.md``).
     """
     num_inputs = columns.shape[1]
     gram = np.empty((num_inputs, num_inputs), dtype=columns.dtype)

@@ -17,8 +17,9 @@ After ``num_burnin_steps`` steps, every ``num_steps_between_draws``-th step is a
 per-sample losses of a fixed set of kernel inputs are evaluated in batches of
 ``eval_batch_size`` and stored as ``loss[chain, draw, obs_id]``. This evaluation is most of the
 cost (for N inputs and batch B it is N / (3B) times the work of a step), so it runs in
-inference mode on contiguous slices, and optionally in bfloat16 (``eval_precision``; the
-per-sample losses are then accurate to about 1e-2 relative, see ``benchmarks/RESULTS.md``).
+inference mode on contiguous slices, and optionally in bfloat16 (``eval_precision``; in the
+benchmark the worst of 3.3 million per-sample losses then moved by about 20% relative, floored
+at 0.1, and R by at most 0.03, see ``benchmarks/RESULTS.md``).
 
 Chains are independent. Chain ``c`` of a run with seed ``s`` draws its noise and its minibatch
 order from ``SeedSequence(s, spawn_key=(c,))``, so sampling a subset of chains (one job per chain)
@@ -484,8 +485,9 @@ def sample_chains(
     waits for another's Python (the GIL), which every SGLD step holds for part of its time.
     Otherwise they run in threads of this process (``"threads"``; torch releases the GIL
     inside its kernels). On a 2-core CPU, 2 chains of 1 thread beat 1 chain of 2 threads by
-    15-20%, and processes beat threads by about 5% (``benchmarks/RESULTS.md``). Each chain's
-    trace is the same whichever way it runs.
+    about a quarter, and processes beat threads by 1-5% (``benchmarks/RESULTS.md``); with
+    more cores, more threads would wait for the GIL (not measured here). Each chain's trace is
+    the same whichever way it runs.
     """
     from concurrent.futures import ThreadPoolExecutor
 
