@@ -299,6 +299,18 @@ def end_to_end(task: Task, sizes: Sizes, threads: int, variants: list[str],
     return result
 
 
+VMAP_ROW = "evaluations only, two chains at once in torch.func.vmap (per chain)"
+
+
+def losses_in_batches(losses_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                      task: Task, batch_size: int, dim: int = 0) -> np.ndarray:
+    """``losses_of(inputs, targets)`` on every point, ``batch_size`` points at a time, joined
+    along ``dim`` (the points' dimension of the losses)."""
+    num_points = len(task.targets)
+    return torch.cat([losses_of(task.inputs[i:i + batch_size], task.targets[i:i + batch_size])
+                      for i in range(0, num_points, batch_size)], dim=dim).numpy()
+
+
 def bare_chain(task: Task, sizes: Sizes, evaluate: bool = True, step: bool = True,
                eval_batch_size: int = 1024) -> np.ndarray:
     """The least a chain can do in eager torch: the same SGLD update written as a plain loop
@@ -327,10 +339,9 @@ def bare_chain(task: Task, sizes: Sizes, evaluate: bool = True, step: bool = Tru
                                alpha=STEP_SIZE**0.5)
         if evaluate:
             with torch.inference_mode():
-                losses[draw] = torch.cat([
-                    per_sample_cross_entropy(model(task.inputs[i:i + eval_batch_size]),
-                                             task.targets[i:i + eval_batch_size])
-                    for i in range(0, sizes.num_points, eval_batch_size)]).numpy()
+                losses[draw] = losses_in_batches(
+                    lambda inputs, targets: per_sample_cross_entropy(model(inputs), targets),
+                    task, eval_batch_size)
     return losses
 
 
@@ -352,10 +363,9 @@ def evaluations_over_chains_at_once(task: Task, sizes: Sizes, num_chains: int = 
     losses = np.empty((sizes.num_draws, num_chains, sizes.num_points))
     with torch.inference_mode():
         for draw in range(sizes.num_draws):
-            losses[draw] = torch.cat([
-                evaluate(weights, buffers, task.inputs[i:i + eval_batch_size],
-                         task.targets[i:i + eval_batch_size])
-                for i in range(0, sizes.num_points, eval_batch_size)], dim=1).numpy()
+            losses[draw] = losses_in_batches(
+                lambda inputs, targets: evaluate(weights, buffers, inputs, targets),
+                task, eval_batch_size, dim=1)
     return losses
 
 
@@ -376,8 +386,7 @@ def chain_against_bare_loop(task: Task, sizes: Sizes, threads: int,
         "bare loop": lambda: bare_chain(task, sizes),
         "bare loop, SGLD steps only": lambda: bare_chain(task, sizes, evaluate=False),
         "bare loop, evaluations only": lambda: bare_chain(task, sizes, step=False),
-        "evaluations only, two chains at once in torch.func.vmap (per chain)":
-            lambda: evaluations_over_chains_at_once(task, sizes, num_chains=2),
+        VMAP_ROW: lambda: evaluations_over_chains_at_once(task, sizes, num_chains=2),
     }
     times: dict[str, list[float]] = {name: [] for name in candidates}
     for round_index in range(sizes.bare_rounds + 1):
@@ -389,7 +398,7 @@ def chain_against_bare_loop(task: Task, sizes: Sizes, threads: int,
     torch.set_num_threads(threads)
     per_draw = {name: statistics.median(values) / sizes.num_draws
                 for name, values in times.items()}
-    per_draw["evaluations only, two chains at once in torch.func.vmap (per chain)"] /= 2
+    per_draw[VMAP_ROW] /= 2  # two chains' evaluations per call
     for name, seconds in per_draw.items():
         report(f"  {name}: {seconds * 1e3:.2f} ms per draw")
     return per_draw
@@ -583,7 +592,7 @@ def bare_loop_section(bare: dict[str, float], sizes: Sizes) -> str:
     title = "### 2b. Where a chain's time goes: one chain on one thread against a bare loop\n\n"
     if not bare:
         return title + "Not measured (`--quick`).\n"
-    vmapped = bare["evaluations only, two chains at once in torch.func.vmap (per chain)"]
+    vmapped = bare[VMAP_ROW]
     return title + f"""`bare_chain` in this script is the least a chain can do in eager torch: the
 same SGLD update as a plain loop over the parameters, and at every draw the model and the loss
 on all points in batches of 1024, with no checks, diagnostics or trace. Per draw, medians of
