@@ -4,8 +4,9 @@
 #   snakemake --cores all --configfile config/config.yaml config/sweeps/modarith.yaml
 #   snakemake --cores all --configfile config/config.yaml config/imagenet.yaml figure1
 #
-# The rules live in workflow/rules/, one file per stage; the method is the package
-# src/losskernel/, which the scripts in workflow/scripts/ call.
+# What each experiment runs is known to the package (losskernel.plan, losskernel.dag); the
+# rules in workflow/rules/, one file per stage, say how each job is executed, and every job
+# runs its step of losskernel.pipeline through workflow/scripts/run_step.py.
 
 from snakemake.utils import min_version
 
@@ -24,17 +25,17 @@ include: "workflow/rules/sampling.smk"
 include: "workflow/rules/kernels.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/tasks.smk"
 include: "workflow/rules/paper.smk"
 
 
 rule all:
     default_target: True
     input:
-        all_targets(),
+        dag.targets(PLAN),
 
 
 rule figure1:
     input:
-        # the ImageNet branch only: Figure 1 and the analyses of every ImageNet experiment
-        [path for name in IMAGENET for path in experiment_figures(name)],
-        [f"results/{name}/headline.tsv" for name in IMAGENET],
+        # the experiments that draw Figure 1: their figures and headline rows
+        dag.offering_targets(PLAN, "figure1"),

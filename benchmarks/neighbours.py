@@ -46,8 +46,8 @@ def peak_resident_bytes() -> int:
 def measure(num_inputs: int, num_draws: int, k: int, threads: int) -> dict[str, float | bool]:
     """Blockwise top-k of R from synthetic traces, ten inputs per class, same-class pairs
     excluded; then 50 random rows checked against R computed exactly for those rows."""
-    from losskernel.kernel import centre_losses
-    from losskernel.metrics import correlation_neighbours
+    from losskernel.method.kernel import centre_losses
+    from losskernel.readings.neighbours import correlation_neighbours
 
     losses = synthetic_losses(4, num_draws // 4, num_inputs)
     labels = np.arange(num_inputs) // 10

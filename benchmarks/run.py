@@ -8,8 +8,8 @@ Sections (each prints its numbers; the full run writes them all to RESULTS.md):
 
 1. **Machine peak**: float32 matrix product (2048², torch) in GFLOP/s, the yardstick.
 2. **End to end**: the same trained MLP, data, chains, draws and evaluation set through
-   ``devinterp.slt.sampling.sample`` + ``compute_bif`` and through ``losskernel.sgld`` + the
-   trace file + ``losskernel.kernel``; rounds alternate between the libraries, medians are
+   ``devinterp.slt.sampling.sample`` + ``compute_bif`` and through ``losskernel.method`` + the
+   trace file + ``losskernel.method.kernel``; rounds alternate between the libraries, medians are
    compared. ``speedup_vs_devinterp`` is devinterp's median time over ours.
 3. **Kernel** for N inputs and S draws: devinterp's ``compute_bif``, ours, and a bare matrix
    product of the same shape.
@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from neighbours import synthetic_losses  # noqa: E402
 
-from losskernel.metrics import linear_cka  # noqa: E402
+from losskernel.readings.similarity import linear_cka  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,9 @@ def run_losskernel(task: Task, sizes: Sizes, workdir: Path, threads: int,
     ``parallel_chains`` chains run at once, sharing ``threads`` torch threads between them,
     in worker processes or threads (``backend``, ``sample_chains``'s ``parallel_backend``).
     """
-    from losskernel import kernel, sgld, traces
+    from losskernel.method import kernel, sgld, traces
+    from losskernel.method.chains import TensorData, evaluate_per_sample_losses
+    from losskernel.method.parallel import sample_chains
 
     torch.set_num_threads(max(1, threads // parallel_chains))
 
@@ -173,15 +175,15 @@ def run_losskernel(task: Task, sizes: Sizes, workdir: Path, threads: int,
         step_size=STEP_SIZE, nbeta=NBETA, localization=LOCALIZATION,
         num_chains=sizes.num_chains, num_draws=sizes.num_draws, batch_size=sizes.batch_size,
         eval_precision=eval_precision, seed=seed)
-    data = sgld.TensorData(task.inputs, task.targets)
+    data = TensorData(task.inputs, task.targets)
     path = workdir / "traces.nc"
     start = time.perf_counter()
-    chains = sgld.sample_chains(task.model, per_sample_cross_entropy, data, data, config,
-                                progress=False, parallel_chains=parallel_chains,
-                                parallel_backend=backend)
+    chains = sample_chains(task.model, per_sample_cross_entropy, data, data, config,
+                           progress=False, parallel_chains=parallel_chains,
+                           parallel_backend=backend)
     torch.set_num_threads(threads)
-    init_loss = sgld.evaluate_per_sample_losses(task.model, per_sample_cross_entropy, data,
-                                                config.eval_batch_size).numpy()
+    init_loss = evaluate_per_sample_losses(task.model, per_sample_cross_entropy, data,
+                                           config.eval_batch_size).numpy()
     dataset = traces.make_trace_dataset(chains, init_loss, np.arange(sizes.num_points), config)
     traces.save_traces(dataset, path)
     sampled = time.perf_counter()
@@ -316,7 +318,7 @@ def bare_chain(task: Task, sizes: Sizes, evaluate: bool = True, step: bool = Tru
     """The least a chain can do in eager torch: the same SGLD update written as a plain loop
     over the parameters, and at every draw the model and the loss on every point in batches.
 
-    No checks, no diagnostics, no trace file; the yardstick for ``sgld.sample_chain``'s own
+    No checks, no diagnostics, no trace file; the yardstick for ``chains.sample_chain``'s own
     overhead. ``step=False`` or ``evaluate=False`` times one half alone.
     """
     model = copy.deepcopy(task.model)
@@ -371,17 +373,17 @@ def evaluations_over_chains_at_once(task: Task, sizes: Sizes, num_chains: int = 
 
 def chain_against_bare_loop(task: Task, sizes: Sizes, threads: int,
                             report: Callable[[str], None]) -> dict:
-    """One chain on one thread: ``sgld.sample_chain`` against ``bare_chain``, and the bare
+    """One chain on one thread: ``chains.sample_chain`` against ``bare_chain``, and the bare
     loop's two halves (SGLD steps alone, evaluations alone); alternating rounds, medians."""
-    from losskernel import sgld
+    from losskernel.method import chains, sgld
 
     torch.set_num_threads(1)
     config = sgld.SGLDConfig(step_size=STEP_SIZE, nbeta=NBETA, localization=LOCALIZATION,
                              num_chains=1, num_draws=sizes.num_draws,
                              batch_size=sizes.batch_size)
-    data = sgld.TensorData(task.inputs, task.targets)
+    data = chains.TensorData(task.inputs, task.targets)
     candidates: dict[str, Callable[[], object]] = {
-        "losskernel sample_chain": lambda: sgld.sample_chain(
+        "losskernel sample_chain": lambda: chains.sample_chain(
             task.model, per_sample_cross_entropy, data, data, config, chain=0),
         "bare loop": lambda: bare_chain(task, sizes),
         "bare loop, SGLD steps only": lambda: bare_chain(task, sizes, evaluate=False),
@@ -425,7 +427,7 @@ def kernel_timings(sizes: Sizes, report: Callable[[str], None]) -> dict:
     """R for N inputs and S draws: devinterp, ours, and bare matrix products of that shape."""
     from devinterp.slt.bif import compute_bif
 
-    from losskernel.kernel import _gram, compute_kernel
+    from losskernel.method.kernel import _gram, compute_kernel
 
     num_chains = 4
     losses = synthetic_losses(num_chains, sizes.kernel_draws // num_chains, sizes.kernel_inputs)
@@ -709,7 +711,7 @@ concatenates the inputs with themselves, 4x the work).
 
 ## 4. Neighbours of R without the N x N matrix, N = {n_big}, S = {sizes.neighbour_draws}
 
-`losskernel.metrics.correlation_neighbours`, k = {sizes.neighbours}, same-class pairs
+`losskernel.readings.neighbours.correlation_neighbours`, k = {sizes.neighbours}, same-class pairs
 excluded, in a fresh process: **{neighbours['seconds']:.1f} s, peak RSS
 {neighbours['peak_rss_bytes'] / 2**30:.2f} GiB** (of which
 {neighbours['rss_before_bytes'] / 2**30:.2f} GiB before the call: interpreter, torch and

@@ -1,27 +1,42 @@
-"""Validation of a workflow configuration before anything runs.
+"""The workflow's configuration: files, variants, the schema and its defaults.
 
-Two layers: the JSON schema (types, ranges, unknown keys) and checks the schema cannot express
-(seeds that exist, enough draws, and each task module's own ``check_settings``). Both raise
-``ConfigError`` with the dotted key and a fix, so a bad value fails in seconds, not after training.
+A config is read in four steps, each done in one place:
+
+1. :func:`load_config`: the YAML files merged in order, key by key (``snakemake --configfile
+   A B`` does the same);
+2. :func:`resolve_variants`: an experiment with ``based_on: X`` is experiment X with its own
+   keys laid over X's (``key: null`` drops an inherited key); one with ``model_from: X``
+   samples around X's trained model and takes X's task, data, model and training sections;
+3. :func:`fill_defaults`: every key the schema gives a ``default`` and the config leaves out;
+4. :func:`validate_schema`: the JSON schema ``workflow/schemas/config.schema.yaml``, whose
+   experiment schema each experiment's task extends with its ``SETTINGS_SCHEMA``.
+
+:func:`read_config` does all four (the defaults are valid values, so the schema checks the
+config as the jobs will see it). Errors are ``ConfigError`` naming the dotted key and the
+fix, raised before anything runs. Checks across keys (the figure seed among the seeds, enough
+checkpoints, files that exist) belong to :class:`losskernel.plan.Plan`.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import jsonschema
 import yaml
 
-from losskernel.experiments import get_task
+from losskernel.tasks import load_task
+from losskernel.tasks.protocol import Task
 
 
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the key."""
 
 
-def _key(path) -> str:
-    return ".".join(str(part) for part in path) or "(top level)"
+TRAINING_SECTIONS = ("task", "data", "model", "training")
+"""The sections an experiment with ``model_from`` takes from the experiment that trains."""
 
 
 def load_yaml(path: str | os.PathLike) -> dict:
@@ -51,181 +66,166 @@ def load_config(paths: Sequence[str | os.PathLike]) -> dict:
     return config
 
 
-def validate_config(config: Mapping, schema_path: str | os.PathLike,
-                    source: str = "the config file", check_files: bool = True) -> None:
-    """Raise ``ConfigError`` for the first schema violation or failed semantic check.
+def read_config(config: Mapping, schema_path: str | os.PathLike,
+                source: str = "the config file") -> dict:
+    """The config resolved (variants), completed with defaults and validated; the input is not
+    modified. ``source`` names the files in error messages."""
+    if not isinstance(config.get("experiments"), Mapping) or not config["experiments"]:
+        raise ConfigError(f"invalid config key experiments: it must name at least one "
+                          f"experiment. Fix it in {source}")
+    schema = load_yaml(schema_path)
+    filled = fill_defaults(resolve_variants(config), schema)
+    validate_schema(filled, schema, f"{source}; allowed values are described in {schema_path}")
+    return filled
 
-    The schema is checked twice: on the config as given, then with every ``model_from``
-    experiment completed by its source, when its task (and so its task's rules) is known.
-    ``check_files=False`` skips the checks that named files exist (ImageNet's data and
-    weights), for planning a run on a machine that does not have them.
-    """
-    validator = jsonschema.Draft202012Validator(load_yaml(schema_path))
 
-    def check_schema(candidate: Mapping) -> None:
-        errors = sorted(validator.iter_errors(candidate),
-                        key=lambda e: (len(e.path), list(e.path)))
-        if errors:
-            error = errors[0]
-            more = f" ({len(errors) - 1} more problem(s) after this one)" if len(errors) > 1 else ""
-            raise ConfigError(
-                f"invalid config key {_key(error.path)}: {error.message}. Fix it in {source}; "
-                f"allowed values are described in {schema_path}.{more}"
-            )
+def lay_over(base: Mapping, variant: Mapping) -> dict:
+    """``variant``'s keys over a copy of ``base``, recursing into mappings; ``None`` drops the
+    key (so a variant can leave out an analysis its base runs)."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in variant.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = lay_over(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
 
-    check_schema(config)
+
+def resolve_variants(config: Mapping) -> dict:
+    """The config with every ``based_on`` experiment completed by its base and every
+    ``model_from`` experiment by its source's training sections (the input is not modified)."""
     experiments = config["experiments"]
-    for name, settings in experiments.items():
+    resolved: dict[str, dict] = {}
+
+    def resolve(name: str, path: tuple[str, ...]) -> dict:
+        if name not in resolved:
+            settings = dict(experiments[name])
+            base = settings.pop("based_on", None)
+            if base is not None:
+                _check_reference(name, "based_on", base, experiments, path)
+                settings = lay_over(resolve(base, (*path, name)), settings)
+            resolved[name] = settings
+        return resolved[name]
+
+    for name in experiments:
+        resolve(name, ())
+    for name, settings in resolved.items():
         source = settings.get("model_from")
         if source is None:
             continue
-        inherited = [key for key in TRAINING_SECTIONS if key in settings]
-        if inherited:
-            raise ConfigError(f"invalid config key experiments.{name}.{inherited[0]}: an "
-                              f"experiment with model_from takes {', '.join(TRAINING_SECTIONS)} "
-                              f"from experiment {source!r}; remove it here")
-        if source not in experiments:
-            raise ConfigError(f"invalid config key experiments.{name}.model_from: {source!r} is "
-                              f"not an experiment; choose from {sorted(experiments)}")
+        _check_reference(name, "model_from", source, experiments, ())
+        own = [key for key in TRAINING_SECTIONS if key in experiments[name]]
+        if own:
+            raise ConfigError(f"invalid config key experiments.{name}.{own[0]}: an experiment "
+                              f"with model_from takes {', '.join(TRAINING_SECTIONS)} from "
+                              f"experiment {source!r}; remove it here")
         if "model_from" in experiments[source]:
             raise ConfigError(f"invalid config key experiments.{name}.model_from: {source!r} "
                               f"itself reuses another model; point to the one that trains")
-    resolved = resolve_experiments(config)
-    check_schema(resolved)
-    imagenet = [name for name, settings in resolved["experiments"].items()
-                if settings["task"] == "imagenet"]
-    if imagenet and "wordnet" not in config:
-        raise ConfigError(f"invalid config key wordnet: experiment {imagenet[0]!r} needs WordNet; "
-                          f"add the wordnet section of config/imagenet.yaml (nltk_data, "
-                          f"debian_dir) to {source}")
-    for name, settings in resolved["experiments"].items():
-        check_experiment(name, settings, check_files)
+        settings.update({key: copy.deepcopy(resolved[source][key])
+                         for key in TRAINING_SECTIONS if key in resolved[source]})
+    return {**config, "experiments": resolved}
 
 
-TRAINING_SECTIONS = ("task", "data", "model", "training")
+def _check_reference(name: str, key: str, target: object, experiments: Mapping,
+                     path: tuple[str, ...]) -> None:
+    if target not in experiments:
+        raise ConfigError(f"invalid config key experiments.{name}.{key}: {target!r} is not an "
+                          f"experiment; choose from {sorted(experiments)}")
+    if target in path or target == name:
+        cycle = " -> ".join((*path, name, str(target)))
+        raise ConfigError(f"invalid config key experiments.{name}.{key}: the experiments are "
+                          f"based on each other in a circle ({cycle}); break it")
 
 
-def resolve_experiments(config: Mapping) -> dict:
-    """The config with every ``model_from`` experiment completed by its source's task, data,
-    model and training sections (the input is not modified)."""
-    experiments = {}
+def validate_schema(config: Mapping, schema: Mapping, where: str) -> None:
+    """Raise ``ConfigError`` for the first schema violation: first of the top level (each
+    experiment only needs a ``task``), then of each experiment under its task's schema."""
+    top = copy.deepcopy(dict(schema))
+    top["properties"]["experiments"]["additionalProperties"] = {
+        "type": "object", "required": ["task"], "properties": {"task": {"type": "string"}}}
+    _raise_first(jsonschema.Draft202012Validator(top).iter_errors(config), (), where)
     for name, settings in config["experiments"].items():
-        source = settings.get("model_from")
-        inherited = ({key: config["experiments"][source][key] for key in TRAINING_SECTIONS}
-                     if source else {})
-        experiments[name] = {**inherited, **settings}
-    return {**config, "experiments": experiments}
+        validator = jsonschema.Draft202012Validator(
+            experiment_schema(schema, task_of(name, settings)))
+        _raise_first(validator.iter_errors(settings), ("experiments", name),
+                     f"{where} and the task's SETTINGS_SCHEMA ({settings['task']})")
 
 
-def model_source(config: Mapping, experiment: str) -> str:
-    """The experiment whose trained model ``experiment`` samples around (itself by default)."""
-    return config["experiments"][experiment].get("model_from", experiment)
+def experiment_schema(schema: Mapping, task: Task) -> dict:
+    """The workflow's experiment schema extended by the task's ``SETTINGS_SCHEMA``, with the
+    workflow's ``$defs`` (which the task schema may refer to)."""
+    return {"$defs": schema["$defs"],
+            **merge_schemas(schema["$defs"]["experiment"], task.SETTINGS_SCHEMA)}
 
 
-MISLABEL_BASELINES: tuple[str, ...] = (
-    "posterior_mean_loss", "loss_at_optimum", "noise_variance_best", "noise_mean_best",
-    "history_loss_mean", "history_loss_variance")
-"""The mislabel scores reported beside K(z, z) (see ``losskernel.analyses.mislabels``)."""
-SEED_READINGS: dict[str, tuple[str, ...]] = {
-    # per-seed metric tables and the metrics they hold
-    "separation": ("roc_auc", "roc_auc_all_edges", "roc_auc_shared_token", "roc_auc_pairwise",
-                   "within_task_mean_R", "cross_task_mean_R", "cross_task_z"),
-    "mislabels": ("mislabel_roc_auc", "self_cov_mislabeled", "self_cov_normal",
-                  "self_cov_ratio", *(f"baseline_roc_auc_{score}" for score in MISLABEL_BASELINES)),
-    "convergence": ("cka_half", "cka_halves", "cka_chain_halves"),
-    "taxonomy": ("hierarchy_lift", "edge_lca_depth", "chance_lca_depth"),
-}
-EXPERIMENT_READINGS: dict[str, tuple[str, ...]] = {"trajectory": ("trajectory_gain",)}
+def merge_schemas(base: Mapping, extension: Mapping) -> dict:
+    """``extension`` laid over ``base``: mappings merge key by key, ``required`` lists are
+    joined, anything else is replaced."""
+    merged = dict(base)
+    for key, value in extension.items():
+        if key == "required":
+            merged[key] = [*base.get(key, []), *(v for v in value if v not in base.get(key, []))]
+        elif isinstance(value, Mapping) and isinstance(base.get(key), Mapping):
+            merged[key] = merge_schemas(base[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
-def seed_readings(settings: Mapping) -> list[str]:
-    """The per-seed readings an experiment produces: task separation (modular arithmetic),
-    the WordNet taxonomy (ImageNet), mislabels and convergence (when configured)."""
-    analysis = settings["analysis"]
-    readings = {"modular_arithmetic": ["separation"], "imagenet": ["taxonomy"]}.get(
-        settings["task"], [])
-    return readings + [name for name in ("mislabels", "convergence") if name in analysis]
+def _raise_first(errors, prefix: tuple[str, ...], where: str) -> None:
+    errors = sorted(errors, key=lambda e: (len(e.path), [str(p) for p in e.path]))
+    if errors:
+        error = errors[0]
+        key = ".".join(str(part) for part in (*prefix, *error.path)) or "(top level)"
+        more = f" ({len(errors) - 1} more problem(s) after this one)" if len(errors) > 1 else ""
+        raise ConfigError(f"invalid config key {key}: {error.message}. Fix it in {where}.{more}")
 
 
-def experiment_readings(settings: Mapping) -> list[str]:
-    """Readings with one value per experiment (the developmental trajectory)."""
-    return [name for name in EXPERIMENT_READINGS if name in settings["analysis"]]
+def fill_defaults(config: Mapping, schema: Mapping) -> dict:
+    """A copy of ``config`` with every ``default`` of the schema (and of each experiment's task
+    schema) where the config leaves the key out."""
+    filled = copy.deepcopy(dict(config))
+    _fill(filled, schema, schema["$defs"])
+    for name, settings in filled["experiments"].items():
+        if isinstance(settings, dict):
+            _fill(settings, experiment_schema(schema, task_of(name, settings)), schema["$defs"])
+    return filled
 
 
-def check_experiment(name: str, settings: Mapping, check_files: bool = True) -> None:
-    """The checks of one experiment that the schema cannot express."""
-    prefix = f"experiments.{name}"
-    sampling, analysis = settings["sampling"], settings["analysis"]
-    if analysis["figure_seed"] not in sampling["seeds"]:
-        raise ConfigError(f"invalid config key {prefix}.analysis.figure_seed: "
-                          f"{analysis['figure_seed']} is not one of sampling.seeds "
-                          f"{sampling['seeds']}")
-    if "standard_error_batches" in analysis and (
-            analysis["standard_error_batches"] > sampling["num_draws"]):
-        raise ConfigError(f"invalid config key {prefix}.analysis.standard_error_batches: "
-                          f"{analysis['standard_error_batches']} blocks need at least as many "
-                          f"draws (sampling.num_draws = {sampling['num_draws']})")
-    module = get_task(settings["task"])
+def task_of(name: str, settings: Mapping) -> Task:
+    """The task module of an experiment; ``ConfigError`` names a missing or unknown task."""
+    task = settings.get("task")
+    if not isinstance(task, str):
+        raise ConfigError(f"invalid config key experiments.{name}.task: "
+                          f"{'is not set' if task is None else f'{task!r} is not a string'}; "
+                          f"name a built-in task or your module by import path")
     try:
-        module.check_settings(settings)
-        if check_files and hasattr(module, "check_files"):
-            module.check_files(settings)
+        return load_task(task)
     except ValueError as error:
-        raise ConfigError(f"invalid config key {prefix}.{error}") from None
-    trajectory = analysis.get("trajectory")
-    available = (module.available_checkpoints(settings)
-                 if hasattr(module, "available_checkpoints")
-                 else settings["training"]["num_checkpoints"])
-    if trajectory and trajectory["num_checkpoints"] > available:
-        raise ConfigError(f"invalid config key {prefix}.analysis.trajectory.num_checkpoints: "
-                          f"{trajectory['num_checkpoints']} exceeds the {available} checkpoints "
-                          f"the model has (training.num_checkpoints, or the list "
-                          f"model.checkpoints of a pretrained model); lower it")
-    produced = {metric for reading in seed_readings(settings) for metric in SEED_READINGS[reading]}
-    produced |= {metric for reading in experiment_readings(settings)
-                 for metric in EXPERIMENT_READINGS[reading]}
-    for metric in settings["headline_metrics"]:
-        if metric not in produced:
-            raise ConfigError(f"invalid config key {prefix}.headline_metrics: {metric!r} needs an "
-                              f"analysis this experiment does not run; it can report "
-                              f"{sorted(produced)}")
-    attributes = module.INPUT_ATTRIBUTES
-    sweep = analysis.get("gamma_sweep")
-    unknown = [name for name in (sweep or {}).get("attributes", []) if name not in attributes]
-    if unknown:
-        raise ConfigError(f"invalid config key {prefix}.analysis.gamma_sweep.attributes: "
-                          f"{unknown} are not attributes of the {settings['task']!r} inputs; "
-                          f"choose from {list(attributes)}")
-    if "mislabels" in analysis and "mislabeled" not in attributes:
-        raise ConfigError(f"invalid config key {prefix}.analysis.mislabels: the "
-                          f"{settings['task']!r} task has no flipped labels to detect; remove it")
-    if "per_task" in settings["kernel_inputs"] and "knn_k" in analysis:
-        per_task = settings["kernel_inputs"]["per_task"]
-        if analysis["knn_k"] >= 2 * per_task:
-            raise ConfigError(f"invalid config key {prefix}.analysis.knn_k: {analysis['knn_k']} "
-                              f"must be smaller than the {2 * per_task} kernel inputs")
+        raise ConfigError(f"invalid config key experiments.{name}.task: {error}") from None
 
 
-def quoted_settings(config: Mapping) -> dict[str, dict[str, object]]:
-    """The settings the paper's text quotes, per experiment (they become LaTeX macros)."""
-    quoted = {}
-    for name, settings in resolve_experiments(config)["experiments"].items():
-        sampling, analysis = settings["sampling"], settings["analysis"]
-        values = {
-            "num_seeds": len(sampling["seeds"]),
-            **{key: sampling[key] for key in ("num_chains", "num_draws", "localization",
-                                              "nbeta", "step_size")},
-            "per_task": settings["kernel_inputs"].get("per_task"),
-            "images_per_class": settings["kernel_inputs"].get("images_per_class"),
-            "image_size": settings["data"].get("image_size"),
-            "modulus": settings["data"].get("modulus"),
-            "label_noise": settings["data"].get("label_noise"),
-            "knn_k": analysis.get("knn_k"),
-        }
-        if "gamma_sweep" in analysis:
-            gammas = analysis["gamma_sweep"]["localizations"]
-            values.update(gamma_min=min(gammas), gamma_max=max(gammas))
-        if "trajectory" in analysis:
-            values["num_trajectory_checkpoints"] = analysis["trajectory"]["num_checkpoints"]
-        quoted[name] = {key: value for key, value in values.items() if value is not None}
-    return quoted
+def _fill(instance: Any, schema: Mapping, definitions: Mapping) -> None:
+    schema = _resolved(schema, definitions)
+    if not isinstance(instance, dict):
+        return
+    properties = schema.get("properties", {})
+    for key, subschema in properties.items():
+        subschema = _resolved(subschema, definitions)
+        if key not in instance and "default" in subschema:
+            instance[key] = copy.deepcopy(subschema["default"])
+        if key in instance:
+            _fill(instance[key], subschema, definitions)
+
+
+def _resolved(schema: Mapping, definitions: Mapping) -> Mapping:
+    """A schema with its ``$ref`` (to ``#/$defs/<name>``) replaced by the definition, its own
+    keys (a default, a description) laid over it."""
+    reference = schema.get("$ref")
+    if reference is None:
+        return schema
+    target = definitions[reference.removeprefix("#/$defs/")]
+    return {**target, **{key: value for key, value in schema.items() if key != "$ref"}}

@@ -299,7 +299,7 @@ def format_lineage(nodes: Sequence[Node], show_config: bool = False) -> str:
     line with git commit (``+dirty`` when the work tree had uncommitted changes), host, SLURM job
     and creation time; with ``show_config`` the config itself; then one line per recorded
     input: ``ok``, ``CHANGED  since: recorded sha256 ..., now ...`` or ``MISSING``. An input traced
-    under an earlier artifact is marked ``(traced above)``. Hashes show their first 12 digits.
+    under an earlier artifact is marked ``(traced above)``. Hashes show their first 12 characters.
     """
     lines = []
     for index, node in enumerate(nodes):
@@ -319,8 +319,8 @@ def format_lineage(nodes: Sequence[Node], show_config: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _short(sha256: str, digits: int = 12) -> str:
-    return sha256[:digits] + "..." if len(sha256) > digits else sha256
+def _short(sha256: str, length: int = 12) -> str:
+    return sha256[:length] + "..." if len(sha256) > length else sha256
 
 
 def _commit_text(node: Node) -> str:
@@ -338,7 +338,7 @@ def _check_text(check: InputCheck) -> str:
 
 
 def _wildcards_text(wildcards: str) -> str:
-    """``{"experiment":"digits","run":"seed0"}`` as ``experiment=digits, run=seed0``."""
+    """``{"experiment":"toy","run":"seed0"}`` as ``experiment=toy, run=seed0``."""
     try:
         values = json.loads(wildcards) if wildcards else {}
     except json.JSONDecodeError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from losskernel.sgld import (
+from losskernel.method.chains import (
     IndexedData,
     LossFn,
     TensorData,
@@ -109,13 +109,7 @@ def train_adamw(
                 checkpoints[step] = _snapshot(model)
             if step % config.eval_every == 0 or step == config.max_steps:
                 model.train(False)
-                if monitor is None:
-                    with torch.inference_mode():
-                        train_loss = float(loss_fn(model(train_data.inputs.to(device)),
-                                                   train_data.targets.to(device)).mean())
-                else:
-                    train_loss = float(evaluate_per_sample_losses(model, loss_fn, monitor,
-                                                                  256).mean())
+                train_loss = _train_loss(model, loss_fn, train_data, monitor, device)
                 metrics = dict(evaluate(model))
                 rows.append({"step": step, "train_loss": train_loss, **metrics})
                 if is_converged(metrics):
@@ -126,21 +120,38 @@ def train_adamw(
                     break
             if step == config.max_steps:
                 break
-            model.train(True)
-            optimizer.zero_grad(set_to_none=True)
-            inputs, targets = (train_data.inputs, train_data.targets) if batches is None else (
-                train_data[next(batches)])
-            loss = loss_fn(model(inputs.to(device)), targets.to(device)).mean()
-            if not torch.isfinite(loss):
-                raise RuntimeError(f"training diverged at step {step} (loss {float(loss)}); "
-                                   f"lower learning_rate={config.learning_rate}")
-            loss.backward()
-            optimizer.step()
+            _adamw_step(model, optimizer, loss_fn, train_data, batches, config, step, device)
             step += 1
             bar.update()
     model.train(False)
     checkpoints[step] = _snapshot(model)
     return TrainingResult(model, pd.DataFrame(rows), checkpoints, step)
+
+
+def _train_loss(model: nn.Module, loss_fn: LossFn, train_data: TensorData | IndexedData,
+                monitor: IndexedData | None, device: str) -> float:
+    """The mean loss over all of ``train_data`` in one batch, or over ``monitor`` in batches."""
+    if monitor is None:
+        with torch.inference_mode():
+            return float(loss_fn(model(train_data.inputs.to(device)),
+                                 train_data.targets.to(device)).mean())
+    return float(evaluate_per_sample_losses(model, loss_fn, monitor, 256).mean())
+
+
+def _adamw_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn,
+                train_data: TensorData | IndexedData, batches: Iterator[torch.Tensor] | None,
+                config: TrainingConfig, step: int, device: str) -> None:
+    """One AdamW step on the full training set (``batches`` None) or on the next minibatch."""
+    model.train(True)
+    optimizer.zero_grad(set_to_none=True)
+    inputs, targets = (train_data.inputs, train_data.targets) if batches is None else (
+        train_data[next(batches)])
+    loss = loss_fn(model(inputs.to(device)), targets.to(device)).mean()
+    if not torch.isfinite(loss):
+        raise RuntimeError(f"training diverged at step {step} (loss {float(loss)}); "
+                           f"lower learning_rate={config.learning_rate}")
+    loss.backward()
+    optimizer.step()
 
 
 def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -5,11 +5,15 @@ import numpy as np
 import pytest
 import yaml
 
-from losskernel import cli, kernel, traces
+from losskernel import cli, dag
+from losskernel.method import kernel, traces
+from losskernel.method.chains import ChainTrace
+from losskernel.method.sgld import SGLDConfig
 from losskernel.provenance import collect_provenance, config_sha256, file_sha256
-from losskernel.sgld import ChainTrace, SGLDConfig
 
 ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ["--config", str(ROOT / "config/config.yaml"),
+          "--schema", str(ROOT / "workflow/schemas/config.schema.yaml")]
 
 
 def write_traces(path: Path, rng) -> None:
@@ -22,17 +26,19 @@ def write_traces(path: Path, rng) -> None:
 
 
 def test_kernel_command_writes_a_kernel_with_provenance(tmp_path, rng):
-    write_traces(tmp_path / "traces.nc", rng)
-    code = cli.main(["kernel", "--traces", str(tmp_path / "traces.nc"), "--kind", "covariance",
-                     "--output", str(tmp_path / "K.nc")])
+    traces_path = tmp_path / "results/digits/seed0/traces.nc"
+    write_traces(traces_path, rng)
+    code = cli.main(["compute_kernel", "--experiment", "digits", "--run", "seed0", "--kind",
+                     "covariance", *CONFIG, "--directory", str(tmp_path)])
     assert code == 0
-    result = kernel.load_kernel(tmp_path / "K.nc")
-    losses = traces.load_traces(tmp_path / "traces.nc")["loss"].values
+    result = kernel.load_kernel(tmp_path / "results/digits/seed0/kernel-covariance.nc")
+    losses = traces.load_traces(traces_path)["loss"].values
     np.testing.assert_allclose(result["kernel"].values, kernel.covariance_kernel(losses),
                                rtol=1e-6)
-    assert result.attrs["rule"] == "cli:kernel"
+    assert result.attrs["rule"] == "cli:compute_kernel"
+    assert json.loads(result.attrs["config"]) == {"kind": "covariance", "centring": "pooled"}
     inputs = json.loads(result.attrs["input_sha256"])
-    assert inputs == {str(tmp_path / "traces.nc"): file_sha256(tmp_path / "traces.nc")}
+    assert inputs == {"results/digits/seed0/traces.nc": file_sha256(traces_path)}
 
 
 def test_validate_config_command_names_the_bad_key(tmp_path, capsys):
@@ -59,10 +65,30 @@ def test_provenance_record_is_netcdf_legal_and_complete(tmp_path):
         assert key in record
 
 
-@pytest.mark.parametrize("step", ["train", "sample", "kernel", "separation", "embed", "summarize",
-                                  "figures", "headline", "macros", "validate-config"])
-def test_every_step_has_a_command(step, capsys):
+def test_every_rule_is_a_command_taking_its_wildcards(capsys):
+    rules = cli.rule_names([])
+    assert set(dag.RULES) <= set(rules)
+    assert {"score_separation", "plot_experiment", "taxonomy", "plot_figure1",
+            "wordnet_hierarchy"} <= set(rules)  # declared by the built-in tasks
     with pytest.raises(SystemExit) as exit_info:
-        cli.main([step, "--help"])
+        cli.main(["sample_chain", "--help"])
     assert exit_info.value.code == 0
-    assert "usage: losskernel" in capsys.readouterr().out
+    usage = capsys.readouterr().out
+    for option in ("--experiment", "--run", "--chain", "--force", "--output", "--save-every"):
+        assert option in usage
+    with pytest.raises(SystemExit):
+        cli.main(["sample_chain", "--experiment", "digits", "--run", "seed0"])  # no --chain
+    assert "the following arguments are required: --chain" in capsys.readouterr().err
+
+
+def test_plan_command_sizes_the_jobs_of_any_experiment(capsys):
+    code = cli.main(["plan", "--experiment", "digits", *CONFIG, "--threads", "1",
+                     "--repeats", "1"])
+    assert code == 0
+    report = capsys.readouterr().out
+    assert "N kernel inputs: 1,347 (counted from the data)" in report
+    jobs = [line for line in report.splitlines() if "runtime=" in line]
+    runs = [line.split("run=")[1].split()[0] for line in jobs]
+    # the runs the workflow makes, from the same plan: 3 seeds, 4 more γ, 6 checkpoints
+    assert runs == ["train", "seed0", "seed1", "seed2", "gamma10", "gamma30", "gamma300",
+                    "gamma1000", *(f"checkpoint{index}" for index in range(6))]

@@ -1,3 +1,6 @@
+"""Reading a config: files merged, variants resolved, the schema checked, defaults filled, and
+the checks across keys, each failing before anything runs with the key named."""
+
 import copy
 from pathlib import Path
 
@@ -5,11 +8,15 @@ import pytest
 
 from losskernel.config import (
     ConfigError,
+    experiment_schema,
+    lay_over,
     load_config,
-    model_source,
-    resolve_experiments,
-    validate_config,
+    load_yaml,
+    read_config,
+    resolve_variants,
 )
+from losskernel.plan import Plan
+from losskernel.tasks import BUILTIN_TASKS, load_task
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
@@ -21,10 +28,14 @@ def config():
     return load_config([DEFAULT])
 
 
+def plan_of(config) -> Plan:
+    return Plan.from_config(config, SCHEMA)
+
+
 def test_default_and_sweep_configs_are_valid(config):
-    validate_config(config, SCHEMA)
+    plan_of(config)
     for sweep in sorted((ROOT / "config/sweeps").glob("*.yaml")):
-        validate_config(load_config([DEFAULT, sweep]), SCHEMA)
+        plan_of(load_config([DEFAULT, sweep]))
 
 
 @pytest.mark.parametrize(
@@ -34,25 +45,33 @@ def test_default_and_sweep_configs_are_valid(config):
          r"experiments\.modarith\.sampling\.localization: -1 is less than the minimum of 0"),
         (("sampling", "step_size"), "fast",
          r"experiments\.modarith\.sampling\.step_size: 'fast' is not of type 'number'"),
-        (("sampling", "nbeta"), None, r"experiments\.modarith\.sampling\.nbeta"),
+        (("sampling", "nbeta"), "", r"experiments\.modarith\.sampling\.nbeta"),
         (("data", "modulus"), 51, r"experiments\.modarith\.data\.modulus: 51 is not prime"),
         (("analysis", "figure_seed"), 9, r"experiments\.modarith\.analysis\.figure_seed"),
         (("kernel_inputs", "per_task"), 5000, r"experiments\.modarith\.kernel_inputs\.per_task"),
+        (("analysis", "knn_k"), 1000, r"experiments\.modarith\.analysis\.knn_k: 1000 must be "
+                                      r"smaller than the 1000 kernel inputs"),
     ],
 )
 def test_bad_values_are_named(config, path, value, message):
-    bad = copy.deepcopy(config)
-    bad["experiments"]["modarith"][path[0]][path[1]] = value
+    config["experiments"]["modarith"][path[0]][path[1]] = value
     with pytest.raises(ConfigError, match=message):
-        validate_config(bad, SCHEMA)
+        plan_of(config)
 
 
 def test_unknown_key_is_named(config):
-    bad = copy.deepcopy(config)
-    bad["experiments"]["modarith"]["sampling"]["num_chians"] = 4
+    config["experiments"]["modarith"]["sampling"]["num_chians"] = 4
     with pytest.raises(ConfigError, match=r"sampling: Additional properties are not allowed "
                                           r"\('num_chians' was unexpected\)"):
-        validate_config(bad, SCHEMA)
+        plan_of(config)
+
+
+def test_an_unknown_task_names_the_built_in_ones(config):
+    config["experiments"]["digits"]["task"] = "mnist"
+    with pytest.raises(ConfigError, match=r"experiments\.digits\.task: unknown task 'mnist': "
+                                          r"not a built-in task \(modular_arithmetic, digits, "
+                                          r"imagenet\) and mnist cannot be imported"):
+        plan_of(config)
 
 
 def test_later_files_override_key_by_key_like_snakemake(tmp_path):
@@ -62,16 +81,60 @@ def test_later_files_override_key_by_key_like_snakemake(tmp_path):
                                                                        "d": [5]}
 
 
+def test_defaults_are_filled_from_the_schemas(config):
+    digits = read_config(config, SCHEMA)["experiments"]["digits"]
+    assert digits["kernel_inputs"] == {"split": "train"}  # the task schema's default
+    assert digits["model"]["architecture"] == "cnn"
+    assert digits["sampling"]["device"] == "cpu" and digits["sampling"]["eval_precision"] == (
+        "float32")
+    assert digits["analysis"]["umap"]["dimensions"] == [2]
+    assert digits["training"]["batch_size"] == 64  # given: kept
+    assert read_config(config, SCHEMA)["wordnet"] == {"nltk_data": "results/wordnet/nltk_data",
+                                                      "debian_dir": "/usr/share/wordnet"}
+    assert "device" not in config["experiments"]["digits"]["sampling"]  # the input is untouched
+
+
+def test_a_variant_is_its_base_with_its_keys_laid_over(config):
+    experiments = read_config(config, SCHEMA)["experiments"]
+    control, base = experiments["modarith-control"], experiments["modarith"]
+    expected = copy.deepcopy(base)
+    expected["model"]["disjoint_by_task"] = True
+    del expected["analysis"]["trajectory"]  # `trajectory: null` leaves it out
+    expected["headline_metrics"] = ["cross_task_z"]
+    assert control == expected
+
+
+def test_lay_over_recurses_replaces_lists_and_drops_nulls():
+    base = {"a": {"b": 1, "c": [1, 2]}, "d": 2, "e": {"f": 3}}
+    assert lay_over(base, {"a": {"c": [3]}, "d": None, "e": {"g": 4}}) == {
+        "a": {"b": 1, "c": [3]}, "e": {"f": 3, "g": 4}}
+    assert base == {"a": {"b": 1, "c": [1, 2]}, "d": 2, "e": {"f": 3}}  # not modified
+
+
+def test_variants_of_variants_and_their_errors(config):
+    experiments = config["experiments"]
+    experiments["control-p59"] = {"based_on": "modarith-control", "data": {"modulus": 59}}
+    resolved = resolve_variants(config)["experiments"]["control-p59"]
+    assert resolved["model"]["disjoint_by_task"] and resolved["data"]["modulus"] == 59
+    experiments["loop-a"] = {"based_on": "loop-b"}
+    experiments["loop-b"] = {"based_on": "loop-a"}
+    with pytest.raises(ConfigError, match=r"based on each other in a circle"):
+        resolve_variants(config)
+    del experiments["loop-a"], experiments["loop-b"]
+    experiments["orphan"] = {"based_on": "nope"}
+    with pytest.raises(ConfigError, match=r"orphan\.based_on: 'nope' is not an experiment"):
+        resolve_variants(config)
+
+
 def test_model_from_inherits_the_trained_model_settings(config):
-    reuse = copy.deepcopy(config["experiments"]["modarith"])
-    for key in ("task", "data", "model", "training"):
-        del reuse[key]
+    reuse = {key: value for key, value in config["experiments"]["modarith"].items()
+             if key not in ("task", "data", "model", "training")}
     config["experiments"]["modarith-gamma"] = {**reuse, "model_from": "modarith"}
-    validate_config(config, SCHEMA)
-    resolved = resolve_experiments(config)["experiments"]["modarith-gamma"]
-    assert resolved["model"] == config["experiments"]["modarith"]["model"]
-    assert model_source(config, "modarith-gamma") == "modarith"
-    assert model_source(config, "modarith") == "modarith"
+    plan = plan_of(config)
+    gamma, modarith = plan.experiment("modarith-gamma"), plan.experiment("modarith")
+    assert gamma.settings["model"] == modarith.settings["model"]
+    assert gamma.model_source == "modarith" and modarith.model_source == "modarith"
+    assert "modarith-gamma" not in plan.trained
 
 
 @pytest.mark.parametrize(
@@ -89,13 +152,13 @@ def test_model_from_errors_are_named(config, change, message):
         change = {**change, "data": config["experiments"]["modarith"]["data"]}
     config["experiments"]["modarith-gamma"] = {**reuse, **change}
     with pytest.raises(ConfigError, match=message):
-        validate_config(config, SCHEMA)
+        plan_of(config)
 
 
-def test_an_experiment_without_model_from_must_say_how_to_train(config):
+def test_an_experiment_that_trains_must_say_how(config):
     del config["experiments"]["modarith"]["training"]
     with pytest.raises(ConfigError, match=r"experiments\.modarith: 'training' is a required"):
-        validate_config(config, SCHEMA)
+        plan_of(config)
 
 
 @pytest.mark.parametrize(
@@ -110,6 +173,8 @@ def test_an_experiment_without_model_from_must_say_how_to_train(config):
          r"digits\.analysis\.trajectory\.num_checkpoints: 21 exceeds the 20 checkpoints"),
         ("digits", ("sampling", "stratify_by_task"), True,
          r"digits\.sampling\.stratify_by_task: False was expected"),
+        ("digits", ("headline_metrics",), ["roc_auc"],
+         r"digits\.headline_metrics: \['roc_auc'\] need an analysis this experiment does not"),
         ("modarith", ("analysis", "mislabels"), {"noise_scales": [0.1], "noise_draws": 2,
                                                 "seed": 0, "eval_batch_size": 8},
          r"modarith\.analysis\.mislabels: the 'modular_arithmetic' task has no flipped labels"),
@@ -122,7 +187,7 @@ def test_appendix_analysis_settings_are_checked_before_anything_runs(config, exp
         section = section[key]
     section[path[-1]] = value
     with pytest.raises(ConfigError, match=message):
-        validate_config(config, SCHEMA)
+        plan_of(config)
 
 
 @pytest.fixture
@@ -138,13 +203,16 @@ def imagenet_config(tmp_path):
 
 
 def test_the_imagenet_config_is_valid_once_root_and_weights_exist(imagenet_config):
-    validate_config(imagenet_config, SCHEMA)
+    plan = plan_of(imagenet_config)
+    assert plan.pretrained == ["imagenet"]
+    assert plan.experiment("imagenet").pretrained.weights.endswith("googlenet.pth")
 
 
-def test_imagenet_needs_the_wordnet_section(imagenet_config):
-    del imagenet_config["wordnet"]
-    with pytest.raises(ConfigError, match=r"invalid config key wordnet: experiment 'imagenet'"):
-        validate_config(imagenet_config, SCHEMA)
+def test_a_missing_root_is_named_unless_planning(imagenet_config):
+    imagenet_config["experiments"]["imagenet"]["data"]["root"] = None
+    with pytest.raises(ConfigError, match=r"experiments\.imagenet\.data\.root: is not set"):
+        plan_of(imagenet_config)
+    Plan.from_config(imagenet_config, SCHEMA, check_files=False)  # sizing jobs needs no data
 
 
 def test_a_pretrained_trajectory_needs_enough_checkpoints(imagenet_config, tmp_path):
@@ -153,9 +221,9 @@ def test_a_pretrained_trajectory_needs_enough_checkpoints(imagenet_config, tmp_p
     experiment["model"]["checkpoints"] = [{"step": 0, "path": str(tmp_path / "step0.pt")}] * 2
     experiment["analysis"]["trajectory"] = {"num_checkpoints": 3, "seed": 0, "sampling": {}}
     with pytest.raises(ConfigError, match=r"trajectory\.num_checkpoints: 3 exceeds the 2 "):
-        validate_config(imagenet_config, SCHEMA)
+        plan_of(imagenet_config)
     experiment["analysis"]["trajectory"]["num_checkpoints"] = 2
-    validate_config(imagenet_config, SCHEMA)
+    plan_of(imagenet_config)
 
 
 def test_mislabels_are_refused_for_imagenet(imagenet_config):
@@ -163,4 +231,19 @@ def test_mislabels_are_refused_for_imagenet(imagenet_config):
     analysis["mislabels"] = {"noise_scales": [0.1], "noise_draws": 2, "seed": 0,
                              "eval_batch_size": 8}
     with pytest.raises(ConfigError, match="has no flipped labels"):
-        validate_config(imagenet_config, SCHEMA)
+        plan_of(imagenet_config)
+
+
+def test_every_key_of_the_schemas_has_a_description():
+    schema = load_yaml(SCHEMA)
+
+    def undescribed(node, path):
+        for key, child in node.get("properties", {}).items():
+            if "description" not in child:
+                yield f"{path}.{key}"
+            yield from undescribed(child, f"{path}.{key}")
+
+    assert list(undescribed(schema, "")) == []
+    assert list(undescribed(schema["$defs"]["experiment"], "experiments.<name>")) == []
+    for task in BUILTIN_TASKS:  # the experiment schema as the task extends it
+        assert list(undescribed(experiment_schema(schema, load_task(task)), task)) == []

@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 import torch
 
-from losskernel.experiments import digits
-from losskernel.losses import cross_entropy_per_sample
+from losskernel.method.losses import cross_entropy_per_sample
+from losskernel.tasks import digits
 from losskernel.training import TrainingConfig, train_adamw
 
 SETTINGS = {"train_fraction": 0.75, "split_seed": 0, "label_noise": 0.1, "noise_seed": 0,
@@ -140,9 +140,9 @@ def test_cnn_gives_ten_logits_and_is_seeded(data):
         digits.build_model({**MODEL, "architecture": "mlp"}, data)
 
 
-def test_accuracy_by_task_reports_clean_and_flipped_training_accuracy(data):
+def test_evaluate_reports_clean_and_flipped_training_accuracy(data):
     with torch.no_grad():
-        metrics = digits.accuracy_by_task(digits.build_model(MODEL, data), data)
+        metrics = digits.evaluate(digits.build_model(MODEL, data), data)
     assert set(metrics) == {"train_accuracy", "test_accuracy", "train_accuracy_clean",
                             "train_accuracy_mislabeled"}
     assert all(0 <= value <= 1 for value in metrics.values())

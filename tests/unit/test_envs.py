@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from losskernel.tasks import BUILTIN_TASKS, load_task
+
 ROOT = Path(__file__).resolve().parents[2]
 LOCK = {
     name.lower().replace("_", "-"): version
@@ -24,6 +26,14 @@ def test_every_rule_uses_an_existing_env_file():
     used = {line.split('"')[1] for smk in (ROOT / "workflow/rules").glob("*.smk")
             for line in smk.read_text().splitlines() if "../../envs/" in line}
     assert used
+    # the tasks' declared rules name their environment: envs/<environment>.yaml
+    declared = "../../envs/{DECLARATION.environment}.yaml"
+    assert declared in used
+    environments = {declaration.environment for task in BUILTIN_TASKS
+                    for declaration in (*load_task(task).DATA_FILES, *load_task(task).READINGS,
+                                        *load_task(task).FIGURES)}
+    assert environments
+    used = (used - {declared}) | {f"../../envs/{name}.yaml" for name in environments}
     for path in used:
         assert (ROOT / "workflow/rules" / path).resolve().is_file(), path
 

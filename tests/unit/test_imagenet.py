@@ -1,4 +1,5 @@
-"""The ImageNet task on a tiny fake tree: data, kernel inputs, colour, weights, config checks."""
+"""The ImageNet task on a tiny fake tree: data, kernel inputs, colour, weights, config checks,
+and the hooks that size jobs before any data exists."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import torch
 from PIL import Image
 from torchvision.models import googlenet
 
-from losskernel import steps
-from losskernel.experiments import imagenet
-from losskernel.losses import cross_entropy_per_sample
-from losskernel.models import NormalizedClassifier
-from losskernel.sgld import evaluate_per_sample_losses
+from losskernel.method.chains import evaluate_per_sample_losses
+from losskernel.method.losses import cross_entropy_per_sample
+from losskernel.pipeline.io import checkpoint_steps, load_model
+from losskernel.pipeline.models import import_model
+from losskernel.tasks import imagenet
+from losskernel.tasks.networks import NormalizedClassifier
+from losskernel.tasks.protocol import Pretrained
 
 WNIDS = ["n01440764", "n02099601", "n03594945"]  # tench, golden retriever, jeep
 MODEL = {"architecture": "googlenet", "source": "train", "weights": None, "checkpoints": [],
@@ -37,7 +40,8 @@ def hierarchy(tmp_path):
 @pytest.fixture
 def settings(tmp_path, hierarchy):
     root = imagenet.make_fake_imagenet(tmp_path / "train", WNIDS, images_per_class=5)
-    return {"root": str(root), "image_size": 32, "hierarchy": str(hierarchy)}
+    return {"root": str(root), "image_size": 32, "loader_threads": 1,
+            "hierarchy": str(hierarchy)}
 
 
 def test_data_lists_every_image_with_its_imagenet_label(settings):
@@ -117,9 +121,11 @@ def test_pretrained_torchvision_weights_import_and_reproduce_torchvision(tmp_pat
                tmp_path / "ddp-checkpoint.pt")
     model_settings = {**MODEL, "source": "pretrained", "weights": str(tmp_path / "googlenet.pth"),
                       "checkpoints": [{"step": 100, "path": str(tmp_path / "ddp-checkpoint.pt")}]}
-    steps.import_pretrained("imagenet", settings, model_settings,
-                            model_path=tmp_path / "model.pt",
-                            checkpoints_path=tmp_path / "checkpoints.pt", record={"rule": "t"})
+    outputs = {"model": tmp_path / "model.pt", "checkpoints": tmp_path / "checkpoints.pt"}
+    import_model({"weights": model_settings["weights"],
+                  "training_checkpoints": [str(tmp_path / "ddp-checkpoint.pt")]}, outputs,
+                 task="imagenet", settings={"data": settings, "model": model_settings},
+                 record={"rule": "t"})
 
     data = imagenet.make_data(settings)
     inputs = data.tensors(data.examples.head(4))
@@ -127,22 +133,25 @@ def test_pretrained_torchvision_weights_import_and_reproduce_torchvision(tmp_pat
                  for v in (NormalizedClassifier.MEAN, NormalizedClassifier.STD))
     expected = reference((inputs.inputs.float() / 255 - mean) / std)
     expected_loss = cross_entropy_per_sample(expected, inputs.targets)
-    for kwargs in ({}, {"checkpoint_step": 100}):
-        path = tmp_path / ("checkpoints.pt" if kwargs else "model.pt")
-        model = steps.load_model("imagenet", settings, path, data=data, **kwargs)
+    for name, step in (("model", None), ("checkpoints", 100)):
+        model = load_model(imagenet, "imagenet", settings, outputs[name], data, step)
         losses = evaluate_per_sample_losses(model, cross_entropy_per_sample, inputs, 2)
         torch.testing.assert_close(losses, expected_loss.detach(), rtol=1e-5, atol=1e-6)
-    assert steps.checkpoint_steps(tmp_path / "checkpoints.pt") == [100]
+    assert checkpoint_steps(outputs["checkpoints"]) == [100]
+    saved = torch.load(outputs["model"], weights_only=False)
+    assert (saved["task"], saved["data"], saved["provenance"]) == ("imagenet", settings,
+                                                                  {"rule": "t"})
 
 
 def test_weights_of_another_architecture_are_refused_naming_the_file(tmp_path, settings):
     torch.save({"conv1.weight": torch.zeros(3)}, tmp_path / "other.pth")
     model_settings = {**MODEL, "source": "pretrained", "weights": str(tmp_path / "other.pth")}
-    with pytest.raises(ValueError, match=r"other\.pth does not fit googlenet"):
-        steps.import_pretrained("imagenet", settings, model_settings,
-                                model_path=tmp_path / "m.pt", checkpoints_path=tmp_path / "c.pt",
-                                record={})
-    assert not (tmp_path / "m.pt").exists()
+    outputs = {"model": tmp_path / "m.pt", "checkpoints": tmp_path / "c.pt"}
+    with pytest.raises(ValueError, match=r"other\.pth does not fit the task's model \(imagenet\)"):
+        import_model({"weights": str(tmp_path / "other.pth"), "training_checkpoints": []},
+                     outputs, task="imagenet", settings={"data": settings, "model": model_settings},
+                     record={})
+    assert not outputs["model"].exists() and not outputs["checkpoints"].exists()
 
 
 def test_same_output_edges_are_pairs_of_one_class():
@@ -165,3 +174,54 @@ def test_config_checks_name_the_key_and_the_fix(tmp_path, settings):
         imagenet.check_settings(trained)
     torch_cache = imagenet.weights_path({"weights": "torch_cache"})
     assert torch_cache.name == "googlenet-1378be20.pth" and torch_cache.parent.name == "checkpoints"
+
+
+def test_pretrained_names_the_weights_and_checkpoint_steps(tmp_path):
+    assert imagenet.pretrained(MODEL) is None  # source train: trained here
+    model_settings = {**MODEL, "source": "pretrained", "weights": str(tmp_path / "w.pth"),
+                      "checkpoints": [{"step": 0, "path": "a.pt"}, {"step": 500, "path": "b.pt"}]}
+    assert imagenet.pretrained(model_settings) == Pretrained(
+        str(tmp_path / "w.pth"), ((0, "a.pt"), (500, "b.pt")))
+    from_cache = imagenet.pretrained({**model_settings, "weights": "torch_cache",
+                                      "checkpoints": []})
+    assert from_cache == Pretrained(str(imagenet.weights_path({"weights": "torch_cache"})), ())
+    assert imagenet.available_checkpoints({"model": model_settings}) == 2
+    assert imagenet.available_checkpoints({"model": MODEL, "training": {"num_checkpoints": 7}}) == 7
+
+
+def test_classes_are_the_wnid_folders_of_the_root(tmp_path):
+    for name in ("n01440764", "n01443537", "n15075141", "not_a_wnid", "n123"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "n99999999").write_text("a file, not a class")
+    count, note = imagenet.count_classes(str(tmp_path))
+    assert count == 3 and note == f"3 wnid folders under {tmp_path}"
+    count, note = imagenet.count_classes(str(tmp_path / "missing"))
+    assert count == 1000 and "assuming 1000" in note
+    assert imagenet.count_classes(None)[0] == 1000
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"^data\.root: .*empty holds no wnid folders"):
+        imagenet.count_classes(str(tmp_path / "empty"))
+
+
+def test_kernel_inputs_are_counted_from_the_folders_without_reading_images(settings):
+    count, note = imagenet.count_kernel_inputs(
+        {"data": settings, "kernel_inputs": {"images_per_class": 2}})
+    assert count == 2 * 3  # 3 classes of the fake tree
+    assert note.startswith("2 images per class; 3 wnid folders")
+    missing = {**settings, "root": None}
+    assert imagenet.count_kernel_inputs(
+        {"data": missing, "kernel_inputs": {"images_per_class": 10}})[0] == 10_000
+
+
+def test_timing_example_is_seeded_uint8_images_of_the_configured_size():
+    settings = {"data": {"image_size": 32}, "model": MODEL}
+    model, images, labels = imagenet.timing_example(settings, 3)
+    assert images.shape == (3, 3, 32, 32) and images.dtype == torch.uint8
+    assert labels.shape == (3,) and labels.dtype == torch.int64
+    assert 0 <= int(labels.min()) and int(labels.max()) < imagenet.NUM_CLASSES
+    assert images.float().std() > 50  # random pixels, not a constant image
+    _, again, again_labels = imagenet.timing_example(settings, 3)
+    assert torch.equal(images, again) and torch.equal(labels, again_labels)
+    assert isinstance(model, NormalizedClassifier)
+    with torch.no_grad():
+        assert model.train(False)(images).shape == (3, imagenet.NUM_CLASSES)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from losskernel import kernel
+from losskernel.method import kernel
 
 # Stated tolerances of the float32 product against float64 numpy: a float32 dot product of S
 # terms errs by about sqrt(S) * 6e-8 relative to sqrt(K_ii K_jj); 1e-5 leaves room for S ~ 1e4.

@@ -1,7 +1,7 @@
 import torch
 import torch.nn.functional as F
 
-from losskernel.losses import cross_entropy_per_sample
+from losskernel.method.losses import cross_entropy_per_sample
 
 
 def test_matches_torch_cross_entropy_for_ordinary_logits():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from losskernel.experiments import modarith
+from losskernel.tasks import modarith
 
 SETTINGS = {"modulus": 53, "operations": ["add", "div"], "train_fraction": 0.8, "split_seed": 0}
 
@@ -56,24 +56,56 @@ def test_edge_rules():
     assert shared[0, 1] and shared[1, 2] and not shared[0, 2]
 
 
+def experiment(**changes):
+    """Settings of a small, valid experiment; ``changes`` replace keys of its sections."""
+    base = {"data": dict(SETTINGS), "model": {"architecture": "mlp"},
+            "kernel_inputs": {"split": "train", "per_task": 10}, "sampling": {"batch_size": 64},
+            "analysis": {"knn_k": 5}}
+    return {section: {**values, **changes.get(section, {})} for section, values in base.items()}
+
+
+def test_small_settings_pass_the_checks():
+    modarith.check_settings(experiment())
+    modarith.check_settings(experiment(model={"architecture": "transformer", "d_model": 32,
+                                              "num_heads": 4}))
+
+
 def test_settings_checks_name_the_key():
-    settings = {"data": {**SETTINGS, "modulus": 12}, "model": {"architecture": "mlp"},
-                "kernel_inputs": {}, "sampling": {}}
     with pytest.raises(ValueError, match=r"^data.modulus: 12 is not prime"):
-        modarith.check_settings(settings)
-    settings = {"data": SETTINGS, "model": {"architecture": "transformer", "d_model": 30,
-                                            "num_heads": 4},
-                "kernel_inputs": {"split": "train", "per_task": 10}, "sampling": {}}
+        modarith.check_settings(experiment(data={"modulus": 12}))
     with pytest.raises(ValueError, match=r"^model.num_heads"):
-        modarith.check_settings(settings)
+        modarith.check_settings(experiment(model={"architecture": "transformer", "d_model": 30,
+                                                  "num_heads": 4}))
 
 
-def test_accuracy_by_task_reports_each_split_and_task():
+def test_kernel_inputs_and_batch_size_must_fit_the_smallest_task():
+    # p = 53, 80 % train: 2809 add and 2756 div examples, the split leaves each about 0.8 of them
+    test_div = int((modarith.make_data(SETTINGS).split("test")["task"] == "div").sum())
+    with pytest.raises(ValueError, match=rf"^kernel_inputs.per_task: {test_div + 1} exceeds the "
+                                         rf"{test_div} examples"):
+        modarith.check_settings(experiment(kernel_inputs={"split": "test",
+                                                          "per_task": test_div + 1}))
+    modarith.check_settings(experiment(kernel_inputs={"split": "test", "per_task": test_div}))
+    train = modarith.make_data(SETTINGS).split("train")["task"].value_counts().min()
+    with pytest.raises(ValueError, match=r"^sampling.batch_size: "):
+        modarith.check_settings(experiment(sampling={"batch_size": 2 * train + 2}))
+    modarith.check_settings(experiment(sampling={"batch_size": 2 * train}))
+
+
+def test_knn_k_must_be_below_the_number_of_kernel_inputs():
+    # 10 per task, two tasks: 20 kernel inputs, so k = 19 is the largest
+    modarith.check_settings(experiment(analysis={"knn_k": 19}))
+    with pytest.raises(ValueError, match=r"^analysis.knn_k: 20 must be smaller than the 20 "
+                                         r"kernel inputs"):
+        modarith.check_settings(experiment(analysis={"knn_k": 20}))
+
+
+def test_evaluate_reports_the_accuracy_of_each_split_and_task():
     data = modarith.make_data(SETTINGS)
     settings = {"architecture": "mlp", "disjoint_by_task": False, "d_model": 8, "num_heads": 1,
                 "d_mlp": 16, "embed_std": 0.1, "init_seed": 0}
     with torch.no_grad():
-        metrics = modarith.accuracy_by_task(modarith.build_model(settings, data), data)
+        metrics = modarith.evaluate(modarith.build_model(settings, data), data)
     assert set(metrics) == {f"{s}_accuracy{t}" for s in ("train", "test")
                             for t in ("", "_add", "_div")}
     assert not modarith.is_converged(metrics, {"target_test_accuracy": 0.99})

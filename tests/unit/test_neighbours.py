@@ -1,10 +1,11 @@
-"""Blocked nearest neighbours, and neighbours under R from the traces, against dense answers."""
+"""Blocked nearest neighbours, and neighbours under R from the traces, against dense answers;
+the neighbour lift of an attribute."""
 
 import numpy as np
 import pytest
 
-from losskernel import kernel as kernel_module
-from losskernel import metrics
+from losskernel.method import kernel as kernel_module
+from losskernel.readings import neighbours
 
 
 def dense_neighbours(kernel, k, excluded_edges=None):
@@ -28,7 +29,7 @@ def symmetric_kernel(rng, num_inputs):
 def test_blocked_neighbours_equal_the_dense_reference(rng, with_exclusions, dtype):
     kernel = symmetric_kernel(rng, 300).astype(dtype)
     excluded = rng.random((300, 300)) < 0.3 if with_exclusions else None
-    indices, valid = metrics.nearest_neighbours(kernel, 7, excluded, block_rows=64)
+    indices, valid = neighbours.nearest_neighbours(kernel, 7, excluded, block_rows=64)
     expected_indices, expected_valid = dense_neighbours(kernel, 7, excluded)
     np.testing.assert_array_equal(indices, expected_indices)
     np.testing.assert_array_equal(valid, expected_valid)
@@ -39,7 +40,7 @@ def test_blocked_neighbours_equal_the_dense_reference(rng, with_exclusions, dtyp
 
 def test_ties_go_to_the_lower_index(rng):
     # every off-diagonal value equal: the neighbours are the k lowest other indices
-    indices, valid = metrics.nearest_neighbours(np.ones((6, 6)), 3, block_rows=4)
+    indices, valid = neighbours.nearest_neighbours(np.ones((6, 6)), 3, block_rows=4)
     np.testing.assert_array_equal(
         indices, [[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2], [0, 1, 2], [0, 1, 2]])
     assert valid.all()
@@ -47,7 +48,7 @@ def test_ties_go_to_the_lower_index(rng):
     kernel = np.round(symmetric_kernel(rng, 200), 0)
     excluded = rng.random((200, 200)) < 0.2
     for edges in (None, excluded):
-        indices, valid = metrics.nearest_neighbours(kernel, 9, edges, block_rows=33)
+        indices, valid = neighbours.nearest_neighbours(kernel, 9, edges, block_rows=33)
         expected_indices, expected_valid = dense_neighbours(kernel, 9, edges)
         np.testing.assert_array_equal(indices, expected_indices)
         np.testing.assert_array_equal(valid, expected_valid)
@@ -55,7 +56,7 @@ def test_ties_go_to_the_lower_index(rng):
 
 def test_nan_entries_count_as_excluded():
     kernel = np.array([[1.0, np.nan, 0.2], [np.nan, 1.0, 0.1], [0.2, 0.1, 1.0]])
-    indices, valid = metrics.nearest_neighbours(kernel, 2)
+    indices, valid = neighbours.nearest_neighbours(kernel, 2)
     np.testing.assert_array_equal(valid, [[True, False], [True, False], [True, True]])
     np.testing.assert_array_equal(indices[valid], [2, 2, 0, 1])
 
@@ -82,7 +83,7 @@ def test_correlation_neighbours_equal_dense_R(rng, centring, dtype):
     labels = rng.integers(0, 5, size=257)
     same_label = labels[:, None] == labels[None, :]
     R = kernel_module.compute_kernel(losses, "correlation", centring)
-    indices, similarity, valid = metrics.correlation_neighbours(
+    indices, similarity, valid = neighbours.correlation_neighbours(
         losses, 8, centring=centring, exclude_same=labels, block_rows=50)
     expected_indices, expected_valid = dense_neighbours(R, 8, same_label)
 
@@ -106,35 +107,82 @@ def test_correlation_neighbours_equal_dense_R(rng, centring, dtype):
 def test_fewer_candidates_than_k_are_flagged_invalid(rng):
     labels = np.array([0, 0, 0, 0, 1, 1])
     losses = rng.normal(size=(2, 10, 6))
-    _, similarity, valid = metrics.correlation_neighbours(
+    _, similarity, valid = neighbours.correlation_neighbours(
         losses, 3, exclude_same=labels, block_rows=4)
     # inputs 0-3 have two candidates (4 and 5); 4 and 5 have four
     np.testing.assert_array_equal(valid, [[True, True, False]] * 4 + [[True, True, True]] * 2)
     assert np.isneginf(similarity[~valid]).all()
     kernel = kernel_module.compute_kernel(losses)
-    _, kernel_valid = metrics.nearest_neighbours(kernel, 3, labels[:, None] == labels[None, :])
+    _, kernel_valid = neighbours.nearest_neighbours(kernel, 3, labels[:, None] == labels[None, :])
     np.testing.assert_array_equal(kernel_valid, valid)
     # k beyond N - 1 is cut to N - 1
-    indices, _, valid = metrics.correlation_neighbours(losses, 10)
+    indices, _, valid = neighbours.correlation_neighbours(losses, 10)
     assert indices.shape == (6, 5) and valid.all()
-    assert metrics.nearest_neighbours(kernel, 10)[0].shape == (6, 5)
+    assert neighbours.nearest_neighbours(kernel, 10)[0].shape == (6, 5)
 
 
 def test_blas_threads_are_restored(rng):
     from threadpoolctl import threadpool_info
 
     before = [pool["num_threads"] for pool in threadpool_info()]
-    metrics.correlation_neighbours(rng.normal(size=(2, 5, 20)), 3, threads=1)
+    neighbours.correlation_neighbours(rng.normal(size=(2, 5, 20)), 3, threads=1)
     assert [pool["num_threads"] for pool in threadpool_info()] == before
 
 
 def test_bad_arguments_are_refused(rng):
     losses = rng.normal(size=(2, 5, 20))
     with pytest.raises(ValueError, match="k must be"):
-        metrics.correlation_neighbours(losses, 0)
+        neighbours.correlation_neighbours(losses, 0)
     with pytest.raises(ValueError, match="centring"):
-        metrics.correlation_neighbours(losses, 3, centring="median")
+        neighbours.correlation_neighbours(losses, 3, centring="median")
     with pytest.raises(ValueError, match="one label per input"):
-        metrics.correlation_neighbours(losses, 3, exclude_same=np.zeros(19))
+        neighbours.correlation_neighbours(losses, 3, exclude_same=np.zeros(19))
     with pytest.raises(ValueError, match="N x N"):
-        metrics.nearest_neighbours(np.zeros((3, 4)), 2)
+        neighbours.nearest_neighbours(np.zeros((3, 4)), 2)
+
+
+# neighbour lift ---------------------------------------------------------------------------
+
+
+def block_kernel(groups, rng):
+    same = (groups[:, None] == groups[None, :]).astype(float)
+    noise = rng.normal(scale=0.05, size=same.shape)
+    return same + (noise + noise.T) / 2
+
+
+def test_neighbour_lift_of_perfect_clusters(rng):
+    groups = np.repeat([0, 1, 2], [5, 7, 8])
+    purity, chance, lift = neighbours.neighbour_lift(block_kernel(groups, rng), groups, k=4)
+    assert purity == 1.0
+    assert chance == pytest.approx((5 * 4 + 7 * 6 + 8 * 7) / (20 * 19))
+    assert lift == pytest.approx(20 * 19 / (5 * 4 + 7 * 6 + 8 * 7))
+
+
+def test_neighbour_lift_of_a_random_kernel_is_about_one(rng):
+    noise = rng.normal(size=(300, 300))
+    attribute = rng.integers(0, 3, 300)
+    _, chance, lift = neighbours.neighbour_lift((noise + noise.T) / 2, attribute, k=10)
+    assert chance == pytest.approx(1 / 3, abs=0.02)
+    assert lift == pytest.approx(1.0, abs=0.15)
+
+
+def test_excluded_edges_leave_chance_and_purity(rng):
+    groups = np.repeat([0, 1, 2], 4)
+    in_first = groups == 0
+    excluded = np.outer(in_first, in_first)  # group 0 may not neighbour itself
+    purity, chance, lift = neighbours.neighbour_lift(block_kernel(groups, rng), groups, k=3,
+                                                     excluded_edges=excluded)
+    # candidates: 12·11 - 4·3 = 120 pairs, 2 · 4·3 = 24 of them same-group; groups 1 and 2
+    # keep pure neighbours (24 pairs), group 0 has none of its own left (12 pairs)
+    assert chance == pytest.approx(24 / 120)
+    assert purity == pytest.approx(24 / 36)
+    assert lift == pytest.approx(10 / 3)
+
+
+def test_neighbour_lift_is_undefined_without_same_attribute_candidates(rng):
+    groups = np.repeat([0, 1], 5)
+    excluded = groups[:, None] == groups[None, :]
+    purity, chance, lift = neighbours.neighbour_lift(block_kernel(groups, rng), groups, k=3,
+                                                     excluded_edges=excluded)
+    assert purity == 0.0 and chance == 0.0
+    assert np.isnan(lift)

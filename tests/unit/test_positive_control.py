@@ -5,9 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-from losskernel import kernel, metrics, sgld
-from losskernel.experiments import modarith
-from losskernel.losses import cross_entropy_per_sample
+from losskernel.method import kernel, parallel, sgld
+from losskernel.method.losses import cross_entropy_per_sample
+from losskernel.readings import separation
+from losskernel.tasks import modarith
 from losskernel.training import TrainingConfig, train_adamw
 
 DATA_SETTINGS = {"modulus": 11, "operations": ["add", "div"], "train_fraction": 0.8,
@@ -42,12 +43,12 @@ def cross_task_statistics(share_a_parameter: bool) -> tuple[float, float]:
     config = sgld.SGLDConfig(step_size=1e-3, nbeta=20.0, localization=50.0, num_chains=4,
                              num_burnin_steps=50, num_draws=400, num_steps_between_draws=10,
                              batch_size=32, seed=0)
-    chains = sgld.sample_chains(trained, cross_entropy_per_sample, train, data.tensors(inputs),
-                                config, strata=strata, progress=False)
+    chains = parallel.sample_chains(trained, cross_entropy_per_sample, train,
+                                    data.tensors(inputs), config, strata=strata, progress=False)
     losses = np.stack([chains[c].loss for c in sorted(chains)])
     task = inputs["task"].to_numpy()
-    _, _, z = metrics.cross_group_covariance_z(losses, task == "add", task == "div", 10)
-    return z, metrics.block_means(kernel.compute_kernel(losses), task)["cross"]
+    _, _, z = separation.cross_group_covariance_z(losses, task == "add", task == "div", 10)
+    return z, separation.block_means(kernel.compute_kernel(losses), task)["cross"]
 
 
 def test_disjoint_model_has_zero_cross_task_kernel_within_noise():

@@ -12,7 +12,11 @@ import pandas as pd
 import pytest
 import torch
 
-from losskernel import cli, plotting, steps, traces
+from losskernel import cli, plotting
+from losskernel.method import traces
+from losskernel.method.chains import ChainTrace
+from losskernel.method.sgld import SGLDConfig
+from losskernel.pipeline.paper import paper_macros
 from losskernel.provenance import (
     RECORD_KEYS,
     ProvenanceError,
@@ -25,7 +29,6 @@ from losskernel.provenance import (
     read_provenance,
     write_tsv,
 )
-from losskernel.sgld import ChainTrace, SGLDConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "results/toy/model.pt"
@@ -89,7 +92,8 @@ def test_read_provenance_round_trips_every_artifact_kind(workflow, tmp_path):
     write_tsv(table, headline, workflow.records[TABLE])
     macros_record = collect_provenance({"k": 1}, rule="paper_macros", inputs=[headline],
                                        workdir=ROOT)
-    steps.latex_macros(headline, {}, output_path=tmp_path / "macros.tex", record=macros_record)
+    paper_macros({"headline": headline}, {"macros": tmp_path / "macros.tex"}, settings={},
+                 record=macros_record)
     expected = {key: str(value) for key, value in macros_record.items() if key != "config"}
     assert read_provenance(tmp_path / "macros.tex") == expected  # macros.tex omits the config
     assert read_provenance(headline)["rule"] == "separation"

@@ -3,8 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from losskernel import kernel, sgld
-from losskernel.losses import cross_entropy_per_sample
+from losskernel.method import chains, kernel, parallel, sgld
+from losskernel.method.losses import cross_entropy_per_sample
 
 
 def tiny_classification(num_samples: int = 32, seed: int = 0):
@@ -13,7 +13,7 @@ def tiny_classification(num_samples: int = 32, seed: int = 0):
     targets = torch.randint(0, 3, (num_samples,), generator=generator)
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3))
-    return model, sgld.TensorData(inputs, targets)
+    return model, chains.TensorData(inputs, targets)
 
 
 def test_zero_noise_zero_localization_equals_gradient_descent():
@@ -22,8 +22,8 @@ def test_zero_noise_zero_localization_equals_gradient_descent():
     config = sgld.SGLDConfig(step_size=step_size, nbeta=nbeta, localization=0.0, num_chains=1,
                              num_draws=steps, batch_size=len(data), eval_batch_size=7,
                              noise_scale=0.0)
-    traces = sgld.sample_chains(model, cross_entropy_per_sample, data, data, config,
-                                progress=False)
+    traces = parallel.sample_chains(model, cross_entropy_per_sample, data, data, config,
+                                    progress=False)
 
     reference = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3))
     reference.load_state_dict(model.state_dict())
@@ -46,14 +46,14 @@ def test_pure_localization_gives_the_known_gaussian_kernel():
     generator = torch.Generator().manual_seed(1)
     inputs = torch.randn(6, 4, generator=generator)
     model = nn.Linear(4, 1, bias=False)
-    data = sgld.TensorData(inputs, torch.zeros(6))
+    data = chains.TensorData(inputs, torch.zeros(6))
     gamma, step_size = 10.0, 0.1
     config = sgld.SGLDConfig(step_size=step_size, nbeta=0.0, localization=gamma, num_chains=4,
                              num_burnin_steps=20, num_draws=5000, num_steps_between_draws=2,
                              batch_size=6, eval_batch_size=6, seed=3)
     linear_loss = lambda outputs, targets: outputs.squeeze(-1).double()  # noqa: E731
-    chains = sgld.sample_chains(model, linear_loss, data, data, config, progress=False)
-    losses = np.stack([chains[c].loss for c in sorted(chains)])
+    sampled = parallel.sample_chains(model, linear_loss, data, data, config, progress=False)
+    losses = np.stack([sampled[c].loss for c in sorted(sampled)])
     variance = 1.0 / (gamma * (1 - step_size * gamma / 4))
     expected = (inputs @ inputs.T).double().numpy() * variance
     np.testing.assert_allclose(kernel.covariance_kernel(losses), expected,
@@ -64,10 +64,10 @@ def test_a_subset_of_chains_reproduces_those_chains_exactly():
     model, data = tiny_classification()
     config = sgld.SGLDConfig(step_size=1e-3, nbeta=10.0, localization=100.0, num_chains=3,
                              num_draws=5, batch_size=8, seed=7)
-    everything = sgld.sample_chains(model, cross_entropy_per_sample, data, data, config,
-                                    progress=False)
-    only_chain_2 = sgld.sample_chains(model, cross_entropy_per_sample, data, data, config,
-                                      chains=[2], progress=False)
+    everything = parallel.sample_chains(model, cross_entropy_per_sample, data, data, config,
+                                        progress=False)
+    only_chain_2 = parallel.sample_chains(model, cross_entropy_per_sample, data, data, config,
+                                          chains=[2], progress=False)
     np.testing.assert_array_equal(everything[2].loss, only_chain_2[2].loss)
     assert not np.array_equal(everything[1].loss, everything[2].loss)
 
@@ -77,7 +77,7 @@ def test_sampling_leaves_the_model_untouched():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     config = sgld.SGLDConfig(step_size=1e-2, nbeta=10.0, localization=1.0, num_chains=1,
                              num_draws=3, batch_size=8)
-    sgld.sample_chains(model, cross_entropy_per_sample, data, data, config, progress=False)
+    parallel.sample_chains(model, cross_entropy_per_sample, data, data, config, progress=False)
     for name, tensor in model.state_dict().items():
         torch.testing.assert_close(tensor, before[name])
 
@@ -86,8 +86,10 @@ def test_divergence_stops_with_the_step_size_and_localization_named():
     model, data = tiny_classification()
     config = sgld.SGLDConfig(step_size=1e4, nbeta=1e6, localization=0.5, num_chains=1,
                              num_draws=50, batch_size=8)
-    with pytest.raises(sgld.SamplingDivergedError, match=r"step_size=10000.0, localization=0.5"):
-        sgld.sample_chains(model, cross_entropy_per_sample, data, data, config, progress=False)
+    with pytest.raises(chains.SamplingDivergedError,
+                       match=r"step_size=10000.0, localization=0.5"):
+        parallel.sample_chains(model, cross_entropy_per_sample, data, data, config,
+                               progress=False)
 
 
 def test_rmsprop_preconditioner_runs_and_differs_from_plain_sgld():
@@ -95,15 +97,15 @@ def test_rmsprop_preconditioner_runs_and_differs_from_plain_sgld():
     plain = sgld.SGLDConfig(step_size=1e-3, nbeta=10.0, localization=10.0, num_chains=1,
                             num_draws=5, batch_size=8)
     rmsprop = sgld.SGLDConfig(**{**plain.as_dict(), "preconditioner": "rmsprop"})
-    run = lambda c: sgld.sample_chains(model, cross_entropy_per_sample, data, data, c,  # noqa: E731
-                                       progress=False)[0].loss
+    run = lambda c: parallel.sample_chains(  # noqa: E731
+        model, cross_entropy_per_sample, data, data, c, progress=False)[0].loss
     assert np.isfinite(run(rmsprop)).all()
     assert not np.allclose(run(plain), run(rmsprop))
 
 
 def test_stratified_minibatches_hold_a_fixed_share_of_each_stratum():
     strata = np.array([0] * 30 + [1] * 10)
-    batches = sgld.minibatch_indices(40, 8, np.random.default_rng(0), strata)
+    batches = chains.minibatch_indices(40, 8, np.random.default_rng(0), strata)
     first_epoch = [next(batches).numpy() for _ in range(5)]
     for batch in first_epoch:
         assert (strata[batch] == 0).sum() == 6 and (strata[batch] == 1).sum() == 2
@@ -117,12 +119,23 @@ def test_config_errors_name_the_field():
         sgld.SGLDConfig(step_size=0.0, nbeta=1.0, localization=1.0)
 
 
-def reference_sgld_step(params, grads, anchors, config, generator, preconditioning):
-    """The update as a plain loop over parameters (the implementation before it was fused)."""
+def reference_sgld_step(params, grads, anchors, config, generator, square_avg):
+    """The update as a plain loop over parameters with an in-place RMSprop average (the
+    implementation before it was fused); returns the average (None for the identity)."""
+    if config.preconditioner == "rmsprop":
+        alpha = config.rmsprop_alpha
+        if square_avg is None:
+            square_avg = [g * g for g in grads]
+        else:
+            for avg, g in zip(square_avg, grads, strict=True):
+                avg.mul_(alpha).addcmul_(g, g, value=1 - alpha)
+        coefs = [1.0 / (avg.sqrt() + config.rmsprop_eps) for avg in square_avg]
+    else:
+        coefs = [None] * len(params)
     half_step = 0.5 * config.step_size
     noise_std = np.sqrt(config.step_size) * config.noise_scale
     with torch.no_grad():
-        for param, grad, anchor, coef in zip(params, grads, anchors, preconditioning, strict=True):
+        for param, grad, anchor, coef in zip(params, grads, anchors, coefs, strict=True):
             drift = grad * config.nbeta
             drift.add_(param - anchor, alpha=config.localization)
             if coef is not None:
@@ -132,6 +145,7 @@ def reference_sgld_step(params, grads, anchors, config, generator, preconditioni
             if coef is not None:
                 noise.mul_(coef.sqrt())
             param.add_(noise, alpha=noise_std)
+    return square_avg
 
 
 @pytest.mark.parametrize("preconditioner", ["identity", "rmsprop"])
@@ -144,17 +158,83 @@ def test_fused_step_equals_the_per_parameter_loop_bit_for_bit(preconditioner):
     looped = [p.clone() for p in fused]
     anchors = [p.clone() for p in fused]
     noise_fused, noise_looped = (torch.Generator().manual_seed(5) for _ in range(2))
-    precondition_fused = sgld._Preconditioner(config, fused)
-    precondition_looped = sgld._Preconditioner(config, looped)
+    state = sgld.init(fused, config)
+    square_avg = None
     for step in range(10):
         grads = [torch.randn(shape, generator=torch.Generator().manual_seed(100 + step))
                  for shape in shapes]
-        sgld.sgld_step(fused, grads, anchors, config, noise_fused,
-                       precondition_fused.coefficients(grads))
-        reference_sgld_step(looped, grads, anchors, config, noise_looped,
-                            precondition_looped.coefficients(grads))
+        state = sgld.step(state, fused, grads, config, noise_fused)
+        square_avg = reference_sgld_step(looped, grads, anchors, config, noise_looped,
+                                         square_avg)
     for a, b, anchor in zip(fused, looped, anchors, strict=True):
         assert torch.equal(a, b) and not torch.equal(a, anchor)
+    if preconditioner == "rmsprop":
+        for a, b in zip(state.square_avg, square_avg, strict=True):
+            assert torch.equal(a, b)
+    else:
+        assert state.square_avg is None
+
+
+def test_init_copies_the_weights_as_anchors_and_has_no_gradient_average():
+    params = [torch.tensor([1.0, -2.0]), torch.tensor([[0.5]])]
+    state = sgld.init(params, sgld.SGLDConfig(step_size=0.1, nbeta=1.0, localization=1.0,
+                                              preconditioner="rmsprop"))
+    params[0].add_(1.0)  # moving the weights leaves w* where it was
+    assert torch.equal(state.anchors[0], torch.tensor([1.0, -2.0]))
+    assert torch.equal(state.anchors[1], torch.tensor([[0.5]]))
+    assert state.square_avg is None
+
+
+def test_one_plain_sgld_step_by_hand():
+    """w ← w - (ε/2) [nbeta g + γ (w - w*)] + sqrt(ε) ξ, with ξ drawn parameter by parameter
+    from the generator (ε = 0.01, nbeta = 4, γ = 10)."""
+    config = sgld.SGLDConfig(step_size=0.01, nbeta=4.0, localization=10.0)
+    params = [torch.tensor([0.5, -1.0, 2.0]), torch.tensor([[3.0, 0.0]])]
+    state = sgld.SGLDState(anchors=[torch.tensor([0.0, 0.0, 1.0]), torch.tensor([[3.0, 1.0]])],
+                           square_avg=None)
+    grads = [torch.tensor([1.0, 2.0, -3.0]), torch.tensor([[-0.5, 0.25]])]
+    new_state = sgld.step(state, params, grads, config, torch.Generator().manual_seed(7))
+
+    noise = torch.Generator().manual_seed(7)
+    xi = [torch.randn(3, generator=noise), torch.randn(1, 2, generator=noise)]
+    # drift nbeta g + γ (w - w*): [4 + 5, 8 - 10, -12 + 10] and [-2 + 0, 1 - 10]
+    expected = [torch.tensor([0.5 - 0.005 * 9, -1.0 + 0.005 * 2, 2.0 + 0.005 * 2]) + 0.1 * xi[0],
+                torch.tensor([[3.0 + 0.005 * 2, 0.0 + 0.005 * 9]]) + 0.1 * xi[1]]
+    for param, value in zip(params, expected, strict=True):
+        torch.testing.assert_close(param, value, rtol=1e-6, atol=1e-6)
+    assert new_state.anchors is state.anchors and new_state.square_avg is None
+
+
+def test_two_rmsprop_preconditioned_steps_by_hand():
+    """v = g² at the first step, then v ← α v + (1 - α) g²; G = 1 / (sqrt(v) + eps) scales the
+    drift and sqrt(G) the noise (ε = 0.01, nbeta = 4, γ = 10, α = 0.75, eps = 0.1)."""
+    config = sgld.SGLDConfig(step_size=0.01, nbeta=4.0, localization=10.0,
+                             preconditioner="rmsprop", rmsprop_alpha=0.75, rmsprop_eps=0.1)
+    w_star = torch.tensor([1.0, -2.0], dtype=torch.float64)
+    params = [w_star.float()]
+    state = sgld.init(params, config)
+    generator = torch.Generator().manual_seed(3)
+    first = sgld.step(state, params, [torch.tensor([3.0, -4.0])], config, generator)
+    after_first = params[0].clone()
+    second = sgld.step(first, params, [torch.tensor([1.0, 2.0])], config, generator)
+
+    assert torch.equal(first.square_avg[0], torch.tensor([9.0, 16.0]))
+    assert torch.equal(second.square_avg[0], torch.tensor([7.0, 13.0]))  # 0.75 v + 0.25 g²
+    assert state.square_avg is None  # earlier states are left as they were
+    assert torch.equal(first.square_avg[0], torch.tensor([9.0, 16.0]))
+
+    noise = torch.Generator().manual_seed(3)
+    xi = [torch.randn(2, generator=noise).double() for _ in range(2)]
+
+    def by_hand(w, grad, square_avg, xi_step):
+        preconditioning = 1.0 / (torch.tensor(square_avg, dtype=torch.float64).sqrt() + 0.1)
+        drift = 4.0 * torch.tensor(grad, dtype=torch.float64) + 10.0 * (w - w_star)
+        return w - 0.005 * preconditioning * drift + 0.1 * preconditioning.sqrt() * xi_step
+
+    expected_first = by_hand(w_star, [3.0, -4.0], [9.0, 16.0], xi[0])  # w = w*: no pull yet
+    expected_second = by_hand(expected_first, [1.0, 2.0], [7.0, 13.0], xi[1])
+    torch.testing.assert_close(after_first.double(), expected_first, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(params[0].double(), expected_second, rtol=1e-6, atol=1e-6)
 
 
 def test_distance_from_anchors_is_the_euclidean_norm_over_all_parameters():
@@ -173,8 +253,8 @@ def test_sliced_evaluation_equals_gathered_evaluation():
         def __getitem__(self, indices):
             return data.inputs[indices], data.targets[indices]
 
-    sliced = sgld.evaluate_per_sample_losses(model, cross_entropy_per_sample, data, 16)
-    gathered = sgld.evaluate_per_sample_losses(model, cross_entropy_per_sample, Gathered(), 16)
+    sliced = chains.evaluate_per_sample_losses(model, cross_entropy_per_sample, data, 16)
+    gathered = chains.evaluate_per_sample_losses(model, cross_entropy_per_sample, Gathered(), 16)
     assert sliced.shape == (50,)
     torch.testing.assert_close(sliced, gathered, rtol=0, atol=0)
 
@@ -188,9 +268,9 @@ def test_bfloat16_evaluation_is_close_to_float32_and_its_kernel_to_the_float32_k
     targets = torch.randint(0, 4, (400,), generator=generator)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 4))
-    data = sgld.TensorData(inputs, targets)
-    full = sgld.evaluate_per_sample_losses(model, cross_entropy_per_sample, data, 128)
-    low = sgld.evaluate_per_sample_losses(model, cross_entropy_per_sample, data, 128, "bfloat16")
+    data = chains.TensorData(inputs, targets)
+    full = chains.evaluate_per_sample_losses(model, cross_entropy_per_sample, data, 128)
+    low = chains.evaluate_per_sample_losses(model, cross_entropy_per_sample, data, 128, "bfloat16")
     relative = ((low - full).abs() / full.abs().clamp(min=0.1)).max()
     assert 0 < relative < 0.02  # not identical: bfloat16 did run
 
@@ -199,9 +279,9 @@ def test_bfloat16_evaluation_is_close_to_float32_and_its_kernel_to_the_float32_k
     kernels = {}
     for precision in sgld.EVAL_PRECISIONS:
         config = sgld.SGLDConfig(**settings, eval_precision=precision)
-        chains = sgld.sample_chains(model, cross_entropy_per_sample, data, data, config,
-                                    progress=False)
-        kernels[precision] = kernel.compute_kernel(np.stack([chains[c].loss for c in (0, 1)]))
+        sampled = parallel.sample_chains(model, cross_entropy_per_sample, data, data, config,
+                                         progress=False)
+        kernels[precision] = kernel.compute_kernel(np.stack([sampled[c].loss for c in (0, 1)]))
     difference = np.abs(kernels["bfloat16"] - kernels["float32"])
     assert 0 < difference.max() < 0.05
 
@@ -214,11 +294,11 @@ def test_chains_run_side_by_side_give_the_traces_of_chains_run_one_by_one(backen
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the same intra-op threads in both runs: identical rounding
     try:
-        one_by_one = sgld.sample_chains(model, cross_entropy_per_sample, data, data, config,
-                                        progress=False)
-        side_by_side = sgld.sample_chains(model, cross_entropy_per_sample, data, data, config,
-                                          progress=False, parallel_chains=2,
-                                          parallel_backend=backend)
+        one_by_one = parallel.sample_chains(model, cross_entropy_per_sample, data, data,
+                                            config, progress=False)
+        side_by_side = parallel.sample_chains(model, cross_entropy_per_sample, data, data,
+                                              config, progress=False, parallel_chains=2,
+                                              parallel_backend=backend)
     finally:
         torch.set_num_threads(threads)
     assert list(side_by_side) == [0, 1, 2]
@@ -228,11 +308,11 @@ def test_chains_run_side_by_side_give_the_traces_of_chains_run_one_by_one(backen
         np.testing.assert_array_equal(side_by_side[chain].batch_loss,
                                       one_by_one[chain].batch_loss)
     with pytest.raises(ValueError, match="parallel_chains"):
-        sgld.sample_chains(model, cross_entropy_per_sample, data, data, config, progress=False,
-                           parallel_chains=0)
+        parallel.sample_chains(model, cross_entropy_per_sample, data, data, config,
+                               progress=False, parallel_chains=0)
     with pytest.raises(ValueError, match="parallel_backend"):
-        sgld.sample_chains(model, cross_entropy_per_sample, data, data, config, progress=False,
-                           parallel_chains=2, parallel_backend="mpi")
+        parallel.sample_chains(model, cross_entropy_per_sample, data, data, config,
+                               progress=False, parallel_chains=2, parallel_backend="mpi")
 
 
 def test_a_chain_that_diverges_in_a_worker_process_stops_the_run_with_its_error():
@@ -242,10 +322,11 @@ def test_a_chain_that_diverges_in_a_worker_process_stops_the_run_with_its_error(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        with pytest.raises(sgld.SamplingDivergedError,
+        with pytest.raises(chains.SamplingDivergedError,
                            match=r"in chain \d at step .* step_size=10000.0"):
-            sgld.sample_chains(model, cross_entropy_per_sample, data, data, config,
-                               progress=False, parallel_chains=2, parallel_backend="processes")
+            parallel.sample_chains(model, cross_entropy_per_sample, data, data, config,
+                                   progress=False, parallel_chains=2,
+                                   parallel_backend="processes")
     finally:
         torch.set_num_threads(threads)
 
@@ -259,11 +340,12 @@ def test_processes_refuse_more_than_one_thread_per_chain_before_any_chain_runs()
     torch.set_num_threads(2)
     try:
         with pytest.raises(ValueError, match=r"torch.set_num_threads\(1\)\), got 2"):
-            sgld.sample_chains(model, cross_entropy_per_sample, data, data, config,
-                               progress=False, parallel_chains=2, parallel_backend="processes")
+            parallel.sample_chains(model, cross_entropy_per_sample, data, data, config,
+                                   progress=False, parallel_chains=2,
+                                   parallel_backend="processes")
         # "auto" falls back to threads, and the chains run
-        traces = sgld.sample_chains(model, cross_entropy_per_sample, data, data, config,
-                                    progress=False, parallel_chains=2)
+        traces = parallel.sample_chains(model, cross_entropy_per_sample, data, data, config,
+                                        progress=False, parallel_chains=2)
     finally:
         torch.set_num_threads(threads)
     assert sorted(traces) == [0, 1]

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from losskernel import traces
-from losskernel.sgld import ChainTrace, SGLDConfig
+from losskernel.method import traces
+from losskernel.method.chains import ChainTrace
+from losskernel.method.sgld import SGLDConfig
 
 
 def make_dataset(rng) -> xr.Dataset:

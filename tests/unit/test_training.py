@@ -1,8 +1,8 @@
 import torch
 from torch import nn
 
-from losskernel.losses import cross_entropy_per_sample
-from losskernel.sgld import TensorData
+from losskernel.method.chains import TensorData
+from losskernel.method.losses import cross_entropy_per_sample
 from losskernel.training import TrainingConfig, log_spaced_steps, train_adamw
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from nltk.corpus.reader.wordnet import WordNetCorpusReader
 
-from losskernel import wordnet
+from losskernel.tasks import wordnet
 
 DEBIAN = wordnet.DEBIAN_WORDNET_DIR
 needs_debian = pytest.mark.skipif(
@@ -211,3 +211,33 @@ def test_inset_groups(offline, table):
         TENCH: "",
     }
     assert {label: by_label[label] for label in expected} == expected
+
+
+def test_imagenet_data_file_is_the_hierarchy_table_with_its_wordnet_in_the_record(
+        offline, table, tmp_path, monkeypatch):
+    """The ImageNet task's declared data file, made by the pipeline's step: the table of
+    ``hierarchy_table`` at its path, the WordNet it was read from in its provenance header."""
+    from losskernel.pipeline.io import read_tsv
+    from losskernel.pipeline.models import make_data_file
+    from losskernel.tasks import imagenet
+
+    opened = []
+
+    def load_offline(nltk_data, debian_dir):  # the module's reader, not a second 5 s load
+        opened.append((nltk_data, debian_dir))
+        return offline[1], offline[2]
+
+    monkeypatch.setattr(wordnet, "load_wordnet", load_offline)
+    (declared,) = imagenet.DATA_FILES
+    assert (declared.key, declared.rule, declared.config_keys) == (
+        "hierarchy", "wordnet_hierarchy", ("wordnet",))
+    settings = {"wordnet": {"nltk_data": str(tmp_path / "nltk"), "debian_dir": str(DEBIAN)}}
+    path = tmp_path / "hierarchy.tsv"
+    make_data_file({}, {"table": path}, task="imagenet", file="hierarchy", settings=settings,
+                   record={"rule": "wordnet_hierarchy"})
+    assert opened == [(tmp_path / "nltk", DEBIAN)]
+    written = read_tsv(path).fillna({"inset_group": ""})  # "" reads back as NaN (make_data too)
+    pd.testing.assert_frame_equal(written, table.reset_index(drop=True), check_dtype=False)
+    header = [line for line in path.read_text().splitlines() if line.startswith("# ")]
+    assert header == ["# rule: wordnet_hierarchy", f"# wordnet_source: {offline[2]}",
+                      "# wordnet_version: 3.0"]

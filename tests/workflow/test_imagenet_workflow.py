@@ -12,9 +12,9 @@ import pytest
 import yaml
 from PIL import Image
 
-from losskernel.config import load_config, resolve_experiments
-from losskernel.experiments.imagenet import make_fake_imagenet
-from losskernel.planning import sampling_runs
+from losskernel.config import load_config
+from losskernel.plan import Plan
+from losskernel.tasks.imagenet import make_fake_imagenet
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = [str(ROOT / "config/config.yaml"), str(ROOT / "config/imagenet.yaml")]
@@ -112,10 +112,11 @@ def test_pretrained_weights_are_imported_not_trained(tmp_path, fake_imagenet):
     assert result.returncode == 0, result.stdout
     assert result.stdout.count("rule merge_chains:") == 1 + 3 + 3  # and one per checkpoint
     assert "rule plot_trajectory:" in result.stdout
-    # `losskernel plan` sizes exactly the sampling jobs the workflow runs
+    # `losskernel plan` sizes exactly the sampling runs the workflow runs
     planned = set(re.findall(r"wildcards: experiment=imagenet, run=(\w+)", result.stdout))
-    settings = resolve_experiments(load_config([*CONFIGS, development]))["experiments"]
-    assert planned == {run for run, _ in sampling_runs(settings["imagenet"])}
+    plan = Plan.from_config(load_config([*CONFIGS, development]),
+                            ROOT / "workflow/schemas/config.schema.yaml")
+    assert planned == set(plan.experiment("imagenet").runs)
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from losskernel import traces
+from losskernel.method import traces
 
 ROOT = Path(__file__).resolve().parents[2]
 LOSSKERNEL = [sys.executable, "-m", "losskernel.cli"]
@@ -25,14 +25,15 @@ def run(*args: str, **kwargs) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
-    """A tiny trained digits model and a config whose chain takes a few seconds to sample."""
+    """A tiny trained digits model in a work directory, and a config whose chain takes a few
+    seconds to sample."""
     tmp = tmp_path_factory.mktemp("preemption")
     longer = tmp / "longer.yaml"
     longer.write_text(yaml.safe_dump({"experiments": {"digits": {"sampling": {
         "num_draws": 300, "num_steps_between_draws": 1}}}}))
     config = ["--config", str(ROOT / "config/config.yaml"),
-              str(ROOT / "tests/smoke/overrides.yaml"), str(longer)]
-    trained = run("train", *config, "--experiment", "digits", "--out-dir", str(tmp / "model"))
+              str(ROOT / "tests/smoke/overrides.yaml"), str(longer), "--directory", str(tmp)]
+    trained = run("train_model", *config, "--experiment", "digits")
     assert trained.returncode == 0, trained.stderr[-2000:]
     return tmp, config
 
@@ -40,16 +41,14 @@ def digits(tmp_path_factory):
 @pytest.mark.slow
 def test_a_killed_chain_resumes_to_the_traces_of_an_uninterrupted_run(digits):
     tmp, config = digits
-    sample = [*config, "--experiment", "digits", "--seed", "0", "--chains", "1",
-              "--model", str(tmp / "model/model.pt")]
-    reference = run("sample", *sample, "--traces", str(tmp / "reference.nc"))
+    sample = ["sample_chain", *config, "--experiment", "digits", "--run", "seed0", "--chain", "1"]
+    reference = run(*sample, "--output", f"traces={tmp / 'reference.nc'}")
     assert reference.returncode == 0, reference.stderr[-2000:]
 
-    state_dir, output = tmp / "state", tmp / "resumed.nc"
-    state = state_dir / "chain1.state.pt"
-    resumable = [*sample, "--traces", str(output), "--state-dir", str(state_dir),
-                 "--save-every", "0"]
-    job = subprocess.Popen([*LOSSKERNEL, "sample", *resumable], cwd=ROOT,
+    state = tmp / "results/digits/seed0/chains/chain1.state.pt"
+    output = tmp / "results/digits/seed0/chains/chain1.nc"
+    resumable = [*sample, "--save-every", "0"]
+    job = subprocess.Popen([*LOSSKERNEL, *resumable], cwd=ROOT,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while not state.exists() and job.poll() is None and time.monotonic() < deadline:
@@ -62,57 +61,10 @@ def test_a_killed_chain_resumes_to_the_traces_of_an_uninterrupted_run(digits):
     killed_at = int(__import__("torch").load(state, weights_only=False)["steps_done"])
     assert 0 < killed_at < 5 + 300  # stopped mid-run: burn-in 5, then 300 draws
 
-    resumed = run("sample", *resumable)
+    resumed = run(*resumable)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert not state.exists()  # cleaned up once the traces are written
     expected, got = traces.load_traces(tmp / "reference.nc"), traces.load_traces(output)
     for name in traces.TRACE_VARIABLES:
         np.testing.assert_array_equal(got[name].values, expected[name].values, err_msg=name)
     assert list(got["chain"].values) == [1]
-
-
-def test_progress_of_other_settings_is_refused(tmp_path):
-    import torch
-
-    from losskernel.losses import cross_entropy_per_sample
-    from losskernel.sgld import Resumable, SGLDConfig, TensorData, sample_chain
-
-    torch.manual_seed(0)
-    model = torch.nn.Linear(4, 3)
-    data = TensorData(torch.randn(16, 4), torch.randint(0, 3, (16,)))
-    config = SGLDConfig(step_size=1e-3, nbeta=1, localization=1, num_draws=5, batch_size=4)
-    state = tmp_path / "chain0.state.pt"
-    stops = iter([False, True])
-    with pytest.raises(RuntimeError, match="progress saved"):
-        sample_chain(model, cross_entropy_per_sample, data, data, config, 0,
-                     resumable=Resumable(state, 1e9, lambda: next(stops)))
-    other = SGLDConfig(step_size=2e-3, nbeta=1, localization=1, num_draws=5, batch_size=4)
-    with pytest.raises(ValueError, match="holds the progress of another run"):
-        sample_chain(model, cross_entropy_per_sample, data, data, other, 0,
-                     resumable=Resumable(state))
-
-
-def test_merged_chain_files_equal_one_run_of_all_chains():
-    import torch
-
-    from losskernel.losses import cross_entropy_per_sample
-    from losskernel.sgld import SGLDConfig, TensorData, sample_chains
-
-    torch.manual_seed(0)
-    model = torch.nn.Linear(4, 3)
-    data = TensorData(torch.randn(16, 4), torch.randint(0, 3, (16,)))
-    config = SGLDConfig(step_size=1e-3, nbeta=1, localization=1, num_chains=3, num_draws=5,
-                        batch_size=4)
-    ids, init = np.array([f"x{i}" for i in range(16)]), np.zeros(16)
-
-    def dataset(chains):
-        sampled = sample_chains(model, cross_entropy_per_sample, data, data, config,
-                                chains=chains, progress=False)
-        return traces.make_trace_dataset(sampled, init, ids, config)
-
-    whole = dataset(None)
-    merged = traces.merge_traces([dataset([2]), dataset([0]), dataset([1])])
-    for name in traces.TRACE_VARIABLES:
-        np.testing.assert_array_equal(merged[name].values, whole[name].values, err_msg=name)
-    with pytest.raises(ValueError, match="repeat a chain"):
-        traces.merge_traces([dataset([0]), dataset([0])])

@@ -98,12 +98,9 @@ def assert_not_blank(pixels: np.ndarray) -> None:
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    """One run of the whole DAG on the tiny config, shared by the tests of this module."""
-    path = tmp_path_factory.mktemp("run")
-    run = snakemake("--directory", str(path), *CONFIGS, "--cores", "2")
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    return path
+def workdir(smoke_run):
+    """The run of the whole DAG on the tiny config (tests/workflow/conftest.py)."""
+    return smoke_run.work
 
 
 @pytest.fixture(scope="module")

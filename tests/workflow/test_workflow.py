@@ -11,6 +11,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from losskernel import dag
+from losskernel.config import load_config
+from losskernel.plan import Plan
+
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = ROOT / "config/config.yaml"
 SMOKE = ROOT / "tests/smoke/overrides.yaml"
@@ -42,9 +46,22 @@ def test_lint_is_clean():
     assert "Congratulations" in result.stdout + result.stderr
 
 
-def test_dry_run_of_the_default_config_plans_every_stage(tmp_path):
+def planned_outputs(result: subprocess.CompletedProcess) -> set[tuple[str, tuple[str, ...]]]:
+    """(rule, outputs) of every job a dry run prints."""
+    found = re.findall(r"^(?:local)?rule (\w+):\n(?:    input: .*\n)?    output: (.*)$",
+                       result.stdout, re.M)
+    return {(rule, tuple(sorted(path.strip() for path in outputs.split(","))))
+            for rule, outputs in found}
+
+
+def test_dry_run_of_the_default_config_plans_every_stage_as_the_package_does(tmp_path):
     result = snakemake("--directory", str(tmp_path), "--configfile", str(DEFAULT), "-n")
     assert result.returncode == 0, result.stderr
+    # the package knows the DAG: its jobs are the ones snakemake plans, file for file
+    plan = Plan.from_config(load_config([DEFAULT]), ROOT / "workflow/schemas/config.schema.yaml")
+    known = {(job.rule, tuple(sorted(job.outputs.values())))
+             for job in dag.jobs_for(plan, dag.targets(plan))}
+    assert planned_outputs(result) == known and len(known) == 204
     jobs = planned_jobs(result)
     assert jobs["train_model"] == 3  # modarith, its control, digits
     # 3 seeds each; 6 trajectory checkpoints of modarith and of digits; 4 more γ of digits
@@ -89,16 +106,14 @@ def test_invalid_config_fails_before_any_job_naming_the_key(tmp_path, override, 
 
 
 @pytest.mark.slow
-def test_the_whole_dag_runs_on_a_tiny_config_and_reruns_only_what_changed(tmp_path):
+def test_the_whole_dag_runs_on_a_tiny_config_and_reruns_only_what_changed(smoke_run):
     configs = ["--configfile", str(DEFAULT), str(SMOKE)]
-    run = snakemake("--directory", str(tmp_path), *configs, "--cores", "2")
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    tmp_path, run = smoke_run.work, smoke_run.run
     # every job that ran wrote its benchmark file (benchmarks/pipeline_times.py reads them): per
     # rule as many as the run's job stats count, and no other rule; `all` runs nothing
     ran = planned_jobs(subprocess.CompletedProcess(run.args, 0, run.stdout + run.stderr))
     assert ran.pop("all") == 1 and len(ran) > 10, run.stderr[-3000:]
-    benchmarks = tmp_path / "results/benchmarks"
-    assert {rule.name: len(list(rule.rglob("*.tsv"))) for rule in benchmarks.iterdir()} == ran
+    assert smoke_run.benchmarks == ran
 
     figures = {
         "modarith": ["kernel_heatmap", "kernel_distributions", "umap", "roc", "trajectory_score",
@@ -141,12 +156,20 @@ def test_the_whole_dag_runs_on_a_tiny_config_and_reruns_only_what_changed(tmp_pa
 
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(
-        {"experiments": {"modarith": {"sampling": {"step_size": 1.0e-4}}}}))
+        {"experiments": {"digits": {"sampling": {"step_size": 2.0e-3}}}}))
     rerun = snakemake("--directory", str(tmp_path), *configs, str(changed), "-n")
     jobs = planned_jobs(rerun)
-    # both seeds of modarith and its 3 checkpoints (they inherit the step size); not the control
-    assert jobs.get("merge_chains") == 2 + 3 and jobs.get("sample_chain") == 2 * (2 + 3)
-    assert "train_model" not in jobs
+    # both seeds of digits, its 3 checkpoints and its other γ (they inherit the step size)
+    assert jobs.get("merge_chains") == 2 + 3 + 1 and jobs.get("sample_chain") == 2 * (2 + 3 + 1)
+    assert "train_model" not in jobs and "mislabel_baselines" not in jobs
+
+    variant = tmp_path / "variant.yaml"
+    variant.write_text(yaml.safe_dump(
+        {"experiments": {"modarith": {"sampling": {"step_size": 1.0e-4}}}}))
+    rerun = snakemake("--directory", str(tmp_path), *configs, str(variant), "-n")
+    jobs = planned_jobs(rerun)
+    # modarith's 2 seeds and 3 checkpoints, and the control's 2 seeds: it is based on modarith
+    assert jobs.get("merge_chains") == 2 + 3 + 2 and "train_model" not in jobs
 
     one_gamma = tmp_path / "one-gamma.yaml"
     one_gamma.write_text(yaml.safe_dump(

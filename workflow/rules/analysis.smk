@@ -1,39 +1,15 @@
-# Readings of the kernels: task separation and mislabels per seed, convergence per run, the γ
-# sweep and the developmental trajectory per experiment, summaries over seeds, the headline
-# table and the UMAP coordinates the figures draw.
-
-
-rule score_separation:
-    input:
-        correlation="results/{experiment}/seed{seed}/kernel-correlation.nc",
-        traces="results/{experiment}/seed{seed}/traces.nc",
-    output:
-        metrics="results/{experiment}/seed{seed}/separation.tsv",
-        scores="results/{experiment}/seed{seed}/separation-scores.tsv",
-    params:
-        task=lambda w: experiment(w)["task"],
-        knn_k=lambda w: experiment(w)["analysis"]["knn_k"],
-        standard_error_batches=lambda w: experiment(w)["analysis"]["standard_error_batches"],
-    log:
-        "results/logs/score_separation/{experiment}/seed{seed}.log",
-    benchmark:
-        "results/benchmarks/score_separation/{experiment}/seed{seed}.tsv"
-    threads: 1
-    conda:
-        "../../envs/analysis.yaml"
-    script:
-        "../scripts/score_separation.py"
+# Readings of the kernels: convergence per run, mislabels per seed, the γ sweep and the
+# developmental trajectory per experiment, summaries over seeds, the headline table and the
+# UMAP coordinates the figures draw. The tasks' own readings are in tasks.smk.
 
 
 rule convergence:
     input:
-        traces="results/{experiment}/{run}/traces.nc",
+        unpack(inputs_of("convergence")),
     output:
-        curve="results/{experiment}/{run}/convergence-curve.tsv",
-        metrics="results/{experiment}/{run}/convergence.tsv",
+        **outputs_of("convergence"),
     params:
-        centring=lambda w: experiment(w)["kernel"]["centring"],
-        num_points=lambda w: experiment(w)["analysis"]["convergence"]["num_points"],
+        **params_of("convergence"),
     log:
         "results/logs/convergence/{experiment}/{run}.log",
     benchmark:
@@ -42,20 +18,16 @@ rule convergence:
     conda:
         "../../envs/analysis.yaml"
     script:
-        "../scripts/convergence.py"
+        "../scripts/run_step.py"
 
 
 rule mislabel_baselines:
     input:
-        model=lambda w: f"results/{model_source(config, w.experiment)}/model.pt",
-        checkpoints=lambda w: f"results/{model_source(config, w.experiment)}/checkpoints.pt",
+        unpack(inputs_of("mislabel_baselines")),
     output:
-        scores="results/{experiment}/mislabel-baselines.tsv",
+        **outputs_of("mislabel_baselines"),
     params:
-        task=lambda w: experiment(w)["task"],
-        data=data_settings,
-        kernel_inputs=lambda w: experiment(w)["kernel_inputs"],
-        mislabels=lambda w: experiment(w)["analysis"]["mislabels"],
+        **params_of("mislabel_baselines"),
     log:
         "results/logs/mislabel_baselines/{experiment}.log",
     benchmark:
@@ -64,17 +36,16 @@ rule mislabel_baselines:
     conda:
         "../../envs/torch.yaml"
     script:
-        "../scripts/mislabel_baselines.py"
+        "../scripts/run_step.py"
 
 
 rule mislabel_detection:
     input:
-        covariance="results/{experiment}/seed{seed}/kernel-covariance.nc",
-        traces="results/{experiment}/seed{seed}/traces.nc",
-        baselines="results/{experiment}/mislabel-baselines.tsv",
+        unpack(inputs_of("mislabel_detection")),
     output:
-        metrics="results/{experiment}/seed{seed}/mislabels.tsv",
-        scores="results/{experiment}/seed{seed}/mislabel-scores.tsv",
+        **outputs_of("mislabel_detection"),
+    params:
+        **params_of("mislabel_detection"),
     log:
         "results/logs/mislabel_detection/{experiment}/seed{seed}.log",
     benchmark:
@@ -83,39 +54,16 @@ rule mislabel_detection:
     conda:
         "../../envs/analysis.yaml"
     script:
-        "../scripts/mislabel_detection.py"
-
-
-rule taxonomy:
-    input:
-        correlation="results/{experiment}/seed{seed}/kernel-correlation.nc",
-    output:
-        lift="results/{experiment}/seed{seed}/taxonomic-lift.tsv",
-        metrics="results/{experiment}/seed{seed}/taxonomy.tsv",
-    params:
-        task=lambda w: experiment(w)["task"],
-        knn_k=lambda w: experiment(w)["analysis"]["knn_k"],
-    log:
-        "results/logs/taxonomy/{experiment}/seed{seed}.log",
-    benchmark:
-        "results/benchmarks/taxonomy/{experiment}/seed{seed}.tsv"
-    threads: 1
-    conda:
-        "../../envs/analysis.yaml"
-    script:
-        "../scripts/taxonomy.py"
+        "../scripts/run_step.py"
 
 
 rule gamma_sweep:
     input:
-        covariance=per_gamma("results/{experiment}/{run}/kernel-covariance.nc"),
-        correlation=per_gamma("results/{experiment}/{run}/kernel-correlation.nc"),
+        unpack(inputs_of("gamma_sweep")),
     output:
-        cka="results/{experiment}/gamma-sweep-cka.tsv",
-        lift="results/{experiment}/gamma-sweep-lift.tsv",
+        **outputs_of("gamma_sweep"),
     params:
-        task=lambda w: experiment(w)["task"],
-        gamma_sweep=lambda w: experiment(w)["analysis"]["gamma_sweep"],
+        **params_of("gamma_sweep"),
     log:
         "results/logs/gamma_sweep/{experiment}.log",
     benchmark:
@@ -124,19 +72,16 @@ rule gamma_sweep:
     conda:
         "../../envs/analysis.yaml"
     script:
-        "../scripts/gamma_sweep.py"
+        "../scripts/run_step.py"
 
 
 rule trajectory:
     input:
-        covariance=per_checkpoint("results/{experiment}/{run}/kernel-covariance.nc"),
-        correlation=per_checkpoint("results/{experiment}/{run}/kernel-correlation.nc"),
+        unpack(inputs_of("trajectory")),
     output:
-        table="results/{experiment}/trajectory.tsv",
-        metrics="results/{experiment}/trajectory-metrics.tsv",
+        **outputs_of("trajectory"),
     params:
-        task=lambda w: experiment(w)["task"],
-        knn_k=lambda w: experiment(w)["analysis"].get("knn_k"),
+        **params_of("trajectory"),
     log:
         "results/logs/trajectory/{experiment}.log",
     benchmark:
@@ -145,20 +90,16 @@ rule trajectory:
     conda:
         "../../envs/analysis.yaml"
     script:
-        "../scripts/trajectory.py"
+        "../scripts/run_step.py"
 
 
 rule summarize_experiment:
     input:
-        seed_metrics=lambda w: [p for paths in seed_metric_files(w).values() for p in paths],
-        experiment_metrics=experiment_metric_files,
+        unpack(inputs_of("summarize_experiment")),
     output:
-        summary="results/{experiment}/summary.tsv",
-        headline="results/{experiment}/headline.tsv",
+        **outputs_of("summarize_experiment"),
     params:
-        seed_metrics=seed_metric_files,
-        experiment_metrics=experiment_metric_files,
-        headline_metrics=lambda w: experiment(w)["headline_metrics"],
+        **params_of("summarize_experiment"),
     log:
         "results/logs/summarize_experiment/{experiment}.log",
     benchmark:
@@ -167,14 +108,16 @@ rule summarize_experiment:
     conda:
         "../../envs/analysis.yaml"
     script:
-        "../scripts/summarize_experiment.py"
+        "../scripts/run_step.py"
 
 
 rule headline_table:
     input:
-        fragments=expand("results/{experiment}/headline.tsv", experiment=EXPERIMENTS),
+        unpack(inputs_of("headline_table")),
     output:
-        table="results/tables/headline.tsv",
+        **outputs_of("headline_table"),
+    params:
+        **params_of("headline_table"),
     log:
         "results/logs/headline_table/headline.log",
     benchmark:
@@ -183,17 +126,16 @@ rule headline_table:
     conda:
         "../../envs/analysis.yaml"
     script:
-        "../scripts/headline_table.py"
+        "../scripts/run_step.py"
 
 
 rule embed_umap:
     input:
-        correlation=embedded_kernels,
+        unpack(inputs_of("embed_umap")),
     output:
-        embedding="results/{experiment}/umap.tsv",
+        **outputs_of("embed_umap"),
     params:
-        task=lambda w: experiment(w)["task"],
-        umap=lambda w: experiment(w)["analysis"]["umap"],
+        **params_of("embed_umap"),
     log:
         "results/logs/embed_umap/{experiment}.log",
     benchmark:
@@ -202,4 +144,4 @@ rule embed_umap:
     conda:
         "../../envs/analysis.yaml"
     script:
-        "../scripts/embed_umap.py"
+        "../scripts/run_step.py"

@@ -3,11 +3,11 @@
 
 rule compute_kernel:
     input:
-        traces="results/{experiment}/{run}/traces.nc",
+        unpack(inputs_of("compute_kernel")),
     output:
-        kernel="results/{experiment}/{run}/kernel-{kind}.nc",
+        **outputs_of("compute_kernel"),
     params:
-        centring=lambda w: experiment(w)["kernel"]["centring"],
+        **params_of("compute_kernel"),
     log:
         "results/logs/compute_kernel/{experiment}/{run}-{kind}.log",
     benchmark:
@@ -16,4 +16,4 @@ rule compute_kernel:
     conda:
         "../../envs/analysis.yaml"
     script:
-        "../scripts/compute_kernel.py"
+        "../scripts/run_step.py"

@@ -1,24 +1,18 @@
 # Train each experiment's model and keep log-spaced checkpoints for the developmental
-# analyses, or (ImageNet) take pretrained weights and the user's own checkpoints; the WordNet
-# hierarchy of the ImageNet classes.
+# analyses, or take pretrained weights and the user's own checkpoints.
 
 
 rule train_model:
     wildcard_constraints:
-        experiment="|".join(TRAINED),
+        experiment=experiments_of("train_model"),
     input:
-        data_files,
+        unpack(inputs_of("train_model")),
     output:
-        model="results/{experiment}/model.pt",
-        checkpoints="results/{experiment}/checkpoints.pt",
-        history="results/{experiment}/training.tsv",
+        **outputs_of("train_model"),
     params:
-        task=lambda w: experiment(w)["task"],
-        data=data_settings,
-        model=lambda w: experiment(w)["model"],
-        training=lambda w: experiment(w)["training"],
+        **params_of("train_model"),
     resources:
-        gpu=lambda w: int(experiment(w)["training"].get("device", "cpu").startswith("cuda")),
+        gpu=uses_gpu("training"),
     log:
         "results/logs/train_model/{experiment}.log",
     benchmark:
@@ -27,23 +21,19 @@ rule train_model:
     conda:
         "../../envs/torch.yaml"
     script:
-        "../scripts/train_model.py"
+        "../scripts/run_step.py"
 
 
 rule import_model:
     wildcard_constraints:
-        experiment="|".join(PRETRAINED) or "(?!)",  # no pretrained experiment: matches nothing
+        experiment=experiments_of("import_model"),
     input:
         # the weights and checkpoint files are inputs: replacing one reruns what depends on it
-        weights=lambda w: str(get_task("imagenet").weights_path(experiment(w)["model"])),
-        checkpoints=lambda w: [c["path"] for c in experiment(w)["model"]["checkpoints"]],
+        unpack(inputs_of("import_model")),
     output:
-        model="results/{experiment}/model.pt",
-        checkpoints="results/{experiment}/checkpoints.pt",
+        **outputs_of("import_model"),
     params:
-        task=lambda w: experiment(w)["task"],
-        data=data_settings,
-        model=lambda w: experiment(w)["model"],
+        **params_of("import_model"),
     log:
         "results/logs/import_model/{experiment}.log",
     benchmark:
@@ -52,20 +42,4 @@ rule import_model:
     conda:
         "../../envs/torch.yaml"
     script:
-        "../scripts/import_model.py"
-
-
-rule wordnet_hierarchy:
-    output:
-        table=HIERARCHY_TABLE,
-    params:
-        wordnet=config.get("wordnet"),
-    log:
-        "results/logs/wordnet_hierarchy/imagenet1k.log",
-    benchmark:
-        "results/benchmarks/wordnet_hierarchy/imagenet1k.tsv"
-    threads: 1
-    conda:
-        "../../envs/analysis.yaml"
-    script:
-        "../scripts/wordnet_hierarchy.py"
+        "../scripts/run_step.py"

@@ -26,11 +26,11 @@ TEX_PACKAGES = "latexmk texlive-latex-base texlive-latex-recommended"
 
 rule paper_macros:
     input:
-        headline="results/tables/headline.tsv",
+        unpack(inputs_of("paper_macros")),
     output:
-        macros="paper/generated/macros.tex",
+        **outputs_of("paper_macros"),
     params:
-        settings=quoted_settings(config),
+        **params_of("paper_macros"),
     log:
         "results/logs/paper_macros/macros.log",
     benchmark:
@@ -39,7 +39,7 @@ rule paper_macros:
     conda:
         "../../envs/analysis.yaml"
     script:
-        "../scripts/paper_macros.py"
+        "../scripts/run_step.py"
 
 
 rule paper:

@@ -1,25 +1,19 @@
 # Localized SGLD around trained weights: per-sample loss traces of the kernel inputs.
 # One job per chain of a run (a seed of the main sampling, a γ of the sweep, or a training
 # checkpoint), so a cluster runs the chains side by side; then one trace file per run.
-# A chain saves its progress beside its output and resumes from it after a kill.
+# A chain saves its progress beside its output and resumes from it after a kill (the state
+# file is not an output: Snakemake would delete it with the failed job it exists to resume).
 
 
 rule sample_chain:
     input:
-        data_files,
-        model=run_model,
+        unpack(inputs_of("sample_chain")),
     output:
-        traces="results/{experiment}/{run}/chains/chain{chain}.nc",
+        **outputs_of("sample_chain"),
     params:
-        task=lambda w: experiment(w)["task"],
-        data=data_settings,
-        kernel_inputs=lambda w: experiment(w)["kernel_inputs"],
-        run=run_settings,
-        chain=lambda w: int(w.chain),
-        # not an output: Snakemake would delete it with the failed job it exists to resume
-        state_dir=lambda w: f"results/{w.experiment}/{w.run}/chains",
+        **params_of("sample_chain"),
     resources:
-        gpu=lambda w: int(experiment(w)["sampling"].get("device", "cpu").startswith("cuda")),
+        gpu=uses_gpu("sampling"),
     log:
         "results/logs/sample_chain/{experiment}/{run}/chain{chain}.log",
     benchmark:
@@ -28,14 +22,16 @@ rule sample_chain:
     conda:
         "../../envs/torch.yaml"
     script:
-        "../scripts/sample_chain.py"
+        "../scripts/run_step.py"
 
 
 rule merge_chains:
     input:
-        chains=run_chain_files,
+        unpack(inputs_of("merge_chains")),
     output:
-        traces="results/{experiment}/{run}/traces.nc",
+        **outputs_of("merge_chains"),
+    params:
+        **params_of("merge_chains"),
     log:
         "results/logs/merge_chains/{experiment}/{run}.log",
     benchmark:
@@ -44,4 +40,4 @@ rule merge_chains:
     conda:
         "../../envs/analysis.yaml"
     script:
-        "../scripts/merge_chains.py"
+        "../scripts/run_step.py"

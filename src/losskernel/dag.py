@@ -1,0 +1,439 @@
+"""The jobs of the workflow: what each rule reads, writes and is told.
+
+Every rule of ``workflow/rules/*.smk`` has an entry in :func:`rules`: its output patterns
+(with the rule's wildcards) and a function of the experiment and a job's wildcards that gives
+the job's input files and its arguments (the rule's ``params``, which the step receives by
+name). The rules of the tasks' declared data files, readings and figure sets are made here
+from their declarations. The Snakemake rules, the ``losskernel`` command line and the tests all
+take a job from :func:`job`, so a step runs the same way inside and outside Snakemake.
+
+Results live under ``results/<experiment>/`` (model, per-experiment tables), its run
+directories ``results/<experiment>/<run>/`` (traces, kernels, per-run and per-seed tables) and
+``results/figures/<experiment>/``.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from losskernel.plan import Experiment, Plan, quoted_settings
+from losskernel.tasks.protocol import DataFile, FigureSet, Reading, declared_settings
+
+HEADLINE = "results/tables/headline.tsv"
+MACROS = "paper/generated/macros.tex"
+
+
+def experiment_file(experiment: str, name: str) -> str:
+    return f"results/{experiment}/{name}"
+
+
+def run_file(experiment: str, run: str, name: str) -> str:
+    return f"results/{experiment}/{run}/{name}"
+
+
+def figure_file(experiment: str, name: str) -> str:
+    return f"results/figures/{experiment}/{name}.png"
+
+
+Files = dict[str, str | list[str]]
+Arguments = dict[str, Any]
+Wildcards = Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule: output patterns and the inputs and arguments of a job (``describe``)."""
+
+    outputs: Mapping[str, str]
+    describe: Callable[[Plan, Experiment | None, Wildcards], tuple[Files, Arguments]]
+    step: str = ""
+    """The function of ``losskernel.pipeline`` that runs a job (default: the rule's name)."""
+    log_name: str = ""
+    """A declared rule's job in its log and benchmark paths (the fixed rules' are literal in
+    ``workflow/rules``)."""
+    experiments: Callable[[Plan], list[str]] | None = None
+    """The experiments the rule makes files for, when not all (its ``experiment``
+    wildcard's constraint)."""
+
+    @property
+    def wildcards(self) -> list[str]:
+        names = {field for pattern in self.outputs.values()
+                 for _, field, _, _ in string.Formatter().parse(pattern) if field}
+        return sorted(names)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job: a rule at concrete wildcards, with its files and arguments."""
+
+    rule: str
+    step: str
+    wildcards: Mapping[str, str]
+    inputs: Files
+    outputs: dict[str, str]
+    arguments: Arguments
+
+
+def job(plan: Plan, rule: str, wildcards: Wildcards) -> Job:
+    """The job of ``rule`` at ``wildcards``; ``KeyError`` names an unknown rule or run."""
+    known = rules(plan)
+    if rule not in known:
+        raise KeyError(f"no rule {rule!r} in this workflow; its rules are {', '.join(known)}")
+    experiment = plan.experiment(wildcards["experiment"]) if "experiment" in wildcards else None
+    inputs, arguments = known[rule].describe(plan, experiment, wildcards)
+    outputs = {name: pattern.format(**wildcards) for name, pattern in known[rule].outputs.items()}
+    return Job(rule, known[rule].step or rule, dict(wildcards), inputs, outputs, arguments)
+
+
+def rules(plan: Plan) -> dict[str, Rule]:
+    """Every rule of the workflow for this plan: the fixed ones and the tasks' declared ones."""
+    declared = {name: _declared_rule(plan, task_name, declaration)
+                for name, (task_name, declaration) in declared_rules(plan).items()}
+    return {**RULES, **declared}
+
+
+def declared_rules(plan: Plan) -> dict[str, tuple[str, DataFile | Reading | FigureSet]]:
+    """The data files, readings and figure sets of the configured tasks by rule name, each with
+    the config name of a task that declares it."""
+    found: dict[str, tuple[str, DataFile | Reading | FigureSet]] = {}
+    for experiment in plan.experiments.values():
+        task = experiment.task
+        for declaration in (*task.DATA_FILES, *task.READINGS, *task.FIGURES):
+            found.setdefault(declaration.rule, (experiment.settings["task"], declaration))
+    return found
+
+
+def targets(plan: Plan) -> list[str]:
+    """Every file of rule ``all``: the headline table, the paper's macros, every figure."""
+    return [HEADLINE, MACROS, *(path for name in plan.experiments
+                                for path in figures(plan, name))]
+
+
+def figures(plan: Plan, experiment: str) -> list[str]:
+    """The figures of an experiment: its task's figure sets, then its appendix analyses'."""
+    settings = plan.experiment(experiment)
+    names = [figure.name for figure_set in settings.task.FIGURES
+             for figure in figure_set.figures.values()]
+    names += [name for analysis, figures in GENERIC_FIGURES.items()
+              if analysis in settings.analysis for name in figures.values()]
+    return [figure_file(experiment, name) for name in names]
+
+
+def offering_targets(plan: Plan, figure_set: str) -> list[str]:
+    """Every figure and headline row of the experiments whose task offers ``figure_set``
+    (the target ``figure1``: the whole branch of the experiments that draw Figure 1)."""
+    names = [name for name, experiment in plan.experiments.items()
+             if figure_set in (figures.name for figures in experiment.task.FIGURES)]
+    return [path for name in names
+            for path in (*figures(plan, name), experiment_file(name, "headline.tsv"))]
+
+
+# The fixed rules ---------------------------------------------------------------------------
+
+
+def _seed_file(experiment: Experiment, seed: object, name: str) -> str:
+    return run_file(experiment.name, f"seed{seed}", name)
+
+
+def _task(experiment: Experiment) -> str:
+    return experiment.settings["task"]
+
+
+def _train_model(plan, experiment, wildcards):
+    return experiment.data_files(), {
+        "task": _task(experiment), "settings": experiment.sections("data", "model", "training")}
+
+
+def _import_model(plan, experiment, wildcards):
+    pretrained = experiment.pretrained
+    checkpoints = [path for _, path in pretrained.checkpoints]
+    return {"weights": pretrained.weights, "training_checkpoints": checkpoints}, {
+        "task": _task(experiment), "settings": experiment.sections("data", "model")}
+
+
+def _sample_chain(plan, experiment, wildcards):
+    run = experiment.run(wildcards["run"])
+    chain = int(wildcards["chain"])
+    if chain >= run.sampling["num_chains"]:
+        raise KeyError(f"run {run.name} of {experiment.name} has {run.sampling['num_chains']} "
+                       f"chains (sampling.num_chains), not chain {chain}")
+    model = experiment_file(experiment.model_source,
+                            "model.pt" if run.checkpoint is None else "checkpoints.pt")
+    return {"model": model, **experiment.data_files()}, {
+        "task": _task(experiment), "settings": experiment.sections("data", "kernel_inputs"),
+        "seed": run.seed, "sampling": dict(run.sampling), "checkpoint": run.checkpoint,
+        "chain": chain, "state_dir": run_file(experiment.name, run.name, "chains")}
+
+
+def _merge_chains(plan, experiment, wildcards):
+    run = experiment.run(wildcards["run"])
+    return {"chains": [run_file(experiment.name, run.name, f"chains/chain{chain}.nc")
+                       for chain in range(run.sampling["num_chains"])]}, {}
+
+
+def _compute_kernel(plan, experiment, wildcards):
+    run = experiment.run(wildcards["run"])
+    return {"traces": run_file(experiment.name, run.name, "traces.nc")}, {
+        "kind": wildcards["kind"], "centring": experiment.settings["kernel"]["centring"]}
+
+
+def _convergence(plan, experiment, wildcards):
+    run = experiment.run(wildcards["run"])
+    return {"traces": run_file(experiment.name, run.name, "traces.nc")}, {
+        "centring": experiment.settings["kernel"]["centring"],
+        "num_points": experiment.analysis["convergence"]["num_points"]}
+
+
+def _mislabel_baselines(plan, experiment, wildcards):
+    source = experiment.model_source
+    return {"model": experiment_file(source, "model.pt"),
+            "checkpoints": experiment_file(source, "checkpoints.pt"),
+            **experiment.data_files()}, {
+        "task": _task(experiment), "settings": experiment.sections("data", "kernel_inputs"),
+        "mislabels": experiment.analysis["mislabels"]}
+
+
+def _mislabel_detection(plan, experiment, wildcards):
+    seed = wildcards["seed"]
+    return {"covariance": _seed_file(experiment, seed, "kernel-covariance.nc"),
+            "traces": _seed_file(experiment, seed, "traces.nc"),
+            "baselines": experiment_file(experiment.name, "mislabel-baselines.tsv")}, {}
+
+
+def _per_run(experiment: Experiment, runs: list[str], name: str) -> list[str]:
+    return [run_file(experiment.name, run, name) for run in runs]
+
+
+def _gamma_sweep(plan, experiment, wildcards):
+    runs = experiment.gamma_runs
+    return {"covariance": _per_run(experiment, runs, "kernel-covariance.nc"),
+            "correlation": _per_run(experiment, runs, "kernel-correlation.nc")}, {
+        "task": _task(experiment), "gamma_sweep": experiment.analysis["gamma_sweep"]}
+
+
+def _trajectory(plan, experiment, wildcards):
+    runs = experiment.checkpoint_runs
+    return {"covariance": _per_run(experiment, runs, "kernel-covariance.nc"),
+            "correlation": _per_run(experiment, runs, "kernel-correlation.nc")}, {
+        "task": _task(experiment), "knn_k": experiment.analysis.get("knn_k")}
+
+
+def _summarize_experiment(plan, experiment, wildcards):
+    return {"seed_metrics": [_seed_file(experiment, seed, f"{reading}.tsv")
+                             for seed in experiment.seeds for reading in experiment.seed_readings],
+            "experiment_metrics": [experiment_file(experiment.name, f"{reading}-metrics.tsv")
+                                   for reading in experiment.experiment_readings]}, {
+        "experiment": experiment.name, "seeds": experiment.seeds,
+        "headline_metrics": experiment.settings["headline_metrics"]}
+
+
+def _headline_table(plan, experiment, wildcards):
+    return {"fragments": [experiment_file(name, "headline.tsv") for name in plan.experiments]}, {}
+
+
+def _embed_umap(plan, experiment, wildcards):
+    runs = [f"seed{experiment.analysis['figure_seed']}", *experiment.checkpoint_runs]
+    return {"correlation": _per_run(experiment, runs, "kernel-correlation.nc")}, {
+        "task": _task(experiment), "umap": experiment.analysis["umap"]}
+
+
+def _plot_gamma_sweep(plan, experiment, wildcards):
+    return {"cka": experiment_file(experiment.name, "gamma-sweep-cka.tsv"),
+            "lift": experiment_file(experiment.name, "gamma-sweep-lift.tsv"),
+            "convergence": _per_run(experiment, experiment.gamma_runs,
+                                    "convergence-curve.tsv")}, {
+        "experiment": experiment.name,
+        "localizations": experiment.analysis["gamma_sweep"]["localizations"]}
+
+
+def _plot_mislabels(plan, experiment, wildcards):
+    seed = experiment.analysis["figure_seed"]
+    return {"scores": _seed_file(experiment, seed, "mislabel-scores.tsv"),
+            "metrics": _seed_file(experiment, seed, "mislabels.tsv"),
+            "embedding": experiment_file(experiment.name, "umap.tsv")}, {
+        "experiment": experiment.name, "figure_seed": seed}
+
+
+def _plot_trajectory(plan, experiment, wildcards):
+    return {"table": experiment_file(experiment.name, "trajectory.tsv"),
+            "embedding": experiment_file(experiment.name, "umap.tsv")}, {
+        "experiment": experiment.name}
+
+
+def _paper_macros(plan, experiment, wildcards):
+    return {"headline": HEADLINE}, {"settings": quoted_settings(plan)}
+
+
+EXPERIMENT, RUN = "results/{experiment}", "results/{experiment}/{run}"
+SEED, FIGURES = "results/{experiment}/seed{seed}", "results/figures/{experiment}"
+RULES: dict[str, Rule] = {
+    "train_model": Rule({"model": f"{EXPERIMENT}/model.pt",
+                         "checkpoints": f"{EXPERIMENT}/checkpoints.pt",
+                         "history": f"{EXPERIMENT}/training.tsv"}, _train_model,
+                        experiments=lambda plan: plan.trained),
+    "import_model": Rule({"model": f"{EXPERIMENT}/model.pt",
+                          "checkpoints": f"{EXPERIMENT}/checkpoints.pt"}, _import_model,
+                         experiments=lambda plan: plan.pretrained),
+    "sample_chain": Rule({"traces": f"{RUN}/chains/chain{{chain}}.nc"}, _sample_chain),
+    "merge_chains": Rule({"traces": f"{RUN}/traces.nc"}, _merge_chains),
+    "compute_kernel": Rule({"kernel": f"{RUN}/kernel-{{kind}}.nc"}, _compute_kernel),
+    "convergence": Rule({"curve": f"{RUN}/convergence-curve.tsv",
+                         "metrics": f"{RUN}/convergence.tsv"}, _convergence),
+    "mislabel_baselines": Rule({"scores": f"{EXPERIMENT}/mislabel-baselines.tsv"},
+                               _mislabel_baselines),
+    "mislabel_detection": Rule({"metrics": f"{SEED}/mislabels.tsv",
+                                "scores": f"{SEED}/mislabel-scores.tsv"}, _mislabel_detection),
+    "gamma_sweep": Rule({"cka": f"{EXPERIMENT}/gamma-sweep-cka.tsv",
+                         "lift": f"{EXPERIMENT}/gamma-sweep-lift.tsv"}, _gamma_sweep),
+    "trajectory": Rule({"table": f"{EXPERIMENT}/trajectory.tsv",
+                        "metrics": f"{EXPERIMENT}/trajectory-metrics.tsv"}, _trajectory),
+    "summarize_experiment": Rule({"summary": f"{EXPERIMENT}/summary.tsv",
+                                  "headline": f"{EXPERIMENT}/headline.tsv"},
+                                 _summarize_experiment),
+    "headline_table": Rule({"table": HEADLINE}, _headline_table),
+    "embed_umap": Rule({"embedding": f"{EXPERIMENT}/umap.tsv"}, _embed_umap),
+    "plot_gamma_sweep": Rule({"cka": f"{FIGURES}/gamma_cka.png",
+                              "lift": f"{FIGURES}/gamma_lift.png",
+                              "convergence": f"{FIGURES}/convergence.png"}, _plot_gamma_sweep),
+    "plot_mislabels": Rule({"roc": f"{FIGURES}/mislabel_roc.png",
+                            "self_covariance": f"{FIGURES}/self_covariance.png",
+                            "umap": f"{FIGURES}/umap_mislabels.png"}, _plot_mislabels),
+    "plot_trajectory": Rule({"score": f"{FIGURES}/trajectory_score.png",
+                             "umap": f"{FIGURES}/trajectory_umap.png"}, _plot_trajectory),
+    "paper_macros": Rule({"macros": MACROS}, _paper_macros),
+}
+GENERIC_FIGURES: dict[str, Mapping[str, str]] = {
+    # analysis section -> the figures of its rule, output name -> figure name
+    analysis: {output: pattern.rsplit("/", 1)[1].removesuffix(".png")
+               for output, pattern in RULES[rule].outputs.items()}
+    for analysis, rule in (("mislabels", "plot_mislabels"), ("gamma_sweep", "plot_gamma_sweep"),
+                           ("trajectory", "plot_trajectory"))}
+
+
+# The rules of the tasks' declarations ------------------------------------------------------
+
+
+def declared_wildcards(declaration: DataFile | Reading | FigureSet) -> list[str]:
+    """The wildcards of a declared rule: none for a data file, an experiment's seed for a
+    reading, an experiment for a figure set."""
+    if isinstance(declaration, DataFile):
+        return []
+    return ["experiment", "seed"] if isinstance(declaration, Reading) else ["experiment"]
+
+
+def _declared_rule(plan: Plan, task_name: str,
+                   declaration: DataFile | Reading | FigureSet) -> Rule:
+    if isinstance(declaration, DataFile):
+        return Rule({"table": declaration.path}, lambda plan, experiment, wildcards: ({}, {
+            "task": task_name, "file": declaration.key,
+            "settings": {key: plan.config[key] for key in declaration.config_keys}}),
+            step="make_data_file", log_name=declaration.key)
+    if isinstance(declaration, Reading):
+        return Rule({"metrics": f"{SEED}/{declaration.name}.tsv",
+                     **{name: f"{SEED}/{file}" for name, file in declaration.tables.items()}},
+                    lambda plan, experiment, wildcards: ({
+                        name: _seed_file(experiment, wildcards["seed"], file)
+                        for name, file in declaration.inputs.items()}, {
+                        "task": task_name, "reading": declaration.name,
+                        "settings": declared_settings(experiment.settings,
+                                                      declaration.settings)}),
+                    step="score_reading", log_name="{experiment}/seed{seed}",
+                    experiments=lambda plan: _offering(plan, declaration))
+    return Rule({output: f"{FIGURES}/{figure.name}.png"
+                 for output, figure in declaration.figures.items()},
+                lambda plan, experiment, wildcards: (_figure_inputs(experiment, declaration), {
+                    "experiment": experiment.name, "task": task_name,
+                    "figures": declaration.name,
+                    "settings": declared_settings(experiment.settings, declaration.settings)}),
+                step="plot_figures", log_name="{experiment}",
+                experiments=lambda plan: _offering(plan, declaration))
+
+
+def _figure_inputs(experiment: Experiment, figure_set: FigureSet) -> Files:
+    """A figure set's input files: at the figure seed, at every seed, or the experiment's."""
+    figure_seed = experiment.analysis["figure_seed"]
+    located: dict[str, Callable[[str], str | list[str]]] = {
+        "figure_seed": lambda name: _seed_file(experiment, figure_seed, name),
+        "every_seed": lambda name: [_seed_file(experiment, seed, name)
+                                    for seed in experiment.seeds],
+        "experiment": lambda name: experiment_file(experiment.name, name),
+    }
+    return {name: located[scope](file) for name, (scope, file) in figure_set.inputs.items()}
+
+
+def _offering(plan: Plan, declaration: Reading | FigureSet) -> list[str]:
+    return [name for name, experiment in plan.experiments.items()
+            if declaration in (*experiment.task.READINGS, *experiment.task.FIGURES)]
+
+
+# From files to the jobs that make them --------------------------------------------------
+
+WILDCARD_PATTERNS: dict[str, str] = {
+    "run": r"seed\d+|gamma[0-9.e+-]+|checkpoint\d+",
+    "seed": r"\d+",
+    "chain": r"\d+",
+    "kind": "covariance|correlation",
+}
+"""What each wildcard matches (the experiment's: the experiments of the rule)."""
+
+
+def wildcard_constraint(plan: Plan, rule: str, wildcard: str) -> str:
+    """The regular expression a wildcard of ``rule`` matches."""
+    if wildcard != "experiment":
+        return WILDCARD_PATTERNS[wildcard]
+    allowed = rules(plan)[rule].experiments
+    names = list(plan.experiments) if allowed is None else allowed(plan)
+    return "|".join(re.escape(name) for name in names) or "(?!)"  # none: matches nothing
+
+
+def matches(plan: Plan, rule: str, pattern: str, path: str) -> dict[str, str] | None:
+    """The wildcards with which ``pattern`` (an output of ``rule``) gives ``path``, or None."""
+    regex = "".join(
+        re.escape(literal) + (f"(?P<{field}>{wildcard_constraint(plan, rule, field)})"
+                              if field else "")
+        for literal, field, _, _ in string.Formatter().parse(pattern))
+    found = re.fullmatch(regex, path)
+    return None if found is None else found.groupdict()
+
+
+def producer(plan: Plan, path: str) -> tuple[str, dict[str, str]] | None:
+    """The rule and wildcards of the job that makes ``path``; None for a file no rule makes
+    (a data root, pretrained weights)."""
+    for name, rule in rules(plan).items():
+        for pattern in rule.outputs.values():
+            wildcards = matches(plan, name, pattern, path)
+            if wildcards is not None:
+                return name, wildcards
+    return None
+
+
+def flat(files: Files) -> list[str]:
+    """Every path of a job's files, in order."""
+    return [str(path) for paths in files.values()
+            for path in (paths if isinstance(paths, list | tuple) else [paths])]
+
+
+def jobs_for(plan: Plan, paths: Sequence[str]) -> list[Job]:
+    """Every job needed to make ``paths`` from files no rule makes, each once, every job after
+    the jobs it reads from (what ``snakemake -n`` plans in a fresh directory)."""
+    ordered: dict[tuple[str, tuple], Job] = {}
+
+    def visit(path: str) -> None:
+        made = producer(plan, path)
+        if made is None:
+            return
+        key = (made[0], tuple(sorted(made[1].items())))
+        if key in ordered:
+            return
+        needed = job(plan, *made)
+        for path_in in flat(needed.inputs):
+            visit(path_in)
+        ordered[key] = needed
+
+    for path in paths:
+        visit(path)
+    return list(ordered.values())

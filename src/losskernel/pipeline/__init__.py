@@ -1,0 +1,94 @@
+"""The pipeline's steps: load files, call the method and the readings, write with provenance.
+
+One function per step, named after its workflow rule; the rules of the tasks' declarations
+share three (``make_data_file``, ``score_reading``, ``plot_figures``). A step takes the job's
+input and output files as mappings (name -> path, or a list of paths), its arguments by
+keyword, and the provenance record every output carries. :func:`run_step` runs a
+:class:`losskernel.dag.Job`, so the Snakemake script and the ``losskernel`` command line run a
+job the same way.
+
+=================  =============================================================
+module             steps
+=================  =============================================================
+``models``         train_model, import_model, make_data_file
+``sampling``       sample_chain, merge_chains
+``kernels``        compute_kernel
+``analysis``       convergence, mislabel_baselines, mislabel_detection, gamma_sweep,
+                   trajectory, embed_umap, score_reading
+``paper``          summarize_experiment, headline_table, paper_macros
+``figures``        plot_gamma_sweep, plot_mislabels, plot_trajectory, plot_figures
+=================  =============================================================
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+from collections.abc import Callable
+
+from losskernel.dag import Job
+from losskernel.pipeline import analysis, figures, kernels, models, paper, sampling
+from losskernel.pipeline.io import Record
+
+STEPS: dict[str, Callable[..., None]] = {step.__name__: step for step in (
+    models.train_model, models.import_model, models.make_data_file,
+    sampling.sample_chain, sampling.merge_chains, kernels.compute_kernel,
+    analysis.convergence, analysis.mislabel_baselines, analysis.mislabel_detection,
+    analysis.gamma_sweep, analysis.trajectory, analysis.embed_umap, analysis.score_reading,
+    paper.summarize_experiment, paper.headline_table, paper.paper_macros,
+    figures.plot_gamma_sweep, figures.plot_mislabels, figures.plot_trajectory,
+    figures.plot_figures,
+)}
+"""Every step by name."""
+
+
+def run_step(job: Job, record: Record, threads: int = 1) -> None:
+    """Run a job's step; torch steps also get the job's ``threads``."""
+    step = STEPS[job.step]
+    extra = {"threads": threads} if "threads" in inspect.signature(step).parameters else {}
+    step(job.inputs, job.outputs, **job.arguments, record=record, **extra)
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                    "NUMBA_NUM_THREADS")
+"""Thread pools sized to a job's threads: numpy's OpenBLAS (kernels, CKA) and numba (UMAP)
+read their own variable and, unset, take every core."""
+
+
+def run_logged(job: Job, log: str | os.PathLike, threads: int, code_dir: str | os.PathLike
+               ) -> None:
+    """Run a job as a workflow rule does: its output to ``log``, its thread pools sized to
+    ``threads``, and its outputs stamped with :func:`job_record`."""
+    handle = open(log, "w", buffering=1)
+    sys.stdout = sys.stderr = handle
+    set_thread_pools(threads)
+    run_step(job, job_record(job, code_dir), threads)
+
+
+def job_record(job: Job, code_dir: str | os.PathLike, rule: str | None = None
+               ) -> dict[str, str | int]:
+    """The provenance record of a job's outputs: its arguments as the config, its rule (or
+    ``rule``), wildcards, seed and inputs, and the git state of ``code_dir``, the code's
+    repository."""
+    from losskernel.provenance import collect_provenance
+
+    seed = job.wildcards.get("seed", job.arguments.get("seed"))
+    return collect_provenance(
+        job.arguments, rule=rule or job.rule, wildcards=job.wildcards,
+        seed=None if seed is None else int(seed), inputs=input_paths(job), workdir=code_dir)
+
+
+def set_thread_pools(threads: int) -> None:
+    """Size OpenMP, MKL, OpenBLAS and numba to ``threads`` (torch steps size torch itself)."""
+    from threadpoolctl import threadpool_limits  # for BLAS pools loaded before this point
+
+    for variable in THREAD_VARIABLES:
+        os.environ[variable] = str(threads)
+    threadpool_limits(int(threads))
+
+
+def input_paths(job: Job) -> list[str]:
+    """Every input file of a job, in order."""
+    return [str(path) for paths in job.inputs.values()
+            for path in (paths if isinstance(paths, list | tuple) else [paths])]

@@ -1,0 +1,64 @@
+"""Steps of the figures: they only draw, from computed tables and kernels, so restyling a
+figure never re-samples. Each figure's PNG metadata carries the provenance record."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from losskernel.pipeline.io import Files, Record, load_inputs, read_tsv
+from losskernel.tasks import load_task
+from losskernel.tasks.protocol import resolve_callable
+
+
+def save_figures(figures: Mapping[str, Any], outputs: Files, record: Record) -> None:
+    """Save each figure to the output of the same name; a missing or extra one is an error."""
+    from losskernel.plotting import save_figure
+
+    if set(figures) != set(outputs):
+        raise ValueError(f"the figures drawn ({sorted(figures)}) are not the rule's outputs "
+                         f"({sorted(outputs)})")
+    for name, figure in figures.items():
+        save_figure(figure, outputs[name], record)
+
+
+def plot_gamma_sweep(inputs: Files, outputs: Files, *, experiment: str,
+                     localizations: Sequence[float], record: Record) -> None:
+    """The γ sweep: CKA matrix (``cka``), lift against γ (``lift``), CKA convergence per γ
+    (``convergence``)."""
+    from losskernel.plotting.figures import gamma_sweep_figures
+
+    save_figures(gamma_sweep_figures(
+        experiment, localizations, read_tsv(inputs["cka"]), read_tsv(inputs["lift"]),
+        [read_tsv(path) for path in inputs["convergence"]]), outputs, record)
+
+
+def plot_mislabels(inputs: Files, outputs: Files, *, experiment: str, figure_seed: int,
+                   record: Record) -> None:
+    """The mislabel analysis at the figure seed: ROC curves of K(z, z) and every baseline
+    (``roc``), the K(z, z) histograms (``self_covariance``), the UMAP with flipped labels
+    marked (``umap``)."""
+    from losskernel.plotting.figures import mislabel_figures
+
+    save_figures(mislabel_figures(
+        experiment, figure_seed, read_tsv(inputs["scores"]), read_tsv(inputs["metrics"]),
+        read_tsv(inputs["embedding"])), outputs, record)
+
+
+def plot_trajectory(inputs: Files, outputs: Files, *, experiment: str, record: Record) -> None:
+    """The development: structure scores per checkpoint (``score``), UMAPs of R at every
+    checkpoint (``umap``)."""
+    from losskernel.plotting.figures import trajectory_figures
+
+    save_figures(trajectory_figures(experiment, read_tsv(inputs["table"]),
+                                    read_tsv(inputs["embedding"])), outputs, record)
+
+
+def plot_figures(inputs: Files, outputs: Files, *, experiment: str, task: str, figures: str,
+                 settings: Mapping[str, Any], record: Record) -> None:
+    """A task's own figure set (a :class:`~losskernel.tasks.protocol.FigureSet`), drawn from
+    its declared inputs."""
+    module = load_task(task)
+    declaration = next(f for f in module.FIGURES if f.name == figures)
+    drawn = resolve_callable(declaration.draw)(experiment, module, settings, **load_inputs(inputs))
+    save_figures(drawn, outputs, record)

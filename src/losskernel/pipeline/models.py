@@ -1,0 +1,73 @@
+"""Steps of the models: train one, import pretrained weights, make a task's data file."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from losskernel.pipeline.io import Files, Record, data_settings, save_model, set_threads
+from losskernel.provenance import write_tsv
+from losskernel.tasks import load_task
+from losskernel.tasks.protocol import resolve_callable
+
+
+def train_model(inputs: Files, outputs: Files, *, task: str, settings: Mapping[str, Any],
+                record: Record, threads: int = 1, progress: bool = True) -> None:
+    """Train the task's model (``settings``: data, model, training); write the final weights
+    (``model``), the log-spaced checkpoints (``checkpoints``) and the history (``history``).
+
+    A task whose training set is too large to evaluate whole reports its loss on its
+    ``monitor_set``. Inputs: the task's data files.
+    """
+    from losskernel.method.losses import cross_entropy_per_sample
+    from losskernel.training import train_adamw, training_config_from_settings
+
+    set_threads(threads)
+    module, training = load_task(task), settings["training"]
+    data = module.make_data(data_settings(module, settings["data"], inputs))
+    train_data, _ = module.training_split(data)
+    result = train_adamw(
+        module.build_model(settings["model"], data), cross_entropy_per_sample, train_data,
+        training_config_from_settings(training),
+        evaluate=lambda model: module.evaluate(model, data),
+        is_converged=lambda metrics: module.is_converged(metrics, training), progress=progress,
+        monitor=module.monitor_set(data), device=training["device"],
+    )
+    save_model(task, settings, record, result.final_step, result.checkpoints[result.final_step],
+               result.checkpoints, outputs)
+    write_tsv(result.history, outputs["history"], record)
+
+
+def import_model(inputs: Files, outputs: Files, *, task: str, settings: Mapping[str, Any],
+                 record: Record) -> None:
+    """Pretrained weights (input ``weights``) and the user's own training checkpoints (input
+    ``training_checkpoints``, steps from ``task.pretrained``) as ``model`` and ``checkpoints``.
+
+    Each file is loaded into the task's model strictly, so a wrong architecture fails here,
+    not in the middle of sampling.
+    """
+    module = load_task(task)
+    model = module.build_model(settings["model"], None)
+
+    def weights_of(path: str) -> dict:
+        try:
+            module.load_weights(model, path)
+        except RuntimeError as error:
+            raise ValueError(f"{path} does not fit the task's model ({task}): "
+                             f"{str(error)[:500]}") from None
+        return {name: tensor.clone() for name, tensor in model.state_dict().items()}
+
+    pretrained = module.pretrained(settings["model"])
+    checkpoints = {step: weights_of(path) for step, path in pretrained.checkpoints}
+    final = weights_of(str(inputs["weights"]))
+    save_model(task, settings, record, None, final, checkpoints, outputs)
+
+
+def make_data_file(inputs: Files, outputs: Files, *, task: str, file: str,
+                   settings: Mapping[str, Any], record: Record) -> None:
+    """The task's data file ``file`` (a :class:`~losskernel.tasks.protocol.DataFile`) as the
+    table ``table``; its notes join the provenance record."""
+    declaration = next(data_file for data_file in load_task(task).DATA_FILES
+                       if data_file.key == file)
+    table, notes = resolve_callable(declaration.make)(settings)
+    write_tsv(table, outputs["table"], {**record, **notes})

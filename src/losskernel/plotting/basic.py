@@ -1,0 +1,210 @@
+"""Figures of the readings: one function per figure, plain arrays in, a Figure out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from sklearn.metrics import roc_curve
+
+GROUP_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+
+
+def plot_kernel_heatmap(kernel: np.ndarray, groups: np.ndarray, title: str = "",
+                        secondary_order: np.ndarray | None = None) -> Figure:
+    """The kernel with rows and columns sorted by group (then by ``secondary_order``)."""
+    groups = np.asarray(groups)
+    keys = (np.arange(len(groups)) if secondary_order is None else secondary_order, groups)
+    order = np.lexsort(keys)
+    sorted_kernel = kernel[np.ix_(order, order)]
+    off_diagonal = sorted_kernel[~np.eye(len(order), dtype=bool)]
+    limit = float(np.quantile(np.abs(off_diagonal), 0.99)) or 1.0
+    figure, axis = plt.subplots(figsize=(5.2, 4.6))
+    image = axis.imshow(sorted_kernel, cmap="RdBu_r", vmin=-limit, vmax=limit,
+                        interpolation="nearest")
+    boundaries = np.flatnonzero(groups[order][1:] != groups[order][:-1]) + 0.5
+    for boundary in boundaries:
+        axis.axhline(boundary, color="k", lw=0.6)
+        axis.axvline(boundary, color="k", lw=0.6)
+    names, starts = np.unique(groups[order], return_index=True)
+    ends = [*starts[1:], len(order)]
+    ticks = [(s + e) / 2 for s, e in zip(starts, ends, strict=True)]
+    axis.set_xticks(ticks, names)
+    axis.set_yticks(ticks, names)
+    figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04,
+                    label="kernel value (colour clipped at the 99th percentile)")
+    axis.set_title(title)
+    return figure
+
+
+def plot_kernel_distributions(kernel: np.ndarray, groups: np.ndarray, title: str = "") -> Figure:
+    """Histograms of off-diagonal kernel values within each group and across groups."""
+    groups = np.asarray(groups)
+    names = list(np.unique(groups))
+    off_diagonal = ~np.eye(len(groups), dtype=bool)
+    panels = [(f"within {n}", (groups[:, None] == n) & (groups[None, :] == n) & off_diagonal)
+              for n in names]
+    panels.append(("cross-task", groups[:, None] != groups[None, :]))
+    values = [kernel[mask] for _, mask in panels]
+    low, high = np.quantile(np.concatenate(values), [0.001, 0.999])
+    bins = np.linspace(low, high, 80)
+    figure, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3), sharex=True,
+                                sharey=True)
+    for axis, (name, _), vals, colour in zip(axes, panels, values, GROUP_COLOURS, strict=False):
+        axis.hist(vals, bins=bins, color=colour, density=True, alpha=0.85)
+        axis.axvline(0, color="k", lw=0.6)
+        axis.axvline(vals.mean(), color="k", ls="--", lw=0.8)
+        axis.set_title(f"{name}: mean {vals.mean():+.4f}", fontsize=9)
+        axis.set_xlabel("kernel value")
+    axes[0].set_ylabel("density")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def plot_embedding(coords: np.ndarray, groups: np.ndarray, title: str = "") -> Figure:
+    """A 2-D embedding, one colour per group."""
+    groups = np.asarray(groups)
+    figure, axis = plt.subplots(figsize=(4.8, 4.4))
+    for name, colour in zip(np.unique(groups), GROUP_COLOURS, strict=False):
+        points = coords[groups == name]
+        axis.scatter(points[:, 0], points[:, 1], s=5, color=colour, label=name, alpha=0.8,
+                     linewidths=0)
+    axis.set_xticks([])
+    axis.set_yticks([])
+    axis.set_xlabel("UMAP 1")
+    axis.set_ylabel("UMAP 2")
+    axis.legend(markerscale=3, frameon=False)
+    axis.set_title(title)
+    return figure
+
+
+def plot_roc_curves(curves: Sequence[tuple[str, np.ndarray, np.ndarray]],
+                    title: str = "", highlight_first: bool = False) -> Figure:
+    """ROC curves; each entry is ``(label, is_positive, score)``. ``highlight_first`` draws the
+    first curve thick and black (the method, against baselines in colour)."""
+    figure, axis = plt.subplots(figsize=(4.4, 4.2))
+    for index, (label, positive, score) in enumerate(curves):
+        false_positive, true_positive, _ = roc_curve(positive, score)
+        style = {"color": "k", "lw": 2.0, "zorder": 3} if highlight_first and index == 0 else {
+            "lw": 1.1}
+        axis.plot(false_positive, true_positive, label=label, **style)
+    axis.plot([0, 1], [0, 1], color="0.6", ls=":", lw=0.8)
+    axis.set_xlabel("false positive rate")
+    axis.set_ylabel("true positive rate")
+    axis.legend(fontsize=7, frameon=False, loc="lower right")
+    axis.set_title(title, fontsize=10)
+    axis.set_aspect("equal")
+    return figure
+
+
+def plot_matrix(matrix: np.ndarray, labels: Sequence[str], title: str = "",
+                colour_label: str = "") -> Figure:
+    """A small annotated matrix (e.g. CKA between the kernels at each γ)."""
+    figure, axis = plt.subplots(figsize=(1.0 + 0.75 * len(labels), 0.6 + 0.75 * len(labels)))
+    image = axis.imshow(matrix, cmap="viridis", vmin=min(0.0, float(np.min(matrix))), vmax=1.0)
+    for (row, column), value in np.ndenumerate(matrix):
+        axis.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=8,
+                  color="w" if value < 0.6 else "k")
+    axis.set_xticks(range(len(labels)), labels)
+    axis.set_yticks(range(len(labels)), labels)
+    figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04, label=colour_label)
+    axis.set_title(title, fontsize=10)
+    return figure
+
+
+def plot_lines(panels: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]], *,
+               xlabel: str, ylabel: str, title: str = "", logx: bool = True,
+               reference: float | None = None) -> Figure:
+    """One panel per key; each holds named ``(x, y)`` lines. ``reference`` draws a level."""
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), sharey=True,
+                                squeeze=False)
+    for axis, (panel, lines) in zip(axes[0], panels.items(), strict=True):
+        for name, (x, y) in lines.items():
+            axis.plot(x, y, marker="o", ms=3, lw=1.2, label=name)
+        if reference is not None:
+            axis.axhline(reference, color="0.5", ls=":", lw=0.8)
+        if logx:
+            axis.set_xscale("log")
+        axis.set_xlabel(xlabel)
+        axis.set_title(panel, fontsize=9)
+        axis.legend(fontsize=7, frameon=False)
+    axes[0][0].set_ylabel(ylabel)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def plot_group_histograms(values: np.ndarray, positive: np.ndarray, names: tuple[str, str],
+                          xlabel: str, title: str = "") -> Figure:
+    """Histograms of positive values for two groups on a log axis, with each group's mean.
+
+    Bar heights are the share of each group in a bin (not a density, which log-spaced bins
+    would inflate at small values), so both groups are comparable whatever their sizes.
+    """
+    positive = np.asarray(positive, dtype=bool)
+    floor = float(np.min(values[values > 0])) if np.any(values > 0) else 1e-12
+    clipped = np.maximum(values, floor)
+    bins = np.geomspace(clipped.min(), clipped.max(), 60)
+    figure, axis = plt.subplots(figsize=(5.2, 3.4))
+    for name, mask, colour in ((names[0], ~positive, GROUP_COLOURS[0]),
+                               (names[1], positive, GROUP_COLOURS[1])):
+        axis.hist(clipped[mask], bins=bins, color=colour, alpha=0.6,
+                  weights=np.full(mask.sum(), 1.0 / max(mask.sum(), 1)),
+                  label=f"{name} (n={mask.sum()}, mean {values[mask].mean():.3g})")
+        axis.axvline(values[mask].mean(), color=colour, ls="--", lw=1)
+    axis.set_xscale("log")
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel("share of the group")
+    axis.legend(fontsize=8, frameon=False)
+    axis.set_title(title, fontsize=10)
+    return figure
+
+
+def plot_labelled_embedding(coords: np.ndarray, labels: np.ndarray, marked: np.ndarray | None,
+                            title: str = "", axis=None, marked_name: str = "",
+                            legend: bool = True) -> Figure:
+    """A 2-D embedding coloured by a categorical label (up to 10 colours, then they repeat);
+    ``marked`` points get a black ring (e.g. the mislabeled inputs)."""
+    figure = None
+    if axis is None:
+        figure, axis = plt.subplots(figsize=(5.0, 4.6))
+    names, codes = np.unique(np.asarray(labels), return_inverse=True)
+    palette = plt.get_cmap("tab10").colors
+    for code, name in enumerate(names):
+        points = coords[codes == code]
+        axis.scatter(points[:, 0], points[:, 1], s=5, color=palette[code % 10], linewidths=0,
+                     alpha=0.85, label=str(name))
+    if marked is not None and np.any(marked):
+        marked = np.asarray(marked, dtype=bool)
+        axis.scatter(coords[marked, 0], coords[marked, 1], s=16, facecolors="none",
+                     edgecolors="k", linewidths=0.6, label=f"{marked_name} (n={marked.sum()})")
+    if legend:
+        axis.legend(fontsize=6, frameon=False, markerscale=2, ncols=2 if len(names) > 4 else 1)
+    axis.set_xticks([])
+    axis.set_yticks([])
+    axis.set_title(title, fontsize=9)
+    return axis.figure if figure is None else figure
+
+
+def plot_embedding_grid(embeddings: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray | None]],
+                        title: str = "", marked_name: str = "") -> Figure:
+    """Several embeddings side by side: ``(panel title, coords, labels, marked)`` each, with
+    one legend for all (the labels are the same in every panel)."""
+    columns = min(3, len(embeddings))
+    rows = -(-len(embeddings) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.4 * rows + 0.5),
+                                squeeze=False)
+    for axis, (name, coords, labels, marked) in zip(axes.flat, embeddings, strict=False):
+        plot_labelled_embedding(coords, labels, marked, name, axis=axis, marked_name=marked_name,
+                                legend=False)
+    for axis in list(axes.flat)[len(embeddings):]:
+        axis.set_visible(False)
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    figure.legend(handles, names, loc="lower center", ncols=min(len(names), 11), fontsize=7,
+                  frameon=False, markerscale=2)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout(rect=(0, 0.04, 1, 1))
+    return figure

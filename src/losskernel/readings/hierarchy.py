@@ -1,0 +1,214 @@
+"""Kernels against a class taxonomy: lowest common ancestors, tree distances, taxonomic lift.
+
+A taxonomy is given as one root-to-class path per input, the node names joined by '>'
+(in WordNet, 'entity.n.01>physical_entity.n.01>...>tench.n.01').
+The depth of a path is its number of nodes minus one (the root has depth 0) and the depth of
+the lowest common ancestor (LCA) of two inputs is the length of the common prefix of their
+paths minus one. All paths must start at the same root, so LCA depths are >= 0.
+
+Everything is computed over the unique paths (classes) and then indexed by input, so N = 10,000
+inputs of 1,000 classes cost a 1,000 x 1,000 table plus the N x N result in a small integer type.
+
+``taxonomy`` reads one kernel: the taxonomic lift per depth and its one-number summary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from losskernel.readings.neighbours import nearest_neighbours
+
+PATH_SEPARATOR = ">"
+
+
+def lca_depth_matrix(paths: Sequence[str]) -> np.ndarray:
+    """Depth of the lowest common ancestor of every pair of inputs, shape (N, N).
+
+        lca_ij = |common prefix of path_i and path_j| - 1,    lca_ii = depth_i = |path_i| - 1
+
+    Returned in the smallest integer type that holds the depths (int8 for WordNet).
+    """
+    unique_lca, _, inverse = _unique_lca(paths)
+    return unique_lca[inverse[:, None], inverse[None, :]]
+
+
+def tree_distance_matrix(paths: Sequence[str]) -> np.ndarray:
+    """Path length between the two classes in the tree, shape (N, N); 0 for the same class.
+
+        dist_ij = depth_i + depth_j - 2 lca_ij
+
+    The number of edges from class i up to the LCA and down to class j: the ground-truth
+    distance beside the kernel in Figure 1B.
+    """
+    unique_lca, depths, inverse = _unique_lca(paths)
+    distance = depths[:, None] + depths[None, :] - 2 * unique_lca.astype(np.int64)
+    distance = distance.astype(_smallest_int_dtype(int(distance.max())))
+    return distance[inverse[:, None], inverse[None, :]]
+
+
+def taxonomic_lift(
+    kernel: np.ndarray,
+    paths: Sequence[str],
+    k: int,
+    excluded_edges: np.ndarray | None = None,
+    depths: Sequence[int] | None = None,
+) -> pd.DataFrame:
+    """How much deeper in the taxonomy the kernel's neighbours meet than random inputs do.
+
+    Edges are the ``k`` nearest neighbours of each input under ``kernel`` (larger = more
+    similar), ``i -> j`` for j among i's neighbours
+    (:func:`losskernel.readings.neighbours.nearest_neighbours`; ``excluded_edges[i, j] = True``
+    removes j from i's candidates, e.g. same-label pairs).
+    Candidate pairs are all ordered ``(i, j)`` with i ≠ j and not excluded. For each depth d:
+
+        purity(d) = P_edges[lca_ij >= d]             (share of the kNN edges)
+        chance(d) = P_candidate pairs[lca_ij >= d]    (what random neighbours would give)
+        lift(d)   = purity(d) / chance(d)             (1 = no structure; NaN if chance is 0)
+
+    ``depths`` defaults to 1..(deepest path); at depth 0 every pair shares the root and the lift
+    is 1 by construction. Returns one row per depth with columns ``depth, purity, chance, lift,
+    edges, candidate_pairs``, where ``edges`` (number of valid kNN edges) and
+    ``candidate_pairs`` are the denominators of purity and chance, so ``purity * edges`` is the
+    count of edges meeting at depth >= d.
+    """
+    edge_counts, candidate_counts = _lca_counts(kernel, paths, k, excluded_edges)
+    if depths is None:
+        depths = range(1, len(edge_counts))
+    depths = np.asarray(depths, dtype=np.int64)
+    num_edges, num_candidates = int(edge_counts.sum()), int(candidate_counts.sum())
+    purity = _at_least(edge_counts, depths) / num_edges
+    chance = _at_least(candidate_counts, depths) / num_candidates
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lift = np.where(chance > 0, purity / chance, np.nan)
+    return pd.DataFrame({
+        "depth": depths,
+        "purity": purity,
+        "chance": chance,
+        "lift": lift,
+        "edges": num_edges,
+        "candidate_pairs": num_candidates,
+    })
+
+
+def hierarchy_lift(
+    kernel: np.ndarray, paths: Sequence[str], k: int, excluded_edges: np.ndarray | None = None
+) -> tuple[float, float, float]:
+    """One-number summary of :func:`taxonomic_lift`: mean LCA depth of kNN edges over chance.
+
+    Returns ``(E_edges[lca], E_candidate pairs[lca], their ratio)`` with the edges and candidate
+    pairs of :func:`taxonomic_lift`; the ratio is NaN when the candidate mean is 0. As the LCA
+    depth is a non-negative integer, ``Σ_{d≥1} P(lca ≥ d) = E[lca]``, so
+
+        ratio = Σ_d purity(d) / Σ_d chance(d) = Σ_d chance(d) lift(d) / Σ_d chance(d),
+
+    the per-depth lifts averaged with weights equal to chance.
+    """
+    edge_counts, candidate_counts = _lca_counts(kernel, paths, k, excluded_edges)
+    levels = np.arange(len(edge_counts))
+    mean_edges = float(levels @ edge_counts / edge_counts.sum())
+    mean_candidates = float(levels @ candidate_counts / candidate_counts.sum())
+    ratio = mean_edges / mean_candidates if mean_candidates > 0 else float("nan")
+    return mean_edges, mean_candidates, ratio
+
+
+def taxonomy(correlation: np.ndarray, wordnet_paths: Sequence[str], knn_k: int,
+             excluded_edges: np.ndarray | None) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The taxonomic lift of R's ``knn_k``-nearest neighbours, ``excluded_edges`` removed (the
+    paper removes same-class edges).
+
+    ``wordnet_paths`` holds one taxonomy path per input (see the module docstring). Per depth d
+    (the table, :func:`taxonomic_lift`): ``lift(d) = P_edges[depth(LCA) ≥ d] /
+    P_candidates[depth(LCA) ≥ d]``, the candidates being every pair left by the exclusions
+    (what random neighbours would give). Metrics: ``hierarchy_lift`` = ``edge_lca_depth`` /
+    ``chance_lca_depth``, the mean LCA depth of the edges over that of the candidates
+    (:func:`hierarchy_lift`).
+    """
+    paths = list(wordnet_paths)
+    table = taxonomic_lift(correlation, paths, knn_k, excluded_edges)
+    edge_depth, chance_depth, lift = hierarchy_lift(correlation, paths, knn_k, excluded_edges)
+    return table, {"hierarchy_lift": lift, "edge_lca_depth": edge_depth,
+                   "chance_lca_depth": chance_depth}
+
+
+def _lca_counts(
+    kernel: np.ndarray, paths: Sequence[str], k: int, excluded_edges: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Histograms over LCA depth 0..D of the valid kNN edges and of the candidate pairs."""
+    num_inputs = len(paths)
+    if np.shape(kernel) != (num_inputs, num_inputs):
+        raise ValueError(f"kernel must be {num_inputs} x {num_inputs} (one row per path), "
+                         f"got shape {np.shape(kernel)}")
+    if excluded_edges is not None and np.shape(excluded_edges) != (num_inputs, num_inputs):
+        raise ValueError(f"excluded_edges must be {num_inputs} x {num_inputs}, "
+                         f"got shape {np.shape(excluded_edges)}")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    unique_lca, depths, inverse = _unique_lca(paths)
+    num_levels = int(depths.max()) + 1
+
+    indices, valid = nearest_neighbours(kernel, k, excluded_edges)
+    edge_lca = unique_lca[inverse[:, None], inverse[indices]][valid]
+    edge_counts = np.bincount(edge_lca, minlength=num_levels)
+    if edge_counts.sum() == 0:
+        raise ValueError("no kNN edge is left: every candidate neighbour is excluded")
+
+    # Ordered pairs i != j between classes a and b number n_a n_b (a != b) or n_a (n_a - 1).
+    class_sizes = np.bincount(inverse).astype(np.int64)
+    pair_counts = np.outer(class_sizes, class_sizes) - np.diag(class_sizes)
+    candidate_counts = np.zeros(num_levels, dtype=np.int64)
+    np.add.at(candidate_counts, unique_lca.ravel(), pair_counts.ravel())
+    if excluded_edges is not None:
+        rows, cols = np.nonzero(excluded_edges)
+        off_diagonal = rows != cols
+        excluded_lca = unique_lca[inverse[rows[off_diagonal]], inverse[cols[off_diagonal]]]
+        candidate_counts -= np.bincount(excluded_lca, minlength=num_levels)
+    return edge_counts, candidate_counts
+
+
+def _at_least(counts: np.ndarray, depths: np.ndarray) -> np.ndarray:
+    """``Σ_{d' >= d} counts[d']`` for each d in ``depths`` (total for d <= 0, 0 past the end)."""
+    tail = np.concatenate([np.cumsum(counts[::-1])[::-1], [0]])
+    return tail[np.clip(depths, 0, len(counts))].astype(np.float64)
+
+
+def _unique_lca(paths: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """LCA depths between the unique paths, their depths, and each input's unique index.
+
+    Node names are coded per level; the common prefix of paths a and b has length
+    ``Σ_l Π_{l' <= l} [node_a(l') == node_b(l')]``, accumulated level by level over the
+    U x U unique pairs.
+    """
+    if len(paths) == 0:
+        raise ValueError("paths is empty")
+    unique_paths, inverse = np.unique(np.asarray(paths, dtype=str), return_inverse=True)
+    split = [str(path).split(PATH_SEPARATOR) for path in unique_paths]
+    for path in split:
+        if not all(path):
+            raise ValueError(f"a path has an empty node name: {PATH_SEPARATOR.join(path)!r}")
+    roots = {path[0] for path in split}
+    if len(roots) > 1:
+        raise ValueError(f"all paths must start at the same root, got roots {sorted(roots)}")
+    lengths = np.array([len(path) for path in split])
+    codes: dict[str, int] = {}
+    nodes = np.full((len(split), lengths.max()), -1, dtype=np.int64)
+    for row, path in enumerate(split):
+        nodes[row, : len(path)] = [codes.setdefault(name, len(codes)) for name in path]
+    common = np.zeros((len(split), len(split)), dtype=np.int64)
+    shared = np.ones((len(split), len(split)), dtype=bool)
+    for level in range(lengths.max()):
+        present = nodes[:, level] >= 0
+        shared &= (nodes[:, level][:, None] == nodes[:, level][None, :]) & present[:, None]
+        common += shared
+    depths = lengths - 1
+    dtype = _smallest_int_dtype(int(depths.max()))
+    return (common - 1).astype(dtype), depths.astype(np.int64), inverse.ravel()
+
+
+def _smallest_int_dtype(largest: int) -> type[np.signedinteger]:
+    for dtype in (np.int8, np.int16, np.int32):
+        if largest <= np.iinfo(dtype).max:
+            return dtype
+    return np.int64

@@ -1,0 +1,42 @@
+"""The tiny config's whole DAG, run once per session and shared by the tests that read it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = ["--configfile", str(ROOT / "config/config.yaml"),
+           str(ROOT / "tests/smoke/overrides.yaml")]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
+
+
+def snakemake(*args: str, cwd: Path = ROOT, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=1800, **kwargs)
+
+
+@dataclass(frozen=True)
+class SmokeRun:
+    """A finished run of the tiny config: its directory, snakemake's output, and the number of
+    benchmark files per rule right after the run (later tests add targets such as the paper)."""
+
+    work: Path
+    run: subprocess.CompletedProcess
+    benchmarks: dict[str, int]
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> SmokeRun:
+    """The whole DAG of the tiny config (tests/smoke/overrides.yaml over config/config.yaml)
+    run once on 2 cores, shared by the tests that read its results."""
+    work = tmp_path_factory.mktemp("smoke")
+    run = snakemake("--directory", str(work), *CONFIGS, "--cores", "2")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    benchmarks = {rule.name: len(list(rule.rglob("*.tsv")))
+                  for rule in (work / "results/benchmarks").iterdir()}
+    return SmokeRun(work, run, benchmarks)
