@@ -30,6 +30,7 @@ from pathlib import Path
 
 from losskernel import dag
 from losskernel.config import ConfigError, load_config
+from losskernel.job import Job
 from losskernel.plan import Plan
 from losskernel.provenance import ProvenanceError
 
@@ -67,7 +68,7 @@ def run_rule(args: argparse.Namespace) -> int:
     arguments = dict(job.arguments)
     if getattr(args, "save_every", None) is not None:
         arguments["save_every_seconds"] = args.save_every
-    job = dag.Job(job.rule, job.step, job.wildcards, job.inputs, outputs, arguments)
+    job = Job(job.rule, job.step, job.wildcards, job.inputs, outputs, arguments)
     os.chdir(args.directory)
     _check_files(plan, job, args.force)
     set_thread_pools(args.threads)
@@ -89,7 +90,7 @@ def _redirected(overrides: Sequence[str], outputs: dict[str, str]) -> dict[str, 
     return redirected
 
 
-def _check_files(plan: Plan, job: dag.Job, force: bool) -> None:
+def _check_files(plan: Plan, job: Job, force: bool) -> None:
     """Every input exists (else name the rule that makes it); no output is replaced unless
     ``force``."""
     for path in dag.flat(job.inputs):

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from losskernel.job import Files, Job
 from losskernel.plan import Experiment, Plan, quoted_settings
 from losskernel.tasks.protocol import DataFile, FigureSet, Reading, declared_settings
 
@@ -39,7 +40,6 @@ def figure_file(experiment: str, name: str) -> str:
     return f"results/figures/{experiment}/{name}.png"
 
 
-Files = dict[str, str | list[str]]
 Arguments = dict[str, Any]
 Wildcards = Mapping[str, str]
 
@@ -64,18 +64,6 @@ class Rule:
         names = {field for pattern in self.outputs.values()
                  for _, field, _, _ in string.Formatter().parse(pattern) if field}
         return sorted(names)
-
-
-@dataclass(frozen=True)
-class Job:
-    """One job: a rule at concrete wildcards, with its files and arguments."""
-
-    rule: str
-    step: str
-    wildcards: Mapping[str, str]
-    inputs: Files
-    outputs: dict[str, str]
-    arguments: Arguments
 
 
 def job(plan: Plan, rule: str, wildcards: Wildcards) -> Job:
@@ -115,11 +103,11 @@ def targets(plan: Plan) -> list[str]:
 
 def figures(plan: Plan, experiment: str) -> list[str]:
     """The figures of an experiment: its task's figure sets, then its appendix analyses'."""
-    settings = plan.experiment(experiment)
-    names = [figure.name for figure_set in settings.task.FIGURES
+    planned = plan.experiment(experiment)
+    names = [figure.name for figure_set in planned.task.FIGURES
              for figure in figure_set.figures.values()]
     names += [name for analysis, figures in GENERIC_FIGURES.items()
-              if analysis in settings.analysis for name in figures.values()]
+              if analysis in planned.analysis for name in figures.values()]
     return [figure_file(experiment, name) for name in names]
 
 

@@ -17,6 +17,7 @@ import torch
 
 from losskernel import dag, pipeline
 from losskernel.config import load_config, update_config
+from losskernel.job import Job
 from losskernel.method import resume
 from losskernel.method.chains import evaluate_per_sample_losses
 from losskernel.method.kernel import compute_kernel, load_kernel
@@ -78,12 +79,12 @@ def trained(plan, tmp_path, monkeypatch):
     return job
 
 
-def chain_job(plan, chain: int, run: str = "seed3") -> dag.Job:
+def chain_job(plan, chain: int, run: str = "seed3") -> Job:
     return dag.job(plan, "sample_chain", {"experiment": "modarith", "run": run,
                                           "chain": str(chain)})
 
 
-def sample(job: dag.Job, **changes) -> None:
+def sample(job: Job, **changes) -> None:
     pipeline.sampling.sample_chain(job.inputs, job.outputs, **{**job.arguments, **changes},
                                    record=RECORD, progress=False)
 
@@ -220,7 +221,7 @@ def test_run_step_passes_threads_only_to_steps_that_take_them(monkeypatch):
     monkeypatch.setitem(pipeline.STEPS, "with_threads", with_threads)
     monkeypatch.setitem(pipeline.STEPS, "without_threads", without_threads)
     for step in ("with_threads", "without_threads"):
-        job = dag.Job(rule=f"rule_{step}", step=step, wildcards={}, inputs={"a": "in.tsv"},
+        job = Job(rule=f"rule_{step}", step=step, wildcards={}, inputs={"a": "in.tsv"},
                       outputs={"b": "out.tsv"}, arguments={"value": 7})
         pipeline.run_step(job, {"rule": "r"}, threads=3)
     assert calls == [

@@ -18,6 +18,7 @@ from PIL import Image
 
 from losskernel import cli, dag
 from losskernel.config import load_config
+from losskernel.job import Job
 from losskernel.plan import Plan
 from losskernel.provenance import RECORD_KEYS
 
@@ -35,7 +36,7 @@ def losskernel(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=900)
 
 
-def options(job: dag.Job) -> list[str]:
+def options(job: Job) -> list[str]:
     return [part for name, value in job.wildcards.items() for part in (f"--{name}", value)]
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 CODE = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(CODE / "src"))
 
-from losskernel.dag import Job  # noqa: E402
+from losskernel.job import Job  # noqa: E402
 from losskernel.pipeline import run_logged  # noqa: E402
 
 sm = snakemake  # noqa: F821 - injected by Snakemake

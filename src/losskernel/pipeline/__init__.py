@@ -4,7 +4,7 @@ One function per step, named after its workflow rule; the rules of the tasks' de
 share three (``make_data_file``, ``score_reading``, ``plot_figures``). A step takes the job's
 input and output files as mappings (name -> path, or a list of paths), its arguments by
 keyword, and the provenance record every output carries. :func:`run_step` runs a
-:class:`losskernel.dag.Job`, so the Snakemake script and the ``losskernel`` command line run a
+:class:`losskernel.job.Job`, so the Snakemake script and the ``losskernel`` command line run a
 job the same way.
 
 =================  =============================================================
@@ -27,7 +27,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from losskernel.dag import Job
+from losskernel.job import Job
 from losskernel.pipeline import analysis, figures, kernels, models, paper, sampling
 from losskernel.pipeline.io import Record
 
