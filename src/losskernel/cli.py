@@ -30,7 +30,7 @@ from pathlib import Path
 
 from losskernel import dag
 from losskernel.config import ConfigError, load_config
-from losskernel.job import Job
+from losskernel.job import Job, paths
 from losskernel.plan import Plan
 from losskernel.provenance import ProvenanceError
 
@@ -69,6 +69,7 @@ def run_rule(args: argparse.Namespace) -> int:
     if getattr(args, "save_every", None) is not None:
         arguments["save_every_seconds"] = args.save_every
     job = Job(job.rule, job.step, job.wildcards, job.inputs, outputs, arguments)
+    Path(args.directory).mkdir(parents=True, exist_ok=True)
     os.chdir(args.directory)
     _check_files(plan, job, args.force)
     set_thread_pools(args.threads)
@@ -93,7 +94,7 @@ def _redirected(overrides: Sequence[str], outputs: dict[str, str]) -> dict[str, 
 def _check_files(plan: Plan, job: Job, force: bool) -> None:
     """Every input exists (else name the rule that makes it); no output is replaced unless
     ``force``."""
-    for path in dag.flat(job.inputs):
+    for path in paths(job.inputs):
         if not Path(path).exists():
             maker = dag.producer(plan, path)
             hint = "" if maker is None else "; make it with `losskernel {} {}` or snakemake".format(

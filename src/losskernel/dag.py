@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from losskernel.job import Files, Job
+from losskernel.job import Files, Job, paths
 from losskernel.plan import Experiment, Plan, quoted_settings
 from losskernel.tasks.protocol import DataFile, FigureSet, Reading, declared_settings
 
@@ -399,14 +399,8 @@ def producer(plan: Plan, path: str) -> tuple[str, dict[str, str]] | None:
     return None
 
 
-def flat(files: Files) -> list[str]:
-    """Every path of a job's files, in order."""
-    return [str(path) for paths in files.values()
-            for path in (paths if isinstance(paths, list | tuple) else [paths])]
-
-
-def jobs_for(plan: Plan, paths: Sequence[str]) -> list[Job]:
-    """Every job needed to make ``paths`` from files no rule makes, each once, every job after
+def jobs_for(plan: Plan, files: Sequence[str]) -> list[Job]:
+    """Every job needed to make ``files`` from files no rule makes, each once, every job after
     the jobs it reads from (what ``snakemake -n`` plans in a fresh directory)."""
     ordered: dict[tuple[str, tuple], Job] = {}
 
@@ -418,10 +412,10 @@ def jobs_for(plan: Plan, paths: Sequence[str]) -> list[Job]:
         if key in ordered:
             return
         needed = job(plan, *made)
-        for path_in in flat(needed.inputs):
+        for path_in in paths(needed.inputs):
             visit(path_in)
         ordered[key] = needed
 
-    for path in paths:
+    for path in files:
         visit(path)
     return list(ordered.values())

@@ -25,3 +25,9 @@ class Job:
     inputs: Files
     outputs: dict[str, str]
     arguments: dict[str, Any]
+
+
+def paths(files: Files) -> list[str]:
+    """Every path of a job's files, in order."""
+    return [str(path) for named in files.values()
+            for path in (named if isinstance(named, list | tuple) else [named])]

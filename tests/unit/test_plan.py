@@ -8,6 +8,7 @@ import pytest
 
 from losskernel import dag
 from losskernel.config import ConfigError, load_config
+from losskernel.job import paths
 from losskernel.plan import Plan, quoted_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,7 +91,7 @@ def test_every_file_has_one_producer_and_the_jobs_of_all_are_the_dag(plan):
     assert counts["train_model"] == 3 and sum(counts.values()) == 204
     made = {path for job in jobs for path in job.outputs.values()}
     for job in jobs:  # every job reads only what an earlier job made
-        assert set(dag.flat(job.inputs)) <= made
+        assert set(paths(job.inputs)) <= made
 
 
 def test_quoted_settings_are_the_numbers_of_data_inputs_and_sampling(plan):

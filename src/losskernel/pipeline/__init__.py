@@ -27,7 +27,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from losskernel.job import Job
+from losskernel.job import Job, paths
 from losskernel.pipeline import analysis, figures, kernels, models, paper, sampling
 from losskernel.pipeline.io import Record
 
@@ -76,7 +76,7 @@ def job_record(job: Job, code_dir: str | os.PathLike, rule: str | None = None
     seed = job.wildcards.get("seed", job.arguments.get("seed"))
     return collect_provenance(
         job.arguments, rule=rule or job.rule, wildcards=job.wildcards,
-        seed=None if seed is None else int(seed), inputs=input_paths(job), workdir=code_dir)
+        seed=None if seed is None else int(seed), inputs=paths(job.inputs), workdir=code_dir)
 
 
 def set_thread_pools(threads: int) -> None:
@@ -86,9 +86,3 @@ def set_thread_pools(threads: int) -> None:
     for variable in THREAD_VARIABLES:
         os.environ[variable] = str(threads)
     threadpool_limits(int(threads))
-
-
-def input_paths(job: Job) -> list[str]:
-    """Every input file of a job, in order."""
-    return [str(path) for paths in job.inputs.values()
-            for path in (paths if isinstance(paths, list | tuple) else [paths])]
