@@ -12,6 +12,17 @@ import torch
 torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def isolated_environment():
+    """Restore the environment after each test: a step run in-process (the command line)
+    sizes thread pools through variables such as OMP_NUM_THREADS, which must not reach the
+    processes later tests start."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 @pytest.fixture
 def rng():
     import numpy as np

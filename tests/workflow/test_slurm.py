@@ -37,8 +37,11 @@ def cluster():
     reason = why_no_cluster()
     if reason:
         pytest.skip(reason)
+    # up.sh sizes the node with nproc, which a thread limit in the environment would lower
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("OMP_NUM_THREADS", "OMP_THREAD_LIMIT")}
     up = subprocess.run(["bash", str(CLUSTER_SCRIPTS / "up.sh")], capture_output=True, text=True,
-                        timeout=900)
+                        env=env, timeout=900)
     assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
     yield
     subprocess.run(["bash", str(CLUSTER_SCRIPTS / "down.sh")], capture_output=True, timeout=300)
