@@ -38,6 +38,8 @@ DEFAULT_CONFIG = ["config/config.yaml"]
 DEFAULT_SCHEMA = Path("workflow/schemas/config.schema.yaml")
 CODE = Path(__file__).resolve().parent
 """Where the package's code is: the git state of its repository goes into provenance."""
+OTHER_COMMANDS = ("validate-config", "jobs", "plan", "provenance")
+"""The commands that are no rule."""
 WILDCARD_HELP = {
     "experiment": "the experiment (a key of experiments in the config)",
     "run": "the run: seed<S>, gamma<γ> or checkpoint<i> (see `losskernel jobs`)",
@@ -148,7 +150,8 @@ def trace_provenance(args: argparse.Namespace) -> int:
 
 def rule_names(argv: Sequence[str]) -> dict[str, list[str]]:
     """Every rule (a command) with its wildcards: the fixed rules, the rules the built-in
-    tasks declare, and those of the tasks of the config named in ``argv`` (if it reads)."""
+    tasks declare, and those of the tasks of the config named in ``argv`` (if it reads). The
+    config is read only when ``argv`` names no command known without it (a task's own rule)."""
     from losskernel.tasks import BUILTIN_TASKS, load_task
 
     found = {name: rule.wildcards for name, rule in dag.RULES.items()}
@@ -156,6 +159,8 @@ def rule_names(argv: Sequence[str]) -> dict[str, list[str]]:
         module = load_task(task)
         for declaration in (*module.DATA_FILES, *module.READINGS, *module.FIGURES):
             found[declaration.rule] = dag.declared_wildcards(declaration)
+    if argv and (argv[0] in found or argv[0] in OTHER_COMMANDS):
+        return found
     known = argparse.Namespace(config=_option_values(argv, "--config") or DEFAULT_CONFIG,
                                schema=(_option_values(argv, "--schema") or [DEFAULT_SCHEMA])[0])
     try:

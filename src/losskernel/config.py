@@ -209,23 +209,23 @@ def task_of(name: str, settings: Mapping) -> Task:
 
 
 def _fill(instance: Any, schema: Mapping, definitions: Mapping) -> None:
-    schema = _resolved(schema, definitions)
+    schema = resolve_reference(schema, definitions)
     if not isinstance(instance, dict):
         return
     properties = schema.get("properties", {})
     for key, subschema in properties.items():
-        subschema = _resolved(subschema, definitions)
+        subschema = resolve_reference(subschema, definitions)
         if key not in instance and "default" in subschema:
             instance[key] = copy.deepcopy(subschema["default"])
         if key in instance:
             _fill(instance[key], subschema, definitions)
 
 
-def _resolved(schema: Mapping, definitions: Mapping) -> Mapping:
-    """A schema with its ``$ref`` (to ``#/$defs/<name>``) replaced by the definition, its own
-    keys (a default, a description) laid over it."""
+def resolve_reference(schema: Mapping, definitions: Mapping) -> Mapping:
+    """``schema`` with its ``$ref`` (``#/$defs/<name>``) replaced by the definition, resolved in
+    turn, with the referring schema's own keys (a default, a description) laid over it."""
     reference = schema.get("$ref")
     if reference is None:
         return schema
-    target = definitions[reference.removeprefix("#/$defs/")]
+    target = resolve_reference(definitions[reference.removeprefix("#/$defs/")], definitions)
     return {**target, **{key: value for key, value in schema.items() if key != "$ref"}}

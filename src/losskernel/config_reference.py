@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from losskernel.config import experiment_schema, load_yaml
+from losskernel.config import experiment_schema, load_yaml, resolve_reference
 from losskernel.tasks import BUILTIN_TASKS, load_task
 from losskernel.tasks.protocol import Task
 
@@ -95,10 +95,10 @@ def key_rows(schema: Mapping, definitions: Mapping, prefix: KeyPath = ()) -> Ite
     """A row for every key under ``schema``, depth first in schema order: its properties, the
     keys of the mapping values of ``additionalProperties`` (as ``<name>``) and of the object
     items of an array (as ``[]``). ``$ref`` to ``#/$defs/<name>`` is followed."""
-    schema = resolve(schema, definitions)
+    schema = resolve_reference(schema, definitions)
     required = schema.get("required", [])
     for key, subschema in schema.get("properties", {}).items():
-        subschema = resolve(subschema, definitions)
+        subschema = resolve_reference(subschema, definitions)
         path = (*prefix, key)
         yield KeyRow(path, describe_type(subschema, definitions),
                      _default_cell(subschema, key in required),
@@ -135,22 +135,12 @@ def constrained_paths(extension: Mapping, prefix: KeyPath = ()
     return keys, subtrees
 
 
-def resolve(schema: Mapping, definitions: Mapping) -> Mapping:
-    """``schema`` with its ``$ref`` (``#/$defs/<name>``) replaced by the definition, resolved
-    in turn, with the referring schema's own keys (a default, a description) laid over it."""
-    reference = schema.get("$ref")
-    if reference is None:
-        return schema
-    target = resolve(definitions[reference.removeprefix("#/$defs/")], definitions)
-    return {**target, **{key: value for key, value in schema.items() if key != "$ref"}}
-
-
 def describe_type(schema: Mapping, definitions: Mapping) -> str:
     """The allowed values of a schema in words: ``integer ≥ 0``, ``number in (0, 1)``,
     ``one of: pooled, per_chain``, ``always cnn``, ``null or string``,
     ``array (2 items) of integer ≥ 1``, ``object (keys from: a, b)``; ``any`` without a
     constraint."""
-    schema = resolve(schema, definitions)
+    schema = resolve_reference(schema, definitions)
     if "const" in schema:
         return f"always {literal(schema['const'])}"
     if "enum" in schema:
@@ -198,7 +188,7 @@ def _describe_array(schema: Mapping, definitions: Mapping) -> str:
     items = schema.get("items")
     if not isinstance(items, Mapping):
         return kind
-    items = resolve(items, definitions)
+    items = resolve_reference(items, definitions)
     joint = ", each " if {"enum", "const"} & set(items) else " of "
     return kind + joint + describe_type(items, definitions)
 

@@ -216,11 +216,6 @@ def _training_row(training: dict[str, Any]) -> dict[str, Any]:
             "eval_inputs": 0}
 
 
-def trains_here(experiment: Experiment) -> bool:
-    """Whether the experiment trains its own model (not another's, nor pretrained weights)."""
-    return experiment.model_source == experiment.name and experiment.pretrained is None
-
-
 def plan_jobs(experiment: Experiment, num_inputs: int) -> pd.DataFrame:
     """One row per job of the experiment (see the module docstring), for ``num_inputs``
     kernel inputs.
@@ -229,13 +224,13 @@ def plan_jobs(experiment: Experiment, num_inputs: int) -> pd.DataFrame:
     ``training_steps`` (train row only), ``draws`` (all chains), ``batch_size`` (nullable),
     ``train_inputs`` (forward+backward) and ``eval_inputs`` (forward). The rows ``sample_chain``
     are ``experiment.runs`` in order; a first row ``train`` (rule ``train_model``) is there when
-    the experiment trains its own model (:func:`trains_here`).
+    the experiment trains its own model (``Experiment.trains_model``).
     """
     if num_inputs < 1:
         raise ValueError(f"num_inputs must be >= 1, got {num_inputs}")
     rows = [_sampling_row(run.name, dict(run.sampling), num_inputs)
             for run in experiment.runs.values()]
-    if trains_here(experiment):
+    if experiment.trains_model:
         rows.insert(0, _training_row(dict(experiment.settings["training"])))
     plan = pd.DataFrame(rows, columns=list(PLAN_COLUMNS))
     plan["batch_size"] = plan["batch_size"].astype("Int64")

@@ -87,6 +87,11 @@ class Experiment:
     def pretrained(self) -> Pretrained | None:
         return self.task.pretrained(self.settings["model"])
 
+    @property
+    def trains_model(self) -> bool:
+        """Whether the experiment trains its own model (not another's, nor pretrained weights)."""
+        return self.model_source == self.name and self.pretrained is None
+
     @functools.cached_property
     def runs(self) -> dict[str, Run]:
         """Every run by name, in order: seeds, the γ sweep, the trajectory."""
@@ -188,8 +193,7 @@ class Plan:
     @property
     def trained(self) -> list[str]:
         """Experiments that train their own model."""
-        return [e.name for e in self.experiments.values()
-                if e.model_source == e.name and e.pretrained is None]
+        return [e.name for e in self.experiments.values() if e.trains_model]
 
     @property
     def pretrained(self) -> list[str]:

@@ -26,6 +26,8 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
+from losskernel.method.traces import trace_losses
+
 Centring = Literal["pooled", "per_chain"]
 KernelKind = Literal["covariance", "correlation"]
 Precision = Literal["float32", "float64"]
@@ -171,7 +173,7 @@ def kernel_dataset(
     Non-index coordinates on ``obs_id`` (task, label, ...) are carried over; the second axis
     ``obs_id_2`` holds the same ids so that ``kernel.sel(obs_id=a, obs_id_2=b)`` reads K(a, b).
     """
-    losses = traces["loss"].transpose("chain", "draw", "obs_id").values
+    losses = trace_losses(traces)
     values = compute_kernel(losses, kind=kind, centring=centring)
     obs_id = traces["obs_id"].values
     obs_coords = {name: coord for name, coord in traces["loss"].coords.items()

@@ -94,6 +94,11 @@ def validate_traces(dataset: xr.Dataset) -> None:
                              f"got {type(value).__name__}")
 
 
+def trace_losses(dataset: xr.Dataset) -> np.ndarray:
+    """The per-sample losses of a trace dataset as an array ``(chain, draw, obs_id)``."""
+    return dataset["loss"].transpose(*TRACE_VARIABLES["loss"]).values
+
+
 def merge_traces(datasets: list[xr.Dataset]) -> xr.Dataset:
     """The chains of several trace datasets of one run in one dataset, ordered by chain.
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from losskernel.method.kernel import load_kernel
-from losskernel.method.traces import load_traces
+from losskernel.method.traces import load_traces, trace_losses
 from losskernel.pipeline.io import (
     Files,
     Record,
@@ -27,18 +27,14 @@ from losskernel.tasks import load_task
 from losskernel.tasks.protocol import resolve_callable
 
 
-def _losses(traces_path: str) -> np.ndarray:
-    """The ``loss`` traces of a file as an array ``(chain, draw, obs_id)``."""
-    return load_traces(traces_path)["loss"].transpose("chain", "draw", "obs_id").values
-
-
 def convergence(inputs: Files, outputs: Files, *, centring: str, num_points: int,
                 record: Record) -> None:
     """CKA of the kernel of the first t draws (of every chain) against the final kernel, at
     about ``num_points`` t (``curve``), and the halves' CKAs (``metrics``)."""
     from losskernel.readings.convergence import convergence as convergence_of
 
-    curve, values = convergence_of(_losses(inputs["traces"]), centring, num_points)
+    losses = trace_losses(load_traces(inputs["traces"]))
+    curve, values = convergence_of(losses, centring, num_points)
     write_tsv(curve, outputs["curve"], record)
     write_metrics(values, outputs["metrics"], record)
 

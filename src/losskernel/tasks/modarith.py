@@ -257,10 +257,11 @@ def _score_separation(task, settings: Mapping, correlation: xr.Dataset,
                       traces: xr.Dataset) -> dict[str, pd.DataFrame]:
     """The separation reading of one seed: kNN task votes, pairwise AUC, block means of R and
     the cross-task covariance test (``losskernel.readings.separation.task_separation``)."""
+    from losskernel.method.traces import trace_losses
     from losskernel.readings import metrics_table, obs_table
     from losskernel.readings.separation import task_separation
 
-    losses = traces["loss"].transpose("chain", "draw", "obs_id").values
+    losses = trace_losses(traces)
     values, scores = task_separation(correlation["kernel"].values, losses, obs_table(correlation),
                                      task.excluded_edges, settings["knn_k"],
                                      settings["standard_error_batches"])
