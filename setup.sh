@@ -31,6 +31,17 @@ if [ ! -f /usr/share/wordnet/data.noun ] || [ ! -f /usr/share/wordnet/index.sens
     fi
 fi
 
+# Fashion-MNIST for the default `fashion` experiment (Figure 1 on real images): Debian's
+# 30 MB package of the original idx files, read by torchvision without a download.
+if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null
+    else
+        echo "setup.sh: note: the default pipeline's fashion experiment needs Fashion-MNIST:" \
+             "sudo apt-get install dataset-fashion-mnist" >&2
+    fi
+fi
+
 # Headless Chromium (the test that opens the HTML report) and a minimal TeX (the `paper` target
 # and its test); without them those tests skip and say why.
 if ! command -v chromium >/dev/null || ! command -v latexmk >/dev/null; then

@@ -28,3 +28,4 @@ def rng():
     import numpy as np
 
     return np.random.default_rng(12345)
+

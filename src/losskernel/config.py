@@ -95,8 +95,11 @@ def lay_over(base: Mapping, variant: Mapping) -> dict:
 
 def resolve_variants(config: Mapping) -> dict:
     """The config with every ``based_on`` experiment completed by its base and every
-    ``model_from`` experiment by its source's training sections (the input is not modified)."""
-    experiments = config["experiments"]
+    ``model_from`` experiment by its source's training sections (the input is not modified).
+    An experiment set to null (``experiments: {fashion: null}`` in an override file) is left
+    out."""
+    experiments = {name: settings for name, settings in config["experiments"].items()
+                   if settings is not None}
     resolved: dict[str, dict] = {}
 
     def resolve(name: str, path: tuple[str, ...]) -> dict:

@@ -185,6 +185,14 @@ def _mislabel_baselines(plan, experiment, wildcards):
         "mislabels": experiment.analysis["mislabels"]}
 
 
+def _input_features(plan, experiment, wildcards):
+    return {"model": experiment_file(experiment.model_source, "model.pt"),
+            **experiment.data_files()}, {
+        "task": _task(experiment), "settings": experiment.sections("data", "kernel_inputs"),
+        "eval_batch_size": experiment.settings["sampling"]["eval_batch_size"],
+        "device": experiment.settings["sampling"]["device"]}
+
+
 def _mislabel_detection(plan, experiment, wildcards):
     seed = wildcards["seed"]
     return {"covariance": _seed_file(experiment, seed, "kernel-covariance.nc"),
@@ -207,7 +215,8 @@ def _trajectory(plan, experiment, wildcards):
     runs = experiment.checkpoint_runs
     return {"covariance": _per_run(experiment, runs, "kernel-covariance.nc"),
             "correlation": _per_run(experiment, runs, "kernel-correlation.nc")}, {
-        "task": _task(experiment), "knn_k": experiment.analysis.get("knn_k")}
+        "task": _task(experiment), "knn_k": experiment.analysis.get("knn_k"),
+        "hierarchy": experiment.analysis.get("hierarchy")}
 
 
 def _summarize_experiment(plan, experiment, wildcards):
@@ -273,6 +282,7 @@ RULES: dict[str, Rule] = {
                          "metrics": f"{RUN}/convergence.tsv"}, _convergence),
     "mislabel_baselines": Rule({"scores": f"{EXPERIMENT}/mislabel-baselines.tsv"},
                                _mislabel_baselines),
+    "input_features": Rule({"features": f"{EXPERIMENT}/input-features.nc"}, _input_features),
     "mislabel_detection": Rule({"metrics": f"{SEED}/mislabels.tsv",
                                 "scores": f"{SEED}/mislabel-scores.tsv"}, _mislabel_detection),
     "gamma_sweep": Rule({"cka": f"{EXPERIMENT}/gamma-sweep-cka.tsv",
@@ -324,9 +334,11 @@ def _declared_rule(plan: Plan, task_name: str,
         return Rule({"metrics": f"{SEED}/{declaration.name}.tsv",
                      **{name: f"{SEED}/{file}" for name, file in declaration.tables.items()}},
                     lambda plan, experiment, wildcards: ({
-                        name: _seed_file(experiment, wildcards["seed"], file)
-                        for name, file in declaration.inputs.items()}, {
-                        "task": task_name, "reading": declaration.name,
+                        **{name: _seed_file(experiment, wildcards["seed"], file)
+                           for name, file in declaration.inputs.items()},
+                        **{name: experiment_file(experiment.name, file)
+                           for name, file in declaration.experiment_inputs.items()}}, {
+                        "task": _task(experiment), "reading": declaration.name,
                         "settings": declared_settings(experiment.settings,
                                                       declaration.settings)}),
                     step="score_reading", log_name="{experiment}/seed{seed}",
@@ -334,7 +346,7 @@ def _declared_rule(plan: Plan, task_name: str,
     return Rule({output: f"{FIGURES}/{figure.name}.png"
                  for output, figure in declaration.figures.items()},
                 lambda plan, experiment, wildcards: (_figure_inputs(experiment, declaration), {
-                    "experiment": experiment.name, "task": task_name,
+                    "experiment": experiment.name, "task": _task(experiment),
                     "figures": declaration.name,
                     "settings": declared_settings(experiment.settings, declaration.settings)}),
                 step="plot_figures", log_name="{experiment}",

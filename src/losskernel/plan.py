@@ -9,9 +9,9 @@ An experiment's runs are its SGLD samplings, each with its own directory under
 ``results/<experiment>/``:
 
 - ``seed<S>``: the experiment's sampling settings, one run per seed of ``sampling.seeds``;
-- ``gamma<γ>``: one run per γ of ``analysis.gamma_sweep`` at the sweep's seed; the γ equal to
-  ``sampling.localization`` reuses the main run ``seed<S>`` when the sweep's seed is sampled
-  anyway;
+- ``gamma<γ>``: one run per γ of ``analysis.gamma_sweep`` at the sweep's seed, with the
+  sweep's sampling overrides; the γ equal to ``sampling.localization`` reuses the main run
+  ``seed<S>`` when the sweep's seed is sampled anyway and the sweep overrides nothing;
 - ``checkpoint<i>``: SGLD localized at the i-th of ``analysis.trajectory.num_checkpoints``
   training checkpoints, with the trajectory's sampling overrides.
 
@@ -101,7 +101,8 @@ class Experiment:
         sweep = self.analysis.get("gamma_sweep")
         for name, gamma in zip(self.gamma_runs, (sweep or {}).get("localizations", []),
                                strict=True):
-            runs.setdefault(name, Run(name, sweep["seed"], {**sampling, "localization": gamma}))
+            runs.setdefault(name, Run(name, sweep["seed"], {
+                **sampling, **sweep["sampling"], "localization": gamma}))
         trajectory = self.analysis.get("trajectory")
         for index, name in enumerate(self.checkpoint_runs):
             checkpoint = {"index": index, "num_checkpoints": trajectory["num_checkpoints"]}
@@ -123,7 +124,7 @@ class Experiment:
         if not sweep:
             return []
         sampling = self.settings["sampling"]
-        reuse = sweep["seed"] in sampling["seeds"]
+        reuse = sweep["seed"] in sampling["seeds"] and not sweep["sampling"]
         return [f"seed{sweep['seed']}" if reuse and gamma == sampling["localization"]
                 else f"gamma{gamma_label(gamma)}" for gamma in sweep["localizations"]]
 

@@ -202,3 +202,59 @@ def test_random_kernel_has_lift_one_at_every_depth(imagenet_paths):
     ratio_se = np.sqrt(2) * lca.std() / (np.sqrt(edges) * lca.mean())
     ratio = hierarchy.hierarchy_lift(kernel, paths, K, same_class)[2]
     assert ratio == pytest.approx(1.0, abs=4 * ratio_se)
+
+
+# hierarchy_tests: four classes in two pairs of siblings, ten inputs each ---------------------
+PAIRED_PATHS = ["r>a>x", "r>a>y", "r>b>z", "r>b>w"]
+PAIRED_CLASSES = np.repeat(np.arange(4), 10)
+
+
+def paired_similarity(rng: np.random.Generator, siblings_close: bool) -> np.ndarray:
+    """Correlations of inputs whose features share a component with the sibling class
+    (``siblings_close``) or with no class."""
+    features = rng.normal(size=(40, 6))
+    if siblings_close:
+        features[:20, 0] += 10.0  # classes x and y (under a) share a direction
+        features[20:, 1] += 10.0  # classes z and w (under b) share another
+    return np.corrcoef(features)
+
+
+def test_hierarchy_tests_agree_with_the_lift_and_have_the_exact_permutation_p_value(rng):
+    similarity = paired_similarity(rng, siblings_close=True)
+    paths = [PAIRED_PATHS[c] for c in PAIRED_CLASSES]
+    same_class = PAIRED_CLASSES[:, None] == PAIRED_CLASSES[None, :]
+    values = hierarchy.hierarchy_tests(similarity, paths, 3, same_class, depth=1,
+                                       permutations=3000, seed=0)
+    edge_depth, chance_depth, lift = hierarchy.hierarchy_lift(similarity, paths, 3, same_class)
+    table = hierarchy.taxonomic_lift(similarity, paths, 3, same_class, depths=[1])
+    assert values["hierarchy_lift"] == pytest.approx(lift)
+    assert values["edge_lca_depth"] == pytest.approx(edge_depth)
+    assert values["chance_lca_depth"] == pytest.approx(chance_depth)
+    assert values["depth_lift"] == pytest.approx(table["lift"].iloc[0])
+    # every cross-class neighbour is the sibling class: purity 1 at depth 1 against chance 1/3
+    assert values["depth_lift"] == pytest.approx(3.0)
+    # shuffling 4 classes over the tree keeps the sibling pairs in 8 of 24 permutations, so the
+    # p-value of the best possible lift is 1/3 (up to the Monte-Carlo error of 3000 draws)
+    assert values["depth_lift_p"] == pytest.approx(1 / 3, abs=0.03)
+    assert values["rank_correlation"] > 0.8
+
+
+def test_hierarchy_tests_of_a_similarity_without_structure_are_not_significant(rng):
+    similarity = paired_similarity(rng, siblings_close=False)
+    paths = [PAIRED_PATHS[c] for c in PAIRED_CLASSES]
+    same_class = PAIRED_CLASSES[:, None] == PAIRED_CLASSES[None, :]
+    values = hierarchy.hierarchy_tests(similarity, paths, 3, same_class, depth=1,
+                                       permutations=500, seed=0)
+    assert values["depth_lift"] < 1.6 and values["depth_lift_p"] > 0.1
+    assert values == hierarchy.hierarchy_tests(similarity, paths, 3, same_class, depth=1,
+                                               permutations=500, seed=0)  # seeded
+
+
+def test_class_similarity_is_the_mean_over_pairs_of_distinct_inputs():
+    similarity = np.array([[9.0, 1.0, 2.0],
+                           [1.0, 9.0, 4.0],
+                           [2.0, 4.0, 9.0]])
+    classes = np.array([0, 0, 1])
+    means = hierarchy.class_similarity(similarity, classes, 2)
+    # class 0 with itself: only the pair (0, 1), both ways; the diagonal never counts
+    np.testing.assert_allclose(means, [[1.0, 3.0], [3.0, np.nan]])

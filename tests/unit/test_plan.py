@@ -22,12 +22,14 @@ def plan() -> Plan:
 
 def test_runs_of_the_default(plan):
     digits = plan.experiment("digits")
-    # γ = 100 is the localization of seed 0, the sweep's seed: its run is seed0
-    assert digits.gamma_runs == ["gamma10", "gamma30", "seed0", "gamma300", "gamma1000"]
-    assert list(digits.runs) == ["seed0", "seed1", "seed2", "gamma10", "gamma30", "gamma300",
-                                 "gamma1000", *(f"checkpoint{i}" for i in range(6))]
+    # the sweep changes sampling settings (2 chains), so γ = 100, the localization of seed 0,
+    # gets its own run
+    assert digits.gamma_runs == ["gamma10", "gamma30", "gamma100", "gamma300", "gamma1000"]
+    assert list(digits.runs) == ["seed0", "seed1", "seed2", "gamma10", "gamma30", "gamma100",
+                                 "gamma300", "gamma1000", *(f"checkpoint{i}" for i in range(6))]
     gamma = digits.run("gamma300")
     assert (gamma.seed, gamma.sampling["localization"], gamma.checkpoint) == (0, 300, None)
+    assert gamma.sampling["num_chains"] == 2 and digits.run("seed0").sampling["num_chains"] == 4
     assert "seeds" not in gamma.sampling  # a new seed must not rerun this run
     checkpoint = digits.run("checkpoint4")
     assert checkpoint.checkpoint == {"index": 4, "num_checkpoints": 6}
@@ -55,15 +57,15 @@ def test_readings_metrics_and_figures(plan):
     assert dag.figures(plan, "modarith-control") == [
         f"results/figures/modarith-control/{name}.png"
         for name in ("kernel_heatmap", "kernel_distributions", "umap", "roc")]
-    assert len(dag.targets(plan)) == 2 + 6 + 4 + 8
+    assert len(dag.targets(plan)) == 2 + 6 + 4 + 8 + 11
 
 
 def test_a_job_has_its_files_and_arguments(plan):
     job = dag.job(plan, "sample_chain", {"experiment": "digits", "run": "checkpoint2",
-                                         "chain": "3"})
+                                         "chain": "1"})
     assert job.inputs == {"model": "results/digits/checkpoints.pt"}
-    assert job.outputs == {"traces": "results/digits/checkpoint2/chains/chain3.nc"}
-    assert job.arguments["seed"] == 0 and job.arguments["chain"] == 3
+    assert job.outputs == {"traces": "results/digits/checkpoint2/chains/chain1.nc"}
+    assert job.arguments["seed"] == 0 and job.arguments["chain"] == 1
     assert job.arguments["checkpoint"] == {"index": 2, "num_checkpoints": 6}
     assert job.arguments["state_dir"] == "results/digits/checkpoint2/chains"
     assert set(job.arguments["settings"]) == {"data", "kernel_inputs"}
@@ -86,9 +88,11 @@ def test_every_file_has_one_producer_and_the_jobs_of_all_are_the_dag(plan):
     assert dag.producer(plan, "results/nope/model.pt") is None
     jobs = dag.jobs_for(plan, dag.targets(plan))
     counts = Counter(job.rule for job in jobs)
-    runs = 3 * 3 + 2 * 6 + 4  # seeds, checkpoints of modarith and digits, digits' other γ
-    assert counts["sample_chain"] == 4 * runs and counts["merge_chains"] == runs
-    assert counts["train_model"] == 3 and sum(counts.values()) == 204
+    # seeds (4 chains); checkpoints of modarith, digits and fashion and their γ (2 chains)
+    main, small = 4 * 3, (6 + 6 + 5) + (5 + 4)
+    assert counts["sample_chain"] == 4 * main + 2 * small
+    assert counts["merge_chains"] == main + small
+    assert counts["train_model"] == 4 and sum(counts.values()) == 264
     made = {path for job in jobs for path in job.outputs.values()}
     for job in jobs:  # every job reads only what an earlier job made
         assert set(paths(job.inputs)) <= made

@@ -225,8 +225,8 @@ def test_gamma_sweep_figures():
     gammas = [10.0, 100.0]
     cka = pd.DataFrame({"gamma_a": [10.0, 10.0, 100.0, 100.0],
                         "gamma_b": [10.0, 100.0, 10.0, 100.0], "cka": [1.0, 0.3, 0.3, 1.0]})
-    lift = pd.DataFrame([{"gamma": gamma, "edges": rule, "attribute": attribute, "purity": 0.5,
-                          "chance": 0.25, "lift": 2.0}
+    lift = pd.DataFrame([{"gamma": gamma, "similarity": "R", "edges": rule,
+                          "attribute": attribute, "purity": 0.5, "chance": 0.25, "lift": 2.0}
                          for gamma in gammas for rule in ("none", "same_output")
                          for attribute in ("true_label", "ink_bin")])
     curve = pd.DataFrame({"draws_per_chain": [10, 100], "cka_vs_final": [0.8, 1.0]})

@@ -284,7 +284,9 @@ def test_gamma_sweep_cka_table_and_lift_rows(rng):
     assert cka.loc[10.0, 30.0] > 0.8  # same class structure
     assert cka.loc[10.0, 100.0] < 0.5 and cka.loc[30.0, 100.0] < 0.5
 
-    assert list(lift.columns) == ["gamma", "edges", "attribute", "purity", "chance", "lift"]
+    assert list(lift.columns) == ["gamma", "similarity", "edges", "attribute", "purity",
+                                  "chance", "lift"]
+    assert set(lift["similarity"]) == {"R"}  # the default
     assert len(lift) == 3 * 2 * 2
     assert set(zip(lift["gamma"], lift["edges"], lift["attribute"], strict=True)) == {
         (gamma, rule, attribute) for gamma in localizations for rule in gamma_sweep.EDGE_RULES

@@ -17,7 +17,8 @@ from losskernel.plan import Plan
 from losskernel.tasks.imagenet import make_fake_imagenet
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = [str(ROOT / "config/config.yaml"), str(ROOT / "config/imagenet.yaml")]
+CONFIGS = [str(ROOT / "config/config.yaml"), str(ROOT / "config/imagenet.yaml"),
+           str(ROOT / "tests/smoke/without-fashion.yaml")]
 SMOKE = ROOT / "tests/smoke/imagenet.yaml"
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
 # Real ImageNet-1k wnids, one per inset group of Figure 1 and a cat outside them all.
@@ -34,7 +35,7 @@ WNIDS = {
     "n02123045": "",  # tabby cat
 }
 FIGURE1 = ["umap_hierarchy", "umap_hierarchy_3d", "kernel_vs_wordnet", "neighbourhood_insets",
-           "taxonomic_lift"]
+           "taxonomic_lift", "hierarchy_similarities"]
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -142,13 +143,20 @@ def test_the_imagenet_branch_runs_on_fake_data_and_draws_every_figure1_panel(
     groups = hierarchy.set_index("wnid").loc[list(WNIDS), "inset_group"].fillna("")
     assert groups.to_dict() == WNIDS
 
-    lift = pd.read_csv(results / "imagenet/seed0/taxonomic-lift.tsv", sep="\t", comment="#")
+    lifts = pd.read_csv(results / "imagenet/seed0/taxonomic-lift.tsv", sep="\t", comment="#")
+    assert list(dict.fromkeys(lifts["similarity"])) == [
+        "R", "absR", "K", "pixels", "activations", "probabilities"]
+    lift = lifts[lifts["similarity"] == "R"].reset_index(drop=True)
     assert list(lift["depth"]) == list(range(1, len(lift) + 1))
     # depth 1-3 (physical entity, ...) hold for every pair of these classes: chance 1, lift 1
     assert lift.loc[0, "chance"] == 1 and lift.loc[0, "lift"] == 1
     # 3 images × 10 classes, 4 neighbours each, all cross-class: 27 × 10 candidate pairs each
     assert (lift["edges"] == 30 * 4).all() and (lift["candidate_pairs"] == 30 * 27).all()
 
+    metrics = pd.read_csv(results / "imagenet/seed0/hierarchy.tsv", sep="\t", comment="#")
+    values = metrics.set_index("metric")["value"]
+    assert values["hierarchy_lift"] == values["hierarchy_lift_R"]  # the headline reads R
+    assert values[[name for name in values.index if name.endswith("_p")]].between(0, 1).all()
     sweep = pd.read_csv(results / "imagenet/gamma-sweep-lift.tsv", sep="\t", comment="#")
     assert set(sweep["attribute"]) == {"wordnet_path", "colour_bin"}
     assert sorted(set(sweep["gamma"])) == [100, 1000]

@@ -61,16 +61,20 @@ def test_dry_run_of_the_default_config_plans_every_stage_as_the_package_does(tmp
     plan = Plan.from_config(load_config([DEFAULT]), ROOT / "workflow/schemas/config.schema.yaml")
     known = {(job.rule, tuple(sorted(job.outputs.values())))
              for job in dag.jobs_for(plan, dag.targets(plan))}
-    assert planned_outputs(result) == known and len(known) == 204
+    assert planned_outputs(result) == known and len(known) == 264
     jobs = planned_jobs(result)
-    assert jobs["train_model"] == 3  # modarith, its control, digits
-    # 3 seeds each; 6 trajectory checkpoints of modarith and of digits; 4 more γ of digits
-    # (its γ = 100 is the main run of seed 0)
-    runs = 3 * 3 + 2 * 6 + 4
-    assert jobs["merge_chains"] == runs and jobs["sample_chain"] == 4 * runs  # a job per chain
+    assert jobs["train_model"] == 4  # modarith, its control, digits, fashion
+    # 3 seeds of 4 chains each; trajectories of 2 chains (6 checkpoints of modarith and of
+    # digits, 5 of fashion); γ sweeps of 2 chains (5 γ of digits, 4 of fashion: a sweep that
+    # changes sampling settings runs its own γ = localization)
+    main, trajectory, sweep = 4 * 3, 6 + 6 + 5, 5 + 4
+    assert jobs["merge_chains"] == main + trajectory + sweep
+    assert jobs["sample_chain"] == 4 * main + 2 * (trajectory + sweep)  # a job per chain
     assert jobs["plot_experiment"] == 2 and jobs["paper_macros"] == 1
-    assert jobs["mislabel_baselines"] == 1 and jobs["gamma_sweep"] == 1
-    assert jobs["plot_trajectory"] == 2 and jobs["embed_umap"] == 3
+    assert jobs["mislabel_baselines"] == 1 and jobs["gamma_sweep"] == 2
+    assert jobs["plot_trajectory"] == 3 and jobs["embed_umap"] == 4
+    assert jobs["input_features"] == 1 and jobs["score_hierarchy"] == 3
+    assert jobs["fashion_hierarchy"] == 1 and jobs["plot_figure1"] == 1
 
 
 def test_sweep_reuses_trained_models(tmp_path):
@@ -78,11 +82,12 @@ def test_sweep_reuses_trained_models(tmp_path):
                        str(ROOT / "config/sweeps/modarith.yaml"), "-n")
     assert result.returncode == 0, result.stderr
     jobs = planned_jobs(result)
-    # 7 modarith experiments x 3 seeds, modarith's 6 trajectory checkpoints, and the digits
-    # experiment of the default (3 seeds, 4 more γ, 6 checkpoints)
-    assert jobs["merge_chains"] == 7 * 3 + 6 + (3 + 4 + 6)
-    assert jobs["sample_chain"] == 4 * jobs["merge_chains"]
-    assert jobs["train_model"] == 6  # the two gamma experiments sample around modarith's model
+    # 7 modarith experiments x 3 seeds of 4 chains, modarith's 6 trajectory checkpoints of 2
+    # chains, and the digits and fashion experiments of the default (3 seeds of 4 chains; 5
+    # and 4 γ, 6 and 5 checkpoints of 2 chains)
+    assert jobs["merge_chains"] == 7 * 3 + 6 + (3 + 5 + 6) + (3 + 4 + 5)
+    assert jobs["sample_chain"] == 4 * (7 * 3 + 3 + 3) + 2 * (6 + 5 + 6 + 4 + 5)
+    assert jobs["train_model"] == 7  # the two gamma experiments sample around modarith's model
 
 
 @pytest.mark.parametrize(
@@ -121,6 +126,10 @@ def test_the_whole_dag_runs_on_a_tiny_config_and_reruns_only_what_changed(smoke_
         "modarith-control": ["kernel_heatmap", "kernel_distributions", "umap", "roc"],
         "digits": ["mislabel_roc", "self_covariance", "umap_mislabels", "gamma_cka",
                    "gamma_lift", "convergence", "trajectory_score", "trajectory_umap"],
+        "fashion": ["umap_hierarchy", "umap_hierarchy_3d", "kernel_vs_wordnet",
+                    "neighbourhood_insets", "taxonomic_lift", "hierarchy_similarities",
+                    "gamma_cka", "gamma_lift", "convergence", "trajectory_score",
+                    "trajectory_umap"],
     }
     for experiment, names in figures.items():
         for figure in names:
@@ -159,8 +168,8 @@ def test_the_whole_dag_runs_on_a_tiny_config_and_reruns_only_what_changed(smoke_
         {"experiments": {"digits": {"sampling": {"step_size": 2.0e-3}}}}))
     rerun = snakemake("--directory", str(tmp_path), *configs, str(changed), "-n")
     jobs = planned_jobs(rerun)
-    # both seeds of digits, its 3 checkpoints and its other γ (they inherit the step size)
-    assert jobs.get("merge_chains") == 2 + 3 + 1 and jobs.get("sample_chain") == 2 * (2 + 3 + 1)
+    # both seeds of digits, its 3 checkpoints and its 2 γ (they inherit the step size)
+    assert jobs.get("merge_chains") == 2 + 3 + 2 and jobs.get("sample_chain") == 2 * (2 + 3 + 2)
     assert "train_model" not in jobs and "mislabel_baselines" not in jobs
 
     variant = tmp_path / "variant.yaml"

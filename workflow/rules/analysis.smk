@@ -39,6 +39,26 @@ rule mislabel_baselines:
         "../scripts/run_step.py"
 
 
+rule input_features:
+    input:
+        unpack(inputs_of("input_features")),
+    output:
+        **outputs_of("input_features"),
+    params:
+        **params_of("input_features"),
+    log:
+        "results/logs/input_features/{experiment}.log",
+    benchmark:
+        "results/benchmarks/input_features/{experiment}.tsv"
+    threads: 1
+    resources:
+        gpu=uses_gpu("sampling"),
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/run_step.py"
+
+
 rule mislabel_detection:
     input:
         unpack(inputs_of("mislabel_detection")),

@@ -14,7 +14,7 @@ module             steps
 ``sampling``       sample_chain, merge_chains
 ``kernels``        compute_kernel
 ``analysis``       convergence, mislabel_baselines, mislabel_detection, gamma_sweep,
-                   trajectory, embed_umap, score_reading
+                   trajectory, embed_umap, input_features, score_reading
 ``paper``          summarize_experiment, headline_table, paper_macros
 ``figures``        plot_gamma_sweep, plot_mislabels, plot_trajectory, plot_figures
 =================  =============================================================
@@ -35,7 +35,8 @@ STEPS: dict[str, Callable[..., None]] = {step.__name__: step for step in (
     models.train_model, models.import_model, models.make_data_file,
     sampling.sample_chain, sampling.merge_chains, kernels.compute_kernel,
     analysis.convergence, analysis.mislabel_baselines, analysis.mislabel_detection,
-    analysis.gamma_sweep, analysis.trajectory, analysis.embed_umap, analysis.score_reading,
+    analysis.gamma_sweep, analysis.trajectory, analysis.embed_umap, analysis.input_features,
+    analysis.score_reading,
     paper.summarize_experiment, paper.headline_table, paper.paper_macros,
     figures.plot_gamma_sweep, figures.plot_mislabels, figures.plot_trajectory,
     figures.plot_figures,

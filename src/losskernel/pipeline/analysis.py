@@ -90,13 +90,13 @@ def gamma_sweep(inputs: Files, outputs: Files, *, task: str, gamma_sweep: Mappin
     correlations = [load_kernel(path) for path in inputs["correlation"]]
     cka, lift = sweep(gamma_sweep["localizations"], covariances, correlations,
                       load_task(task).excluded_edges, gamma_sweep["knn_k"],
-                      gamma_sweep["attributes"])
+                      gamma_sweep["attributes"], gamma_sweep["similarities"])
     write_tsv(cka, outputs["cka"], record)
     write_tsv(lift, outputs["lift"], record)
 
 
 def trajectory(inputs: Files, outputs: Files, *, task: str, knn_k: int | None,
-               record: Record) -> None:
+               hierarchy: Mapping[str, Any] | None, record: Record) -> None:
     """The task's structure score at each checkpoint's kernels (``covariance``,
     ``correlation``, in training order) as ``table``, and its gain as ``metrics``."""
     from losskernel.readings.trajectory import trajectory as trajectory_of
@@ -104,7 +104,8 @@ def trajectory(inputs: Files, outputs: Files, *, task: str, knn_k: int | None,
     module = load_task(task)
 
     def score(covariance: np.ndarray, correlation: np.ndarray, kernel_inputs) -> float:
-        return module.structure_score(covariance, correlation, kernel_inputs, {"knn_k": knn_k})
+        return module.structure_score(covariance, correlation, kernel_inputs,
+                                      {"knn_k": knn_k, "hierarchy": hierarchy})
 
     table, values = trajectory_of([load_kernel(path) for path in inputs["covariance"]],
                                   [load_kernel(path) for path in inputs["correlation"]],
@@ -122,6 +123,30 @@ def embed_umap(inputs: Files, outputs: Files, *, task: str, umap: Mapping[str, A
     kernels = [(Path(path).parent.name, load_kernel(path)) for path in inputs["correlation"]]
     write_tsv(embed_kernels(kernels, umap, load_task(task).excluded_edges),
               outputs["embedding"], record)
+
+
+def input_features(inputs: Files, outputs: Files, *, task: str, settings: Mapping[str, Any],
+                   eval_batch_size: int, device: str, record: Record, threads: int = 1) -> None:
+    """The kernel inputs' pixels, penultimate activations and output probabilities under the
+    trained model (input ``model``) as one dataset ``features`` (``losskernel.method.features``),
+    dims ``(obs_id, pixel | unit | class)``, with the inputs' coordinates."""
+    import xarray as xr
+
+    from losskernel.method.features import input_features as features_of
+
+    set_threads(threads)
+    module = load_task(task)
+    data = module.make_data(data_settings(module, settings["data"], inputs))
+    kernel_inputs = module.select_kernel_inputs(data, settings["kernel_inputs"])
+    model = load_model(module, task, settings["data"], inputs["model"], data)
+    features = features_of(model, data.tensors(kernel_inputs), eval_batch_size, device=device)
+    coords = {"obs_id": kernel_inputs["obs_id"].to_numpy(), **{
+        name: ("obs_id", kernel_inputs[name].to_numpy()) for name in module.INPUT_ATTRIBUTES}}
+    dataset = xr.Dataset({name: (("obs_id", dim), values) for (name, values), dim in zip(
+        features.items(), ("pixel", "unit", "class"), strict=True)}, coords=coords,
+        attrs=dict(record))
+    Path(outputs["features"]).parent.mkdir(parents=True, exist_ok=True)
+    dataset.to_netcdf(outputs["features"], engine="netcdf4")
 
 
 def score_reading(inputs: Files, outputs: Files, *, task: str, reading: str,

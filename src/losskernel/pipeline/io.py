@@ -33,14 +33,19 @@ def write_metrics(values: Mapping[str, float], path: PathLike, record: Record) -
 
 
 def load_input(path: PathLike) -> Any:
-    """A file as the readings take it: ``traces.nc`` as a trace dataset, any other ``.nc`` as
-    a kernel dataset, a ``.tsv`` as a table."""
+    """A file as the readings take it: ``traces.nc`` as a trace dataset, ``kernel-*.nc`` as a
+    kernel dataset, any other ``.nc`` as a dataset, a ``.tsv`` as a table."""
+    import xarray as xr
+
     from losskernel.method.kernel import load_kernel
     from losskernel.method.traces import load_traces
 
     path = Path(path)
+    if path.suffix == ".nc" and path.name == "traces.nc":
+        return load_traces(path)
     if path.suffix == ".nc":
-        return load_traces(path) if path.name == "traces.nc" else load_kernel(path)
+        return load_kernel(path) if path.name.startswith("kernel-") else xr.load_dataset(
+            path, engine="netcdf4")
     if path.suffix == ".tsv":
         return read_tsv(path)
     raise ValueError(f"{path}: cannot load a {path.suffix!r} file as an input of a reading")

@@ -31,6 +31,13 @@ ATTRIBUTE_NAMES: dict[str, str] = {
     "wordnet_path": "WordNet hierarchy (mean LCA depth)", "colour_bin": "colour (hue bin)"}
 
 
+SIMILARITY_NAMES: dict[str, str] = {
+    # legend names of the similarities the hierarchy reading and the γ sweep compare
+    "R": "R", "absR": "|R|", "K": "K", "pixels": "pixels (cosine)",
+    "activations": "penultimate activations (cosine)",
+    "probabilities": "output probabilities (cosine)"}
+
+
 def separation_figures(
     experiment: str, correlation: xr.Dataset, embedding: pd.DataFrame,
     scores: Sequence[pd.DataFrame], metrics: Sequence[pd.DataFrame], seeds: Sequence[int],
@@ -100,11 +107,17 @@ def gamma_sweep_figures(
     figures = {"cka": basic.plot_matrix(
         cka, labels, f"{experiment}: CKA between the kernels K at each γ", "linear CKA")}
     graph_names = {"none": "all edges", "same_output": "same-output edges removed"}
+    several = lift["similarity"].nunique() > 1
+
+    def name(attribute: str, similarity: str) -> str:
+        named = ATTRIBUTE_NAMES.get(attribute, attribute)
+        return f"{named}, {SIMILARITY_NAMES[similarity]}" if several else named
+
     lift_panels = {
         f"neighbour graph: {graph_names[rule]}": {
-            ATTRIBUTE_NAMES.get(attribute, attribute): (group["gamma"].to_numpy(),
-                                                        group["lift"].to_numpy())
-            for attribute, group in lift[lift["edges"] == rule].groupby("attribute")}
+            name(attribute, similarity): (group["gamma"].to_numpy(), group["lift"].to_numpy())
+            for (attribute, similarity), group in lift[lift["edges"] == rule].groupby(
+                ["attribute", "similarity"])}
         for rule in EDGE_RULES}
     figures["lift"] = basic.plot_lines(
         lift_panels, xlabel="localization γ", ylabel="neighbour lift (1 = chance)",
@@ -243,3 +256,49 @@ def _insets_figure(
     return panels.plot_neighbourhood_insets(
         coords, positions, insets, dict(zip(shown, images, strict=True)), captions,
         f"{experiment}: nearest neighbours under R (same-class edges removed)")
+
+
+def hierarchy_similarity_figure(experiment: str, lift: pd.DataFrame,
+                                metrics: Sequence[pd.DataFrame], depth: int, knn_k: int
+                                ) -> Figure:
+    """Every similarity of the hierarchy reading against WordNet, side by side.
+
+    Left: the taxonomic lift per depth of each similarity's ``knn_k`` nearest neighbours
+    (``lift``, the figure seed's table with a ``similarity`` column). Right: the lift at
+    ``depth`` and Spearman's ρ of class similarity against tree closeness, one dot per SGLD
+    seed (``metrics``, one metrics table per seed), each labelled with the largest
+    class-permutation p-value over the seeds.
+    """
+    import matplotlib.pyplot as plt
+
+    names = list(dict.fromkeys(lift["similarity"]))
+    values = pd.concat([table.set_index("metric")["value"] for table in metrics], axis=1)
+    figure, axes = plt.subplots(1, 3, figsize=(13.0, 3.8),
+                                gridspec_kw={"width_ratios": [1.3, 1, 1]})
+    for name in names:
+        rows = lift[lift["similarity"] == name].sort_values("depth")
+        axes[0].plot(rows["depth"], rows["lift"], marker="o", ms=3, lw=1.2,
+                     label=SIMILARITY_NAMES.get(name, name))
+    axes[0].axhline(1.0, color="0.5", ls=":", lw=0.8)
+    axes[0].axvline(depth, color="0.7", lw=0.8)
+    axes[0].set(xlabel="WordNet depth d of the shared ancestor", ylabel="lift(d) (1 = chance)",
+                title=f"lift of each similarity's {knn_k} nearest neighbours")
+    axes[0].legend(fontsize=7, frameon=False)
+    for axis, metric, label in ((axes[1], "depth_lift", f"lift at depth {depth}"),
+                                (axes[2], "rank_correlation",
+                                 "Spearman ρ: class similarity vs tree closeness")):
+        for row, name in enumerate(names):
+            seeds = values.loc[f"{metric}_{name}"].to_numpy(dtype=float)
+            axis.plot(seeds, np.full(len(seeds), row), "o", color="k", ms=4)
+            worst = values.loc[f"{metric}_p_{name}"].to_numpy(dtype=float).max()
+            axis.annotate(f"p ≤ {worst:.2g}", (np.nanmax(seeds), row), xytext=(6, -3),
+                          textcoords="offset points", fontsize=7)
+        axis.axvline(1.0 if metric == "depth_lift" else 0.0, color="0.5", ls=":", lw=0.8)
+        axis.set_yticks(range(len(names)), [SIMILARITY_NAMES.get(n, n) for n in names],
+                        fontsize=7)
+        axis.invert_yaxis()
+        axis.set(xlabel=label, title=f"{label}\n(one dot per SGLD seed)")
+    figure.suptitle(f"{experiment}: the loss kernel and cheap similarities against WordNet",
+                    fontsize=10)
+    figure.tight_layout()
+    return figure

@@ -6,6 +6,7 @@ CKA between the kernels K at every pair of localizations, and the neighbour lift
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,8 @@ from losskernel.readings.similarity import linear_cka
 if TYPE_CHECKING:
     import xarray as xr
 
+SIMILARITIES: dict[str, Callable[[np.ndarray], np.ndarray]] = {"R": lambda R: R, "absR": np.abs}
+"""What the sweep's neighbours can be nearest under, from R."""
 EDGE_RULES: tuple[str, ...] = ("none", "same_output")
 """Neighbour graphs of the γ sweep: every edge, and same-output edges removed (the paper's map)."""
 
@@ -28,7 +31,7 @@ def gamma_sweep(
     localizations: Sequence[float], covariances: Sequence[np.ndarray],
     correlations: Sequence[xr.Dataset],
     excluded_edges: Callable[[pd.DataFrame, str], np.ndarray | None], knn_k: int,
-    attributes: Sequence[str],
+    attributes: Sequence[str], similarities: Sequence[str] = ("R",),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """CKA between the kernels K of every pair of γ; neighbour lift under R at each γ.
 
@@ -40,10 +43,12 @@ def gamma_sweep(
     what is left there is structure beyond the shared output logit. The attribute
     ``wordnet_path`` (a place in a tree, not a category) gets the hierarchy lift instead: mean
     depth of the lowest common ancestor of neighbours over that of candidate pairs
-    (:func:`losskernel.readings.hierarchy.hierarchy_lift`).
+    (:func:`losskernel.readings.hierarchy.hierarchy_lift`). ``similarities`` names what the
+    neighbours are nearest under: ``R``, and ``absR`` = |R| (strong anti-correlation as
+    closeness).
 
     Returns the CKA table (``gamma_a, gamma_b, cka``, every ordered pair) and the lift table
-    (``gamma, edges, attribute, purity, chance, lift``).
+    (``gamma, similarity, edges, attribute, purity, chance, lift``).
     """
     cka_rows = [{"gamma_a": gamma_a, "gamma_b": gamma_b,
                  "cka": linear_cka(covariances[a], covariances[b])}
@@ -52,15 +57,16 @@ def gamma_sweep(
     lift_rows = []
     for gamma, correlation in zip(localizations, correlations, strict=True):
         inputs, R = obs_table(correlation), correlation["kernel"].values
-        for rule in EDGE_RULES:
-            excluded = excluded_edges(inputs, rule)
+        for similarity, rule in itertools.product(similarities, EDGE_RULES):
+            kernel, excluded = SIMILARITIES[similarity](R), excluded_edges(inputs, rule)
             for attribute in attributes:
                 if attribute == "wordnet_path":
                     purity, chance, lift = hierarchy_lift(
-                        R, inputs[attribute].tolist(), knn_k, excluded)
+                        kernel, inputs[attribute].tolist(), knn_k, excluded)
                 else:
                     purity, chance, lift = neighbour_lift(
-                        R, inputs[attribute].to_numpy(), knn_k, excluded)
-                lift_rows.append({"gamma": gamma, "edges": rule, "attribute": attribute,
-                                  "purity": purity, "chance": chance, "lift": lift})
+                        kernel, inputs[attribute].to_numpy(), knn_k, excluded)
+                lift_rows.append({"gamma": gamma, "similarity": similarity, "edges": rule,
+                                  "attribute": attribute, "purity": purity, "chance": chance,
+                                  "lift": lift})
     return pd.DataFrame(cka_rows), pd.DataFrame(lift_rows)

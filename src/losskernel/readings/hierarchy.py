@@ -10,6 +10,8 @@ Everything is computed over the unique paths (classes) and then indexed by input
 inputs of 1,000 classes cost a 1,000 x 1,000 table plus the N x N result in a small integer type.
 
 ``taxonomy`` reads one kernel: the taxonomic lift per depth and its one-number summary.
+``hierarchy_tests`` adds what a reviewer asks of a lift: its class-permutation p-value, and the
+class-level rank correlation between similarity and tree distance with its own p-value.
 """
 
 from __future__ import annotations
@@ -131,6 +133,107 @@ def taxonomy(correlation: np.ndarray, wordnet_paths: Sequence[str], knn_k: int,
     edge_depth, chance_depth, lift = hierarchy_lift(correlation, paths, knn_k, excluded_edges)
     return table, {"hierarchy_lift": lift, "edge_lca_depth": edge_depth,
                    "chance_lca_depth": chance_depth}
+
+
+def hierarchy_tests(
+    similarity: np.ndarray, paths: Sequence[str], k: int, excluded_edges: np.ndarray | None,
+    depth: int, permutations: int, seed: int,
+) -> dict[str, float]:
+    """A similarity's agreement with the taxonomy, each number with a permutation p-value.
+
+    - ``hierarchy_lift`` (:func:`hierarchy_lift`, with ``edge_lca_depth`` and
+      ``chance_lca_depth``) and ``depth_lift`` = lift(``depth``) (:func:`taxonomic_lift`) of the
+      ``k``-nearest-neighbour edges under ``similarity`` (larger = closer), ``excluded_edges``
+      removed;
+    - ``rank_correlation``: Spearman's ρ over the pairs of classes a ≠ b between the mean
+      cross-class similarity ``S̄_ab`` (:func:`class_similarity`) and minus their tree distance,
+      so that ρ > 0 when classes close in the tree are similar.
+
+    The null shuffles the classes over the tree: a permutation π gives class a the path of
+    class π(a), and the neighbour edges and class similarities stay as they are. Each
+    ``<metric>_p`` is one-sided, ``(1 + #{π: value_π ≥ value}) / (1 + permutations)``, from
+    ``permutations`` random permutations drawn with ``seed``. A class here is a unique path.
+    """
+    unique_lca, depths, inverse = _unique_lca(paths)
+    edges, candidates = _class_pair_counts(similarity, inverse, len(depths), k, excluded_edges)
+    rng = np.random.default_rng(seed)
+    identity = np.arange(len(depths))
+    shuffles = np.vstack([identity, rng.permuted(np.tile(identity, (permutations, 1)), axis=1)])
+    lca = unique_lca.astype(np.int64)[shuffles[:, :, None], shuffles[:, None, :]]  # (P+1, C, C)
+
+    def share(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return (counts * values).sum(axis=(1, 2)) / counts.sum()
+
+    edge_depth, chance_depth = share(edges, lca), share(candidates, lca)
+    reaching = (lca >= depth).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        statistics = {
+            "hierarchy_lift": edge_depth / chance_depth,
+            "depth_lift": share(edges, reaching) / share(candidates, reaching),
+            "rank_correlation": _rank_correlations(
+                class_similarity(similarity, inverse, len(depths)),
+                depths[shuffles][:, :, None] + depths[shuffles][:, None, :] - 2 * lca),
+        }
+    values = {"edge_lca_depth": float(edge_depth[0]), "chance_lca_depth": float(chance_depth[0])}
+    for name, statistic in statistics.items():
+        values[name] = float(statistic[0])
+        values[f"{name}_p"] = float((1 + np.sum(statistic[1:] >= statistic[0]))
+                                    / (1 + permutations))
+    return values
+
+
+def class_similarity(similarity: np.ndarray, classes: np.ndarray, num_classes: int
+                     ) -> np.ndarray:
+    """Mean similarity between the inputs of two classes, ``(C, C)``:
+
+        S̄_ab = mean over i in a, j in b, i ≠ j of similarity_ij
+
+    ``classes[i]`` is the class index of input i (0..C-1).
+    """
+    similarity = np.asarray(similarity, dtype=np.float64)
+    member = np.zeros((num_classes, len(classes)))
+    member[classes, np.arange(len(classes))] = 1.0
+    sums = member @ (similarity - np.diag(np.diag(similarity))) @ member.T
+    sizes = member.sum(axis=1)
+    pairs = np.outer(sizes, sizes) - np.diag(sizes)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(pairs > 0, sums / pairs, np.nan)
+
+
+def _rank_correlations(class_means: np.ndarray, distances: np.ndarray) -> np.ndarray:
+    """Spearman's ρ between ``class_means`` and ``-distances[p]`` over the pairs a < b of
+    classes, for each p (average ranks for ties; NaN when either side is constant)."""
+    from scipy.stats import rankdata
+
+    upper = np.triu_indices(len(class_means), k=1)
+    similarity_ranks = rankdata(class_means[upper])
+    closeness_ranks = rankdata(-distances[:, upper[0], upper[1]], axis=1)
+    x = similarity_ranks - similarity_ranks.mean()
+    y = closeness_ranks - closeness_ranks.mean(axis=1, keepdims=True)
+    return (y @ x) / (np.linalg.norm(x) * np.linalg.norm(y, axis=1))
+
+
+def _class_pair_counts(
+    kernel: np.ndarray, classes: np.ndarray, num_classes: int, k: int,
+    excluded_edges: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(C, C)`` counts of the valid kNN edges i -> j and of the candidate pairs (i ≠ j, not
+    excluded) from class a to class b."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    indices, valid = nearest_neighbours(kernel, k, excluded_edges)
+    sources = np.broadcast_to(classes[:, None], indices.shape)[valid]
+    edges = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(edges, (sources, classes[indices][valid]), 1)
+    if edges.sum() == 0:
+        raise ValueError("no kNN edge is left: every candidate neighbour is excluded")
+    sizes = np.bincount(classes, minlength=num_classes).astype(np.int64)
+    candidates = np.outer(sizes, sizes) - np.diag(sizes)
+    if excluded_edges is not None:
+        rows, cols = np.nonzero(excluded_edges)
+        off_diagonal = rows != cols
+        np.add.at(candidates, (classes[rows[off_diagonal]], classes[cols[off_diagonal]]), -1)
+    return edges, candidates
 
 
 def _lca_counts(

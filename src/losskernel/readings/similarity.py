@@ -22,3 +22,12 @@ def linear_cka(kernel_a: np.ndarray, kernel_b: np.ndarray) -> float:
     if denominator == 0:
         raise ValueError("linear CKA is undefined for a constant kernel")
     return float(np.sum(centred_a * centred_b) / denominator)
+
+
+def cosine_similarity(features: np.ndarray) -> np.ndarray:
+    """``S_ij = <f_i, f_j> / (|f_i| |f_j|)`` between the rows of ``features``, (N, N) float64;
+    a zero row has similarity 0 with every row."""
+    features = np.asarray(features, dtype=np.float64)
+    norms = np.linalg.norm(features, axis=1, keepdims=True)
+    unit = features / np.where(norms > 0, norms, 1.0)
+    return unit @ unit.T

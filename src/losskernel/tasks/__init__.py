@@ -6,6 +6,7 @@ config ``task``        module                          what it is
 ``modular_arithmetic``  :mod:`losskernel.tasks.modarith`  two tasks mod p on one network (§3)
 ``digits``             :mod:`losskernel.tasks.digits`  8×8 digits with flipped labels (appendix)
 ``imagenet``           :mod:`losskernel.tasks.imagenet`  Inception-v1 on ImageNet (Figure 1)
+``fashion``            :mod:`losskernel.tasks.fashion`  Fashion-MNIST against WordNet (Figure 1)
 ``pkg.module``         your own                        any module implementing the contract
 =====================  ==============================  ========================================
 
@@ -24,6 +25,7 @@ BUILTIN_TASKS: dict[str, str] = {
     "modular_arithmetic": "losskernel.tasks.modarith",
     "digits": "losskernel.tasks.digits",
     "imagenet": "losskernel.tasks.imagenet",
+    "fashion": "losskernel.tasks.fashion",
 }
 
 

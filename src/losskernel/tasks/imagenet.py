@@ -36,13 +36,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from losskernel.tasks.protocol import DataFile, Figure, FigureSet, Pretrained, Reading
-from losskernel.tasks.schema import caption, load_schema
-from losskernel.tasks.splits import same_label_edges
+from losskernel.tasks import figure1
+from losskernel.tasks.figure1 import (  # noqa: F401 - hooks of the contract, shared
+    STRUCTURE_SCORE,
+    excluded_edges,
+    structure_score,
+)
+from losskernel.tasks.protocol import DataFile, Pretrained
+from losskernel.tasks.schema import load_schema
 
 if TYPE_CHECKING:  # torch is imported where models are built: the analysis steps never need it
     import torch
-    import xarray as xr
     from torch import nn
 
     from losskernel.method.chains import TensorData
@@ -52,10 +56,10 @@ WNID = re.compile(r"n\d{8}")
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 TORCH_CACHE = "torch_cache"
 TORCHVISION_WEIGHTS_FILE = "googlenet-1378be20.pth"  # GoogLeNet_Weights.IMAGENET1K_V1
-HIERARCHY_COLUMNS = ("wordnet_path", "depth", "hierarchy_position", "inset_group")
 MONITOR_IMAGES_PER_CLASS = 2
 
-INPUT_ATTRIBUTES = ("wnid", "label", "class_name", *HIERARCHY_COLUMNS, "hue", "colour_bin")
+INPUT_ATTRIBUTES = ("wnid", "label", "class_name", *figure1.HIERARCHY_COLUMNS, "hue",
+                    "colour_bin")
 """Per-input columns besides ``obs_id`` (and so coordinates of traces and kernels)."""
 
 
@@ -179,7 +183,7 @@ def make_data(settings: Mapping) -> ImageNetData:
     root = Path(settings["root"])
     examples = scan_image_folder(root)
     hierarchy = pd.read_csv(settings["hierarchy"], sep="\t", comment="#")
-    columns = ["wnid", "label", "name", *HIERARCHY_COLUMNS]
+    columns = ["wnid", "label", "name", *figure1.HIERARCHY_COLUMNS]
     merged = examples.merge(hierarchy[columns].rename(columns={"name": "class_name"}),
                             on="wnid", how="left", validate="many_to_one")
     unknown = sorted(set(merged.loc[merged["label"].isna(), "wnid"]))
@@ -299,25 +303,6 @@ def is_converged(metrics: Mapping[str, float], training_settings: Mapping) -> bo
     return False
 
 
-def excluded_edges(inputs: pd.DataFrame, rule: str) -> np.ndarray | None:
-    """Pairs of one class (``same_output``, the paper's neighbour graph) or none (``none``)."""
-    return same_label_edges(inputs, rule, "imagenet")
-
-
-def structure_score(covariance: np.ndarray, correlation: np.ndarray, inputs: pd.DataFrame,
-                    analysis_settings: Mapping) -> float:
-    """The developmental structure score: the WordNet hierarchy lift of R's ``knn_k``-nearest
-    neighbours with same-class edges removed (``losskernel.readings.hierarchy.hierarchy_lift``)."""
-    from losskernel.readings.hierarchy import hierarchy_lift
-
-    _, _, lift = hierarchy_lift(correlation, inputs["wordnet_path"].tolist(),
-                                analysis_settings["knn_k"], excluded_edges(inputs, "same_output"))
-    return float(lift)
-
-
-STRUCTURE_SCORE = "WordNet hierarchy lift of R"
-
-
 def check_settings(settings: Mapping) -> None:
     """Checks of an experiment's settings that a schema cannot express.
 
@@ -410,33 +395,10 @@ def _hierarchy_table(settings: Mapping) -> tuple[pd.DataFrame, dict[str, str]]:
     return hierarchy_table(reader, imagenet1k_classes()), notes
 
 
-def _score_taxonomy(task, settings: Mapping, correlation: xr.Dataset) -> dict[str, pd.DataFrame]:
-    """The taxonomic lift of R's ``knn_k`` nearest neighbours, same-class edges removed
-    (``losskernel.readings.hierarchy.taxonomy``)."""
-    from losskernel.readings import metrics_table, obs_table
-    from losskernel.readings.hierarchy import taxonomy
-
-    inputs = obs_table(correlation)
-    lift, values = taxonomy(correlation["kernel"].values, inputs["wordnet_path"].tolist(),
-                            settings["knn_k"], excluded_edges(inputs, "same_output"))
-    return {"metrics": metrics_table(values), "lift": lift}
-
-
-def _draw_figure1(experiment: str, task, settings: Mapping, **inputs) -> dict:
-    """The Figure 1 panels, with thumbnails of the kernel images from ``data.root``."""
-    from losskernel.plotting.figures import figure1_figures
-    from losskernel.tasks.wordnet import INSET_GROUPS
-
-    root = Path(settings["root"])
-
-    def thumbnails(obs_ids: Sequence[str]) -> list[np.ndarray]:
-        return [load_image(root / obs_id, 96).transpose(1, 2, 0) for obs_id in obs_ids]
-
-    return figure1_figures(experiment, settings["figure_seed"], **inputs,
-                           knn_k=settings["knn_k"],
-                           inset_neighbours=settings["figure1"]["inset_neighbours"],
-                           inset_groups=list(INSET_GROUPS), excluded_edges=excluded_edges,
-                           thumbnails=thumbnails)
+def thumbnails(data_settings: Mapping, obs_ids: Sequence[str]) -> list[np.ndarray]:
+    """The images of ``obs_ids`` under ``data.root`` as 96 × 96 × 3 uint8 thumbnails."""
+    root = Path(data_settings["root"])
+    return [load_image(root / obs_id, 96).transpose(1, 2, 0) for obs_id in obs_ids]
 
 
 SETTINGS_SCHEMA = load_schema(__file__)
@@ -444,28 +406,8 @@ HIERARCHY_TABLE = "results/wordnet/imagenet1k-hierarchy.tsv"
 """The place of every ImageNet-1k class in WordNet, shared by the ImageNet experiments."""
 DATA_FILES = (DataFile(key="hierarchy", path=HIERARCHY_TABLE, rule="wordnet_hierarchy",
                        make=_hierarchy_table, config_keys=("wordnet",)),)
-READINGS = (
-    Reading(
-        name="taxonomy", rule="taxonomy", inputs={"correlation": "kernel-correlation.nc"},
-        tables={"lift": "taxonomic-lift.tsv"},
-        metrics=("hierarchy_lift", "edge_lca_depth", "chance_lca_depth"),
-        compute=_score_taxonomy, settings=("analysis.knn_k",),
-    ),
-)
-FIGURES = (
-    FigureSet(
-        name="figure1", rule="plot_figure1", category="ImageNet (Figure 1)",
-        figures={output: Figure(name, caption(name)) for output, name in (
-            ("umap", "umap_hierarchy"), ("umap_3d", "umap_hierarchy_3d"),
-            ("matrices", "kernel_vs_wordnet"), ("insets", "neighbourhood_insets"),
-            ("lift", "taxonomic_lift"))},
-        inputs={"correlation": ("figure_seed", "kernel-correlation.nc"),
-                "embedding": ("experiment", "umap.tsv"),
-                "lift": ("figure_seed", "taxonomic-lift.tsv")},
-        draw=_draw_figure1,
-        settings=("analysis.figure_seed", "analysis.knn_k", "analysis.figure1", "data.root"),
-    ),
-)
+READINGS = (figure1.HIERARCHY_READING,)
+FIGURES = (figure1.FIGURE_SET,)
 
 
 def make_fake_imagenet(root: Path, wnids: Sequence[str], images_per_class: int,

@@ -66,6 +66,9 @@ class Reading:
     tables}``; the metrics go to ``<name>.tsv`` and each other table to its file in ``tables``.
     ``metrics`` names what the metrics table holds, the values ``headline_metrics`` may quote.
     ``compute`` may be given as ``"module:function"``, imported when the reading runs.
+    ``experiment_inputs`` are files of the experiment's directory that the workflow makes, read
+    like ``inputs``: ``input-features.nc``, the kernel inputs' pixels, penultimate activations
+    and output probabilities at w* (``losskernel.method.features``), as a dataset.
     """
 
     name: str
@@ -76,6 +79,7 @@ class Reading:
     compute: Callable[..., Mapping[str, pd.DataFrame]] | str
     settings: tuple[str, ...] = ()
     environment: Environment = "analysis"
+    experiment_inputs: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

