@@ -1,7 +1,8 @@
-"""Where the pipeline's time goes: wall time per rule from Snakemake's benchmark files.
+"""Where the pipeline's time goes: wall time per rule and per experiment from Snakemake's
+benchmark files.
 
     snakemake --cores all                       # the run to measure
-    python benchmarks/pipeline_times.py         # its per-rule table, as Markdown
+    python benchmarks/pipeline_times.py         # per-rule and per-experiment tables, Markdown
     python benchmarks/pipeline_times.py --root DIR   # a run made with `--directory DIR`
 
 Every rule that runs a job has a `benchmark:` directive writing
@@ -102,6 +103,40 @@ def per_rule(table: pd.DataFrame) -> pd.DataFrame:
     return summary.sort_values("total_s", ascending=False, kind="stable")
 
 
+NOT_EXPERIMENTS = frozenset({"tables", "figures", "logs", "benchmarks", "wordnet"})
+"""Directories of ``results/`` that are not an experiment's."""
+
+
+def per_experiment(table: pd.DataFrame, root: Path) -> pd.DataFrame:
+    """Per experiment (the index; ``(shared)`` for jobs of no experiment, such as the headline
+    table): ``jobs``, ``total_s`` (job-seconds), ``span_s`` (from its first job's start to its
+    last job's end; the experiments share the cores, so spans overlap) and ``share`` (of all
+    job-seconds). A job's experiment is the first component of its path when
+    ``root/results/<component>/`` is an experiment's directory. Sorted by ``total_s``."""
+    results = Path(root) / "results"
+
+    def experiment(job: str) -> str:
+        first = job.split("/", 1)[0]
+        known = first not in NOT_EXPERIMENTS and (results / first).is_dir()
+        return first if known else "(shared)"
+
+    grouped = table.assign(experiment=table["job"].map(experiment)).groupby("experiment")
+    summary = pd.DataFrame({"jobs": grouped["s"].count(), "total_s": grouped["s"].sum(),
+                            "span_s": grouped["end"].max() - grouped["start"].min()})
+    summary["share"] = summary["total_s"] / summary["total_s"].sum()
+    return summary.sort_values("total_s", ascending=False, kind="stable")
+
+
+def experiments_markdown(table: pd.DataFrame) -> str:
+    """The `per_experiment` table as Markdown."""
+    lines = ["| experiment | jobs | job-seconds | share | span (first start to last end) |",
+             "|:---|---:|---:|---:|---:|"]
+    for name, row in table.iterrows():
+        lines.append(f"| {name} | {int(row['jobs'])} | {_number(row['total_s'], 1)} | "
+                     f"{_percent(row['share'])} | {_duration(row['span_s'])} |")
+    return "\n".join(lines) + "\n"
+
+
 def wall_clock(root: Path) -> float:
     """Seconds from the earliest job start to the latest job end of the benchmark files under
     ``root/results/benchmarks/`` (see the module docstring). Warns (UserWarning) when no job ran
@@ -181,8 +216,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--root", type=Path, default=Path.cwd(),
                         help="directory the pipeline ran in (default: the current directory)")
     args = parser.parse_args(argv)
-    table = per_rule(read_benchmarks(args.root))
-    print(to_markdown(table, wall_clock(args.root)), end="")
+    table = read_benchmarks(args.root)
+    print(to_markdown(per_rule(table), wall_clock(args.root)))
+    print(experiments_markdown(per_experiment(table, args.root)), end="")
 
 
 if __name__ == "__main__":

@@ -139,3 +139,20 @@ def test_a_file_that_is_not_a_benchmark_is_named(tmp_path):
     path.write_text("experiment\tvalue\nmodarith\t1\n")
     with pytest.raises(ValueError, match=r"modarith\.tsv lacks the columns"):
         pipeline_times.read_benchmarks(tmp_path)
+
+
+def test_per_experiment_sums_its_jobs_and_spans_its_first_start_to_its_last_end(tmp_path):
+    root = fake_run(tmp_path)
+    for directory in ("modarith", "digits", "tables"):  # experiments have a results directory
+        (root / "results" / directory).mkdir()
+    table = pipeline_times.per_experiment(pipeline_times.read_benchmarks(root), root)
+    assert list(table.index) == ["modarith", "digits", "(shared)"]
+    # training (36 s, its first repeat), two chains (20 + 22 s), two kernels (2.5 + 1.5 s)
+    assert table.loc["modarith", "jobs"] == 5 and table.loc["modarith", "total_s"] == 82.0
+    assert table.loc["modarith", "span_s"] == pytest.approx(121.0)  # T0 to the last kernel
+    assert table.loc["digits", "span_s"] == pytest.approx(18.0)
+    assert table.loc["(shared)", "jobs"] == 1  # the headline table belongs to no experiment
+    assert table["share"].sum() == pytest.approx(1.0)
+    assert table.loc["modarith", "share"] == pytest.approx(0.82)
+    markdown = pipeline_times.experiments_markdown(table)
+    assert "| modarith | 5 | 82.0 | 82.0% | 2 min 1 s |" in markdown

@@ -446,7 +446,7 @@ def test_embed_kernels_embeds_the_first_kernel_in_3d_too(rng):
         return None
 
     settings = {"n_neighbors": 5, "min_dist": 0.1, "seed": 0, "excluded_edges": "none",
-                "dimensions": [2, 3]}
+                "similarity": "R", "dimensions": [2, 3]}
     table = embedding.embed_kernels([("seed0", block_correlation(rng, labels)),
                                      ("seed1", block_correlation(rng, labels))], settings,
                                     no_edges_removed)

@@ -42,6 +42,11 @@ FIGURES = {
     ("Appendix analyses", "digits"): ["mislabel_roc", "self_covariance", "umap_mislabels",
                                       "gamma_cka", "gamma_lift", "convergence", "trajectory_score",
                                       "trajectory_umap"],
+    ("Figure 1 (WordNet)", "fashion"): ["umap_hierarchy", "umap_hierarchy_3d",
+                                       "kernel_vs_wordnet", "neighbourhood_insets",
+                                       "taxonomic_lift", "hierarchy_similarities"],
+    ("Appendix analyses", "fashion"): ["gamma_cka", "gamma_lift", "convergence",
+                                      "trajectory_score", "trajectory_umap"],
 }
 
 

@@ -61,15 +61,15 @@ def test_dry_run_of_the_default_config_plans_every_stage_as_the_package_does(tmp
     plan = Plan.from_config(load_config([DEFAULT]), ROOT / "workflow/schemas/config.schema.yaml")
     known = {(job.rule, tuple(sorted(job.outputs.values())))
              for job in dag.jobs_for(plan, dag.targets(plan))}
-    assert planned_outputs(result) == known and len(known) == 264
+    assert planned_outputs(result) == known and len(known) == 258
     jobs = planned_jobs(result)
     assert jobs["train_model"] == 4  # modarith, its control, digits, fashion
-    # 3 seeds of 4 chains each; trajectories of 2 chains (6 checkpoints of modarith and of
-    # digits, 5 of fashion); γ sweeps of 2 chains (5 γ of digits, 4 of fashion: a sweep that
-    # changes sampling settings runs its own γ = localization)
-    main, trajectory, sweep = 4 * 3, 6 + 6 + 5, 5 + 4
-    assert jobs["merge_chains"] == main + trajectory + sweep
-    assert jobs["sample_chain"] == 4 * main + 2 * (trajectory + sweep)  # a job per chain
+    # 3 seeds of 4 chains each, of 2 for the control; trajectories of 2 chains (6 checkpoints
+    # of modarith and of digits, 5 of fashion); γ sweeps of 2 chains (5 γ of digits, 4 of
+    # fashion: a sweep that changes sampling settings runs its own γ = localization)
+    main, control, trajectory, sweep = 3 * 3, 3, 6 + 6 + 5, 5 + 4
+    assert jobs["merge_chains"] == main + control + trajectory + sweep
+    assert jobs["sample_chain"] == 4 * main + 2 * (control + trajectory + sweep)  # per chain
     assert jobs["plot_experiment"] == 2 and jobs["paper_macros"] == 1
     assert jobs["mislabel_baselines"] == 1 and jobs["gamma_sweep"] == 2
     assert jobs["plot_trajectory"] == 3 and jobs["embed_umap"] == 4
@@ -86,7 +86,8 @@ def test_sweep_reuses_trained_models(tmp_path):
     # chains, and the digits and fashion experiments of the default (3 seeds of 4 chains; 5
     # and 4 γ, 6 and 5 checkpoints of 2 chains)
     assert jobs["merge_chains"] == 7 * 3 + 6 + (3 + 5 + 6) + (3 + 4 + 5)
-    assert jobs["sample_chain"] == 4 * (7 * 3 + 3 + 3) + 2 * (6 + 5 + 6 + 4 + 5)
+    # (the control's 3 seeds have 2 chains)
+    assert jobs["sample_chain"] == 4 * (6 * 3 + 3 + 3) + 2 * (3 + 6 + 5 + 6 + 4 + 5)
     assert jobs["train_model"] == 7  # the two gamma experiments sample around modarith's model
 
 

@@ -199,15 +199,16 @@ def figure1_figures(
     experiment: str, figure_seed: int, correlation: xr.Dataset, embedding: pd.DataFrame,
     lift: pd.DataFrame, knn_k: int, inset_neighbours: int, inset_groups: Sequence[str],
     excluded_edges: Callable[[pd.DataFrame, str], np.ndarray | None],
-    thumbnails: Callable[[Sequence[str]], Sequence[np.ndarray]],
+    thumbnails: Callable[[Sequence[str]], Sequence[np.ndarray]], similarity: str = "R",
 ) -> dict[str, Figure]:
     """The panels of the paper's Figure 1 at the figure seed.
 
-    UMAP of R in 2-D (``umap``) and 3-D (``umap_3d``; the rows ``seed<figure_seed>`` and
-    ``seed<figure_seed>-3d`` of ``embedding``) coloured by place in the WordNet hierarchy; R
-    beside the WordNet tree distance, both in hierarchy order (``matrices``); neighbourhood
-    insets (``insets``): each group of ``inset_groups`` gets its anchor image and its
-    ``inset_neighbours`` nearest neighbours under R, same-class edges removed by
+    UMAP in 2-D (``umap``) and 3-D (``umap_3d``; the rows ``seed<figure_seed>`` and
+    ``seed<figure_seed>-3d`` of ``embedding``, made from ``similarity``: R, or |R| for
+    ``absR``) coloured by place in the WordNet hierarchy; R beside the WordNet tree distance,
+    both in hierarchy order (``matrices``); neighbourhood insets (``insets``): each group of
+    ``inset_groups`` gets its anchor image and its ``inset_neighbours`` nearest neighbours
+    under the same similarity, same-class edges removed by
     ``excluded_edges(inputs, "same_output")``, drawn from ``thumbnails(obs_ids)`` (one
     H x W x 3 uint8 image per obs_id); the taxonomic lift per depth with its chance baseline
     (``lift``, the table of ``knn_k`` neighbours).
@@ -221,7 +222,8 @@ def figure1_figures(
             raise ValueError(f"the embedding {name!r} does not embed the inputs of the "
                              f"correlation kernel (in its order); embed this kernel again")
     coords = flat[["umap_1", "umap_2"]].to_numpy()
-    title = f"{experiment}: UMAP of d = sqrt(2(1 - R)), same-class edges removed"
+    shown = SIMILARITY_NAMES[similarity]
+    title = f"{experiment}: UMAP of d = sqrt(2(1 - {shown})), same-class edges removed"
     groups = inputs["inset_group"].fillna("").astype(str).to_numpy()
     order = np.lexsort((inputs["obs_id"].to_numpy(), positions))
     return {
@@ -231,8 +233,9 @@ def figure1_figures(
         "matrices": panels.plot_kernel_beside_hierarchy(
             R, tree_distance_matrix(inputs["wordnet_path"].tolist()), order,
             f"{experiment}: R and WordNet tree distance, images in hierarchy order"),
-        "insets": _insets_figure(experiment, inputs, R, coords, inset_neighbours, inset_groups,
-                                 excluded_edges, thumbnails),
+        "insets": _insets_figure(experiment, inputs, np.abs(R) if similarity == "absR" else R,
+                                 coords, inset_neighbours, inset_groups, excluded_edges,
+                                 thumbnails, shown),
         "lift": panels.plot_taxonomic_lift(
             lift, f"{experiment}: taxonomic lift of R's {knn_k} nearest neighbours per "
             f"WordNet depth"),
@@ -243,9 +246,10 @@ def _insets_figure(
     experiment: str, inputs: pd.DataFrame, R: np.ndarray, coords: np.ndarray,
     inset_neighbours: int, inset_groups: Sequence[str],
     excluded_edges: Callable[[pd.DataFrame, str], np.ndarray | None],
-    thumbnails: Callable[[Sequence[str]], Sequence[np.ndarray]],
+    thumbnails: Callable[[Sequence[str]], Sequence[np.ndarray]], similarity_name: str = "R",
 ) -> Figure:
-    """The neighbourhood insets of :func:`figure1_figures`."""
+    """The neighbourhood insets of :func:`figure1_figures` under ``R`` (R or |R|, named
+    ``similarity_name`` in the title)."""
     positions = inputs["hierarchy_position"].to_numpy()
     groups = inputs["inset_group"].fillna("").astype(str).to_numpy()
     insets = panels.choose_insets(R, groups, inset_neighbours, group_order=list(inset_groups),
@@ -255,7 +259,7 @@ def _insets_figure(
     captions = {index: str(inputs["class_name"].iloc[index]) for index in shown}
     return panels.plot_neighbourhood_insets(
         coords, positions, insets, dict(zip(shown, images, strict=True)), captions,
-        f"{experiment}: nearest neighbours under R (same-class edges removed)")
+        f"{experiment}: nearest neighbours under {similarity_name} (same-class edges removed)")
 
 
 def hierarchy_similarity_figure(experiment: str, lift: pd.DataFrame,

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from losskernel.readings import obs_table
+from losskernel.readings.gamma_sweep import SIMILARITIES
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -66,10 +67,11 @@ def embed_kernels(
 
     ``kernels`` are ``(name, correlation kernel dataset)`` pairs, the name that of the kernel's
     run (``seed0``, ``checkpoint3``); ``umap_settings`` holds ``n_neighbors``, ``min_dist``,
-    ``seed``, ``excluded_edges`` (the rule passed to ``excluded_edges(inputs, rule)``) and
-    ``dimensions``. One call embeds them all, so numba's compilation on the first UMAP is paid
-    once. The table has one row per (``embedding``, input) with ``umap_1``, ``umap_2`` and the
-    inputs' coordinates; ``embedding`` is the kernel's name. The first kernel (the figure
+    ``seed``, ``excluded_edges`` (the rule passed to ``excluded_edges(inputs, rule)``),
+    ``similarity`` (``R``, or ``absR``: |R| is embedded in place of R) and ``dimensions``.
+    One call embeds them all, so numba's compilation on the first UMAP is paid once. The table
+    has one row per (``embedding``, input) with ``umap_1``, ``umap_2`` and the inputs'
+    coordinates; ``embedding`` is the kernel's name. The first kernel (the figure
     seed's) is also embedded in each other number of dimensions d of ``dimensions``, as
     ``<name>-<d>d`` (``seed0-3d``) with ``umap_1`` .. ``umap_<d>``.
     """
@@ -80,7 +82,8 @@ def embed_kernels(
         excluded = excluded_edges(inputs, umap_settings["excluded_edges"])
         for components in sorted({2, *dimensions}):
             coords = embed_umap(
-                correlation["kernel"].values, n_components=components,
+                SIMILARITIES[umap_settings["similarity"]](correlation["kernel"].values),
+                n_components=components,
                 n_neighbors=umap_settings["n_neighbors"], min_dist=umap_settings["min_dist"],
                 seed=umap_settings["seed"], excluded_edges=excluded,
             )

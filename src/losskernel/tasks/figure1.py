@@ -108,8 +108,9 @@ def structure_score(covariance: np.ndarray, correlation: np.ndarray, inputs: pd.
 def draw_figure1(experiment: str, task, settings: Mapping, correlation: xr.Dataset,
                  embedding: pd.DataFrame, lift: pd.DataFrame,
                  metrics: Sequence[pd.DataFrame]) -> dict:
-    """The Figure 1 panels of R (the paper's), with the task's thumbnails and the inset groups
-    in hierarchy order, and every similarity's hierarchy numbers side by side
+    """The Figure 1 panels (UMAP and insets under ``analysis.umap.similarity``, the paper's R
+    unless set; the matrix and the lift panel of R), with the task's thumbnails and the inset
+    groups in hierarchy order, and every similarity's hierarchy numbers side by side
     (``similarities``)."""
     from losskernel.plotting.figures import figure1_figures, hierarchy_similarity_figure
 
@@ -123,7 +124,7 @@ def draw_figure1(experiment: str, task, settings: Mapping, correlation: xr.Datas
     figures = figure1_figures(experiment, settings["figure_seed"], correlation, embedding,
                               lift[lift["similarity"] == "R"], knn_k=settings["knn_k"],
                               inset_neighbours=settings["figure1"]["inset_neighbours"],
-                              inset_groups=groups,
+                              inset_groups=groups, similarity=settings["umap"]["similarity"],
                               excluded_edges=task.excluded_edges, thumbnails=thumbnails)
     figures["similarities"] = hierarchy_similarity_figure(
         experiment, lift, metrics, settings["hierarchy"]["depth"], settings["knn_k"])
@@ -151,6 +152,6 @@ FIGURE_SET = FigureSet(
             "metrics": ("every_seed", "hierarchy.tsv")},
     draw="losskernel.tasks.figure1:draw_figure1",
     settings=("analysis.figure_seed", "analysis.knn_k", "analysis.figure1",
-              "analysis.hierarchy", "data"),
+              "analysis.hierarchy", "analysis.umap", "data"),
 )
 """Figure 1's panels (rule ``plot_figure1``), one figure set for every WordNet task."""
