@@ -48,7 +48,8 @@ def test_the_fashion_branch_reads_real_images_against_wordnet(smoke_run):
         assert values["depth_lift"] == values["depth_lift_absR"]  # the headline reads |R|
         p_values = values[[name for name in values.index if name.endswith("_p")
                            or "_p_" in name]]
-        assert len(p_values) == 3 * 7 and p_values.between(1 / 201 - 1e-9, 1).all()
+        # the smallest p of 200 permutations is 1/201 (the table keeps 6 significant digits)
+        assert len(p_values) == 3 * 7 and p_values.between(1 / 201 - 1e-6, 1).all()
         assert values[[f"rank_correlation_{name}" for name in SIMILARITIES]].between(-1, 1).all()
     # the baselines need no SGLD: the same numbers at every seed
     first, second = (read(results / f"fashion/seed{seed}/hierarchy.tsv").set_index("metric")
