@@ -25,7 +25,8 @@ def hierarchy(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("fashion")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(nltk.data, "path", [])  # Debian's files, not any corpus of this machine
-        table, notes = fashion._hierarchy_table({"wordnet": {
+        (data_file,) = fashion.DATA_FILES
+        table, notes = data_file.make({"wordnet": {
             "nltk_data": str(folder / "nltk_data"), "debian_dir": str(DEBIAN_WORDNET_DIR)}})
     assert notes["wordnet_version"] == "3.0"
     path = folder / "hierarchy.tsv"

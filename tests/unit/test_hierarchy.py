@@ -207,6 +207,8 @@ def test_random_kernel_has_lift_one_at_every_depth(imagenet_paths):
 # hierarchy_tests: four classes in two pairs of siblings, ten inputs each ---------------------
 PAIRED_PATHS = ["r>a>x", "r>a>y", "r>b>z", "r>b>w"]
 PAIRED_CLASSES = np.repeat(np.arange(4), 10)
+PAIRED_INPUT_PATHS = [PAIRED_PATHS[c] for c in PAIRED_CLASSES]
+PAIRED_SAME_CLASS = PAIRED_CLASSES[:, None] == PAIRED_CLASSES[None, :]
 
 
 def paired_similarity(rng: np.random.Generator, siblings_close: bool) -> np.ndarray:
@@ -221,8 +223,7 @@ def paired_similarity(rng: np.random.Generator, siblings_close: bool) -> np.ndar
 
 def test_hierarchy_tests_agree_with_the_lift_and_have_the_exact_permutation_p_value(rng):
     similarity = paired_similarity(rng, siblings_close=True)
-    paths = [PAIRED_PATHS[c] for c in PAIRED_CLASSES]
-    same_class = PAIRED_CLASSES[:, None] == PAIRED_CLASSES[None, :]
+    paths, same_class = PAIRED_INPUT_PATHS, PAIRED_SAME_CLASS
     values = hierarchy.hierarchy_tests(similarity, paths, 3, same_class, depth=1,
                                        permutations=3000, seed=0)
     edge_depth, chance_depth, lift = hierarchy.hierarchy_lift(similarity, paths, 3, same_class)
@@ -241,8 +242,7 @@ def test_hierarchy_tests_agree_with_the_lift_and_have_the_exact_permutation_p_va
 
 def test_hierarchy_tests_of_a_similarity_without_structure_are_not_significant(rng):
     similarity = paired_similarity(rng, siblings_close=False)
-    paths = [PAIRED_PATHS[c] for c in PAIRED_CLASSES]
-    same_class = PAIRED_CLASSES[:, None] == PAIRED_CLASSES[None, :]
+    paths, same_class = PAIRED_INPUT_PATHS, PAIRED_SAME_CLASS
     values = hierarchy.hierarchy_tests(similarity, paths, 3, same_class, depth=1,
                                        permutations=500, seed=0)
     assert values["depth_lift"] < 1.6 and values["depth_lift_p"] > 0.1

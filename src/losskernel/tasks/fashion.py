@@ -43,7 +43,6 @@ from losskernel.tasks.figure1 import (  # noqa: F401 - hooks of the contract, sh
     excluded_edges,
     structure_score,
 )
-from losskernel.tasks.protocol import DataFile
 from losskernel.tasks.schema import load_schema
 from losskernel.tasks.splits import select_split
 
@@ -268,17 +267,11 @@ def count_kernel_inputs(settings: Mapping) -> tuple[int, str]:
     return per_class * NUM_CLASSES, f"{per_class} images per class × {NUM_CLASSES} classes"
 
 
-def _hierarchy_table(settings: Mapping) -> tuple[pd.DataFrame, dict[str, str]]:
-    """The place of the ten classes in WordNet (``wordnet.hierarchy_table``)."""
-    from losskernel.tasks.wordnet import hierarchy_table, load_wordnet
-
-    wordnet = settings["wordnet"]
-    reader, source = load_wordnet(Path(wordnet["nltk_data"]), Path(wordnet["debian_dir"]))
-    classes = pd.DataFrame({
+def wordnet_classes(reader) -> pd.DataFrame:
+    """The ten classes in label order: ``label``, ``name`` and the ``wnid`` of their synset."""
+    return pd.DataFrame({
         "label": range(NUM_CLASSES), "name": [name for name, _ in CLASS_SYNSETS],
         "wnid": [f"n{reader.synset(synset).offset():08d}" for _, synset in CLASS_SYNSETS]})
-    notes = {"wordnet_source": source, "wordnet_version": reader.get_version()}
-    return hierarchy_table(reader, classes, INSET_GROUPS), notes
 
 
 def thumbnails(data_settings: Mapping, obs_ids: Sequence[str]) -> list[np.ndarray]:
@@ -290,7 +283,7 @@ def thumbnails(data_settings: Mapping, obs_ids: Sequence[str]) -> list[np.ndarra
 
 SETTINGS_SCHEMA = load_schema(__file__)
 HIERARCHY_TABLE = "results/wordnet/fashion-mnist-hierarchy.tsv"
-DATA_FILES = (DataFile(key="hierarchy", path=HIERARCHY_TABLE, rule="fashion_hierarchy",
-                       make=_hierarchy_table, config_keys=("wordnet",)),)
+DATA_FILES = (figure1.hierarchy_data_file(HIERARCHY_TABLE, "fashion_hierarchy", wordnet_classes,
+                                          INSET_GROUPS),)
 READINGS = (figure1.HIERARCHY_READING,)
 FIGURES = (figure1.FIGURE_SET,)

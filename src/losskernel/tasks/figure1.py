@@ -17,17 +17,20 @@ strongly as two that move together; R counts them as far apart, |R| as close.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from losskernel.tasks.protocol import Figure, FigureSet, Reading
+from losskernel.tasks.protocol import DataFile, Figure, FigureSet, Reading
 from losskernel.tasks.schema import caption
 
 if TYPE_CHECKING:
     import xarray as xr
+    from nltk.corpus.reader.wordnet import WordNetCorpusReader
 
 HIERARCHY_COLUMNS = ("wordnet_path", "depth", "hierarchy_position", "inset_group")
 KERNEL_SIMILARITIES = ("R", "absR", "K")
@@ -41,6 +44,30 @@ METRICS = (*TESTED_METRICS, "edge_lca_depth", "chance_lca_depth",
 """The hierarchy reading's metrics: unsuffixed for the headline similarity
 (``analysis.hierarchy.similarity``), suffixed ``_<similarity>`` for each of them."""
 STRUCTURE_SCORE = "WordNet hierarchy lift of the headline similarity"
+
+
+def wordnet_table(settings: Mapping, classes: Callable[[WordNetCorpusReader], pd.DataFrame],
+                  inset_groups: Mapping[str, str] | None) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The place of the task's ``classes(reader)`` (label, wnid, name) in WordNet
+    (``losskernel.tasks.wordnet.hierarchy_table``, with the task's ``inset_groups``, ImageNet's
+    when None), from nltk's corpus or Debian's files (config section ``wordnet``); the notes
+    name which, and WordNet's version."""
+    from losskernel.tasks.wordnet import INSET_GROUPS, hierarchy_table, load_wordnet
+
+    wordnet = settings["wordnet"]
+    reader, source = load_wordnet(Path(wordnet["nltk_data"]), Path(wordnet["debian_dir"]))
+    notes = {"wordnet_source": source, "wordnet_version": reader.get_version()}
+    return hierarchy_table(reader, classes(reader), inset_groups or INSET_GROUPS), notes
+
+
+def hierarchy_data_file(path: str, rule: str,
+                        classes: Callable[[WordNetCorpusReader], pd.DataFrame],
+                        inset_groups: Mapping[str, str] | None = None) -> DataFile:
+    """The task's WordNet table (:func:`wordnet_table`) as the data file ``hierarchy`` at
+    ``path``, made by the workflow rule ``rule``."""
+    return DataFile(key="hierarchy", path=path, rule=rule, config_keys=("wordnet",),
+                    make=functools.partial(wordnet_table, classes=classes,
+                                           inset_groups=inset_groups))
 
 
 def similarities(correlation: np.ndarray, covariance: np.ndarray,

@@ -42,7 +42,7 @@ from losskernel.tasks.figure1 import (  # noqa: F401 - hooks of the contract, sh
     excluded_edges,
     structure_score,
 )
-from losskernel.tasks.protocol import DataFile, Pretrained
+from losskernel.tasks.protocol import Pretrained
 from losskernel.tasks.schema import load_schema
 
 if TYPE_CHECKING:  # torch is imported where models are built: the analysis steps never need it
@@ -384,15 +384,11 @@ def timing_example(settings: Mapping, size: int) -> tuple[nn.Module, torch.Tenso
     return build_model(settings["model"]), images, labels
 
 
-def _hierarchy_table(settings: Mapping) -> tuple[pd.DataFrame, dict[str, str]]:
-    """The place of every ImageNet-1k class in WordNet (``wordnet.hierarchy_table``), from
-    nltk's corpus or Debian's files; the notes name which, and WordNet's version."""
-    from losskernel.tasks.wordnet import hierarchy_table, imagenet1k_classes, load_wordnet
+def wordnet_classes(reader) -> pd.DataFrame:
+    """The 1000 ImageNet-1k classes (``losskernel.tasks.wordnet.imagenet1k_classes``)."""
+    from losskernel.tasks.wordnet import imagenet1k_classes
 
-    wordnet = settings["wordnet"]
-    reader, source = load_wordnet(Path(wordnet["nltk_data"]), Path(wordnet["debian_dir"]))
-    notes = {"wordnet_source": source, "wordnet_version": reader.get_version()}
-    return hierarchy_table(reader, imagenet1k_classes()), notes
+    return imagenet1k_classes()
 
 
 def thumbnails(data_settings: Mapping, obs_ids: Sequence[str]) -> list[np.ndarray]:
@@ -404,8 +400,7 @@ def thumbnails(data_settings: Mapping, obs_ids: Sequence[str]) -> list[np.ndarra
 SETTINGS_SCHEMA = load_schema(__file__)
 HIERARCHY_TABLE = "results/wordnet/imagenet1k-hierarchy.tsv"
 """The place of every ImageNet-1k class in WordNet, shared by the ImageNet experiments."""
-DATA_FILES = (DataFile(key="hierarchy", path=HIERARCHY_TABLE, rule="wordnet_hierarchy",
-                       make=_hierarchy_table, config_keys=("wordnet",)),)
+DATA_FILES = (figure1.hierarchy_data_file(HIERARCHY_TABLE, "wordnet_hierarchy", wordnet_classes),)
 READINGS = (figure1.HIERARCHY_READING,)
 FIGURES = (figure1.FIGURE_SET,)
 
