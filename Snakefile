@@ -3,6 +3,7 @@
 #   snakemake --cores all                      # the default config (config/config.yaml)
 #   snakemake --cores all --configfile config/config.yaml config/sweeps/modarith.yaml
 #   snakemake --cores all --configfile config/config.yaml config/imagenet.yaml figure1
+#   snakemake --cores all calibrate            # pass/fail of a grid of SGLD settings
 #
 # What each experiment runs is known to the package (losskernel.plan, losskernel.dag); the
 # rules in workflow/rules/, one file per stage, say how each job is executed, and every job
@@ -27,6 +28,7 @@ include: "workflow/rules/analysis.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/tasks.smk"
 include: "workflow/rules/paper.smk"
+include: "workflow/rules/calibration.smk"
 
 
 rule all:
@@ -39,3 +41,9 @@ rule figure1:
     input:
         # the experiments that draw Figure 1: their figures and headline rows
         dag.offering_targets(PLAN, "figure1"),
+
+
+rule calibrate:
+    input:
+        # every experiment's calibration table and figure (analysis.calibration)
+        dag.calibration_targets(PLAN),

@@ -17,6 +17,7 @@ and, besides the rules:
     losskernel validate-config --config config/config.yaml my-overrides.yaml
     losskernel jobs            --experiment <name>      # every job of an experiment
     losskernel plan            --experiment <name>      # sizes and hours of its jobs
+    losskernel calibrate       --experiment <name>      # pass/fail of a grid of SGLD settings
     losskernel provenance results/figures/<name>/<figure>.png
 """
 
@@ -38,7 +39,7 @@ DEFAULT_CONFIG = ["config/config.yaml"]
 DEFAULT_SCHEMA = Path("workflow/schemas/config.schema.yaml")
 CODE = Path(__file__).resolve().parent
 """Where the package's code is: the git state of its repository goes into provenance."""
-OTHER_COMMANDS = ("validate-config", "jobs", "plan", "provenance")
+OTHER_COMMANDS = ("validate-config", "jobs", "plan", "provenance", "calibrate")
 """The commands that are no rule."""
 WILDCARD_HELP = {
     "experiment": "the experiment (a key of experiments in the config)",
@@ -46,6 +47,7 @@ WILDCARD_HELP = {
     "seed": "the SGLD seed (one of sampling.seeds)",
     "chain": "the chain of the run (0 .. sampling.num_chains - 1)",
     "kind": "covariance (K) or correlation (R)",
+    "point": "a setting of the calibration grid: eps<ε>-nbeta<nβ>-gamma<γ>",
 }
 
 
@@ -118,6 +120,33 @@ def list_jobs(args: argparse.Namespace) -> int:
         if args.experiment in (None, job.wildcards.get("experiment")):
             options = "".join(f" --{name} {value}" for name, value in job.wildcards.items())
             print(f"losskernel {job.rule}{options}")
+    return 0
+
+
+def calibrate(args: argparse.Namespace) -> int:
+    """``losskernel calibrate``: every job of an experiment's calibration that has not run
+    (the model first, if missing), in order, in ``--directory``; the last prints the verdict.
+    The same jobs as ``snakemake calibrate``."""
+    from losskernel.pipeline import job_record, run_step, set_thread_pools
+
+    plan = load_plan(args)
+    plan.experiment(args.experiment)  # an unknown name is an error
+    Path(args.directory).mkdir(parents=True, exist_ok=True)
+    os.chdir(args.directory)
+    set_thread_pools(args.threads)
+    targets = dag.calibration_targets(plan, [args.experiment])
+    for job in dag.jobs_for(plan, targets):
+        if all(Path(path).exists() for path in job.outputs.values()):
+            if job.rule == "calibrate_experiment":  # done before: say its verdict again
+                from losskernel.pipeline.diagnostics import calibration_verdict
+                from losskernel.pipeline.io import read_tsv
+
+                print(calibration_verdict(args.experiment, read_tsv(targets[0])))
+            continue
+        options = "".join(f" --{name} {value}" for name, value in job.wildcards.items())
+        print(f"losskernel {job.rule}{options}", flush=True)
+        run_step(job, job_record(job, CODE, rule=f"cli:{job.rule}"), args.threads)
+    print(f"wrote {' and '.join(targets)}")
     return 0
 
 
@@ -226,6 +255,13 @@ def _add_other_commands(commands, common: argparse.ArgumentParser) -> None:
     sub.add_argument("--experiment", default=None)
     sub.set_defaults(handler=list_jobs)
     _add_plan_command(commands, common)
+    sub = commands.add_parser(
+        "calibrate", parents=[common], help="short SGLD runs over a grid of step size × nβ "
+        "× γ (analysis.calibration), each marked pass/fail with the reason; suggests one")
+    sub.add_argument("--experiment", required=True)
+    sub.add_argument("--directory", default=".", help="where results/ is (default: here)")
+    sub.add_argument("--threads", type=int, default=1, help="cores for each job")
+    sub.set_defaults(handler=calibrate)
     sub = commands.add_parser(
         "provenance", help="the lineage of a result back to configs, seeds and code version, "
         "with every recorded input hash checked against the file on disk; exit status 1 when "

@@ -101,6 +101,14 @@ def targets(plan: Plan) -> list[str]:
                                 for path in figures(plan, name))]
 
 
+def calibration_targets(plan: Plan, experiments: Sequence[str] | None = None) -> list[str]:
+    """The calibration's table and figure of each experiment (default: every one that samples
+    a model of its own or another's; all do)."""
+    return [path for name in (experiments or list(plan.experiments))
+            for path in (experiment_file(name, "calibration.tsv"),
+                         figure_file(name, "calibration"))]
+
+
 def figures(plan: Plan, experiment: str) -> list[str]:
     """The figures of an experiment: its task's figure sets, then its appendix analyses'."""
     planned = plan.experiment(experiment)
@@ -206,9 +214,62 @@ def _per_run(experiment: Experiment, runs: list[str], name: str) -> list[str]:
 
 def _gamma_sweep(plan, experiment, wildcards):
     runs = experiment.gamma_runs
+    pair = [runs[experiment.nearest_gamma_index], experiment.gamma_replica[0]]
     return {"covariance": _per_run(experiment, runs, "kernel-covariance.nc"),
-            "correlation": _per_run(experiment, runs, "kernel-correlation.nc")}, {
-        "task": _task(experiment), "gamma_sweep": experiment.analysis["gamma_sweep"]}
+            "correlation": _per_run(experiment, runs, "kernel-correlation.nc"),
+            "replica_covariance": _per_run(experiment, pair, "kernel-covariance.nc"),
+            "replica_correlation": _per_run(experiment, pair, "kernel-correlation.nc")}, {
+        "task": _task(experiment), "gamma_sweep": experiment.analysis["gamma_sweep"],
+        "replica": {"gamma": experiment.gamma_replica[1],
+                    "seeds": [experiment.gamma_seeds[experiment.nearest_gamma_index],
+                              experiment.gamma_replica[2]]}}
+
+
+def _diagnose_run(plan, experiment, wildcards):
+    run = experiment.run(wildcards["run"])
+    return {"traces": run_file(experiment.name, run.name, "traces.nc")}, {
+        "run_label": f"{experiment.name}/{run.name}",
+        "bounds": experiment.analysis["diagnostics"]}
+
+
+def _diagnostics(plan, experiment, wildcards):
+    main = [f"seed{seed}" for seed in experiment.seeds]
+    return {"summaries": _per_run(experiment, list(experiment.runs), "diagnostics-summary.tsv"),
+            "covariance": _per_run(experiment, main, "kernel-covariance.nc"),
+            "correlation": _per_run(experiment, main, "kernel-correlation.nc")}, {
+        "runs": list(experiment.runs), "main_runs": main}
+
+
+def _plot_diagnostics(plan, experiment, wildcards):
+    main = [f"seed{seed}" for seed in experiment.seeds]
+    return {"runs": experiment_file(experiment.name, "diagnostics.tsv"),
+            "inputs": _per_run(experiment, main, "diagnostics.tsv")}, {
+        "experiment": experiment.name, "main_runs": main,
+        "bounds": experiment.analysis["diagnostics"]}
+
+
+def _calibration_point(plan, experiment, wildcards):
+    setting = experiment.calibration_setting(wildcards["point"])
+    calibration = experiment.analysis["calibration"]
+    sampling = {key: value for key, value in experiment.settings["sampling"].items()
+                if key != "seeds"}
+    return {"model": experiment_file(experiment.model_source, "model.pt"),
+            **experiment.data_files()}, {
+        "task": _task(experiment), "settings": experiment.sections("data", "kernel_inputs"),
+        "seed": calibration["seed"],
+        "sampling": {**sampling, **setting, "num_chains": calibration["num_chains"],
+                     "num_draws": calibration["num_draws"]}}
+
+
+def _calibrate_experiment(plan, experiment, wildcards):
+    calibration, sampling = experiment.analysis["calibration"], experiment.settings["sampling"]
+    return {"points": [experiment_file(experiment.name, f"calibration/{point}.tsv")
+                       for point in experiment.calibration_points]}, {
+        "experiment": experiment.name,
+        "configured": {key: sampling[key] for key in ("step_size", "nbeta", "localization")},
+        "bounds": {**experiment.analysis["diagnostics"],
+                   "min_control_z": calibration["min_control_z"]},
+        "main_draws": sampling["num_draws"], "calibration_draws": calibration["num_draws"]}
 
 
 def _trajectory(plan, experiment, wildcards):
@@ -225,7 +286,7 @@ def _summarize_experiment(plan, experiment, wildcards):
             "experiment_metrics": [experiment_file(experiment.name, f"{reading}-metrics.tsv")
                                    for reading in experiment.experiment_readings]}, {
         "experiment": experiment.name, "seeds": experiment.seeds,
-        "headline_metrics": experiment.settings["headline_metrics"]}
+        "headline_metrics": experiment.headline_metrics}
 
 
 def _headline_table(plan, experiment, wildcards):
@@ -240,6 +301,7 @@ def _embed_umap(plan, experiment, wildcards):
 
 def _plot_gamma_sweep(plan, experiment, wildcards):
     return {"cka": experiment_file(experiment.name, "gamma-sweep-cka.tsv"),
+            "ceiling": experiment_file(experiment.name, "gamma-sweep-ceiling.tsv"),
             "lift": experiment_file(experiment.name, "gamma-sweep-lift.tsv"),
             "convergence": _per_run(experiment, experiment.gamma_runs,
                                     "convergence-curve.tsv")}, {
@@ -286,7 +348,18 @@ RULES: dict[str, Rule] = {
     "mislabel_detection": Rule({"metrics": f"{SEED}/mislabels.tsv",
                                 "scores": f"{SEED}/mislabel-scores.tsv"}, _mislabel_detection),
     "gamma_sweep": Rule({"cka": f"{EXPERIMENT}/gamma-sweep-cka.tsv",
-                         "lift": f"{EXPERIMENT}/gamma-sweep-lift.tsv"}, _gamma_sweep),
+                         "lift": f"{EXPERIMENT}/gamma-sweep-lift.tsv",
+                         "ceiling": f"{EXPERIMENT}/gamma-sweep-ceiling.tsv"}, _gamma_sweep),
+    "diagnose_run": Rule({"table": f"{RUN}/diagnostics.tsv",
+                          "summary": f"{RUN}/diagnostics-summary.tsv"}, _diagnose_run),
+    "diagnostics": Rule({"table": f"{EXPERIMENT}/diagnostics.tsv",
+                         "metrics": f"{EXPERIMENT}/diagnostics-metrics.tsv"}, _diagnostics),
+    "plot_diagnostics": Rule({"diagnostics": f"{FIGURES}/diagnostics.png"}, _plot_diagnostics),
+    "calibration_point": Rule({"summary": f"{EXPERIMENT}/calibration/{{point}}.tsv"},
+                              _calibration_point),
+    "calibrate_experiment": Rule({"table": f"{EXPERIMENT}/calibration.tsv",
+                                  "figure": f"{FIGURES}/calibration.png"},
+                                 _calibrate_experiment),
     "trajectory": Rule({"table": f"{EXPERIMENT}/trajectory.tsv",
                         "metrics": f"{EXPERIMENT}/trajectory-metrics.tsv"}, _trajectory),
     "summarize_experiment": Rule({"summary": f"{EXPERIMENT}/summary.tsv",
@@ -309,7 +382,7 @@ GENERIC_FIGURES: dict[str, Mapping[str, str]] = {
     analysis: {output: pattern.rsplit("/", 1)[1].removesuffix(".png")
                for output, pattern in RULES[rule].outputs.items()}
     for analysis, rule in (("mislabels", "plot_mislabels"), ("gamma_sweep", "plot_gamma_sweep"),
-                           ("trajectory", "plot_trajectory"))}
+                           ("trajectory", "plot_trajectory"), ("diagnostics", "plot_diagnostics"))}
 
 
 # The rules of the tasks' declarations ------------------------------------------------------
@@ -373,7 +446,8 @@ def _offering(plan: Plan, declaration: Reading | FigureSet) -> list[str]:
 # From files to the jobs that make them --------------------------------------------------
 
 WILDCARD_PATTERNS: dict[str, str] = {
-    "run": r"seed\d+|gamma[0-9.e+-]+|checkpoint\d+",
+    "run": r"seed\d+|gamma[0-9.e+-]+(?:-seed\d+)?|checkpoint\d+",
+    "point": r"eps[0-9.e+-]+-nbeta[0-9.e+-]+-gamma[0-9.e+-]+",
     "seed": r"\d+",
     "chain": r"\d+",
     "kind": "covariance|correlation",

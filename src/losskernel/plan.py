@@ -9,9 +9,13 @@ An experiment's runs are its SGLD samplings, each with its own directory under
 ``results/<experiment>/``:
 
 - ``seed<S>``: the experiment's sampling settings, one run per seed of ``sampling.seeds``;
-- ``gamma<γ>``: one run per γ of ``analysis.gamma_sweep`` at the sweep's seed, with the
-  sweep's sampling overrides; the γ equal to ``sampling.localization`` reuses the main run
-  ``seed<S>`` when the sweep's seed is sampled anyway and the sweep overrides nothing;
+- ``gamma<γ>``: one run per γ of ``analysis.gamma_sweep``, each at its own seed, with the
+  sweep's sampling overrides: the γ nearest ``sampling.localization`` at the sweep's seed (so
+  that γ equal to the localization reuses the main run ``seed<S>`` when that seed is sampled
+  anyway and the sweep's overrides change nothing), the others at the next seeds in config
+  order;
+- ``gamma<γ>-seed<S>``: the replica of the nearest γ at the seed after those, whose CKA with
+  it is the sweep's noise ceiling (two kernels that differ only by SGLD noise);
 - ``checkpoint<i>``: SGLD localized at the i-th of ``analysis.trajectory.num_checkpoints``
   training checkpoints, with the trajectory's sampling overrides.
 
@@ -22,6 +26,7 @@ seed) never reruns it. What the jobs read and write is in :mod:`losskernel.dag`.
 from __future__ import annotations
 
 import functools
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,8 +45,17 @@ GENERIC_READINGS: dict[str, tuple[str, ...]] = {
                       "noise_mean_best", "history_loss_mean", "history_loss_variance"))),
     "convergence": ("cka_half", "cka_halves", "cka_chain_halves"),
 }
-EXPERIMENT_READINGS: dict[str, tuple[str, ...]] = {"trajectory": ("trajectory_gain",)}
+EXPERIMENT_READINGS: dict[str, tuple[str, ...]] = {
+    "trajectory": ("trajectory_gain",),
+    "diagnostics": ("worst_rhat", "median_ess_bulk", "seed_to_seed_cka"),
+}
 """Readings with one value per experiment, and their metrics."""
+DIAGNOSTIC_HEADLINE = EXPERIMENT_READINGS["diagnostics"]
+"""Headline rows of every experiment: how far its main runs' draws can be trusted (the
+seed-to-seed CKA needs two seeds or more)."""
+CALIBRATION_FACTORS = {"step_size": (0.3, 1.0, 3.0), "nbeta": (0.1, 1.0, 10.0)}
+"""The calibration grid when ``analysis.calibration`` lists no values: the configured value
+times these."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +75,12 @@ class Run:
 def gamma_label(gamma: float) -> str:
     """The γ in a run name: ``gamma30``, ``gamma0.001``."""
     return f"{gamma:g}"
+
+
+def calibration_point(setting: Mapping[str, float]) -> str:
+    """A calibration setting's name: ``eps0.001-nbeta50-gamma100``."""
+    return (f"eps{setting['step_size']:g}-nbeta{setting['nbeta']:g}"
+            f"-gamma{setting['localization']:g}")
 
 
 @dataclass(frozen=True)
@@ -99,10 +119,12 @@ class Experiment:
         runs = {f"seed{seed}": Run(f"seed{seed}", seed, sampling)
                 for seed in self.settings["sampling"]["seeds"]}
         sweep = self.analysis.get("gamma_sweep")
-        for name, gamma in zip(self.gamma_runs, (sweep or {}).get("localizations", []),
-                               strict=True):
-            runs.setdefault(name, Run(name, sweep["seed"], {
-                **sampling, **sweep["sampling"], "localization": gamma}))
+        if sweep:
+            swept = [*zip(self.gamma_runs, sweep["localizations"], self.gamma_seeds,
+                          strict=True), self.gamma_replica]
+            for name, gamma, seed in swept:
+                runs.setdefault(name, Run(name, seed, {
+                    **sampling, **sweep["sampling"], "localization": gamma}))
         trajectory = self.analysis.get("trajectory")
         for index, name in enumerate(self.checkpoint_runs):
             checkpoint = {"index": index, "num_checkpoints": trajectory["num_checkpoints"]}
@@ -118,15 +140,48 @@ class Experiment:
         return self.runs[name]
 
     @property
+    def gamma_seeds(self) -> list[int]:
+        """The SGLD seed of each γ of the sweep, in config order: the γ nearest (on a log
+        scale) ``sampling.localization`` at the sweep's seed, the others at the next seeds.
+        Distinct seeds make the γ's Monte-Carlo errors independent, so the CKA between γ is
+        not inflated by shared noise."""
+        sweep = self.analysis.get("gamma_sweep")
+        if not sweep:
+            return []
+        gammas, nearest = sweep["localizations"], self.nearest_gamma_index
+        later = iter(range(sweep["seed"] + 1, sweep["seed"] + len(gammas)))
+        return [sweep["seed"] if index == nearest else next(later)
+                for index in range(len(gammas))]
+
+    @property
+    def nearest_gamma_index(self) -> int:
+        """The index of the sweep's γ nearest ``sampling.localization`` on a log scale."""
+        gammas = self.analysis["gamma_sweep"]["localizations"]
+        target = math.log(self.settings["sampling"]["localization"])
+        return min(range(len(gammas)), key=lambda index: abs(math.log(gammas[index]) - target))
+
+    @property
     def gamma_runs(self) -> list[str]:
         """The run of each γ of the sweep, in config order (see the module docstring)."""
         sweep = self.analysis.get("gamma_sweep")
         if not sweep:
             return []
         sampling = self.settings["sampling"]
-        reuse = sweep["seed"] in sampling["seeds"] and not sweep["sampling"]
-        return [f"seed{sweep['seed']}" if reuse and gamma == sampling["localization"]
-                else f"gamma{gamma_label(gamma)}" for gamma in sweep["localizations"]]
+        reuse = sweep["seed"] in sampling["seeds"] and all(
+            sampling[key] == value for key, value in sweep["sampling"].items())
+        return [f"seed{seed}" if reuse and gamma == sampling["localization"]
+                and seed == sweep["seed"] else f"gamma{gamma_label(gamma)}"
+                for gamma, seed in zip(sweep["localizations"], self.gamma_seeds, strict=True)]
+
+    @property
+    def gamma_replica(self) -> tuple[str, float, int]:
+        """The replica run of the γ nearest the localization (name, γ, seed): the same
+        settings at the seed after the sweep's, so its CKA with that γ's run is the noise
+        ceiling of the sweep's CKA."""
+        sweep = self.analysis["gamma_sweep"]
+        gamma = sweep["localizations"][self.nearest_gamma_index]
+        seed = sweep["seed"] + len(sweep["localizations"])
+        return f"gamma{gamma_label(gamma)}-seed{seed}", gamma, seed
 
     @property
     def checkpoint_runs(self) -> list[str]:
@@ -148,6 +203,48 @@ class Experiment:
     @property
     def experiment_readings(self) -> list[str]:
         return [name for name in EXPERIMENT_READINGS if name in self.analysis]
+
+    @property
+    def headline_metrics(self) -> list[str]:
+        """The experiment's headline rows: its configured ones, then the diagnostic ones
+        (without the seed-to-seed CKA when there is one seed)."""
+        diagnostic = [metric for metric in DIAGNOSTIC_HEADLINE
+                      if metric != "seed_to_seed_cka" or len(self.seeds) >= 2]
+        configured = list(self.settings["headline_metrics"])
+        return [*configured, *(metric for metric in diagnostic if metric not in configured)]
+
+    @property
+    def calibration_grid(self) -> list[dict[str, float]]:
+        """The settings of ``analysis.calibration``: every step size × nβ × γ, nβ = 0 (the
+        control, no likelihood) included, each a dict of ``step_size``, ``nbeta`` and
+        ``localization``."""
+        calibration, sampling = self.analysis["calibration"], self.settings["sampling"]
+
+        def values(key: str, listed: str) -> list[float]:
+            if calibration[listed] is not None:
+                return sorted(calibration[listed])
+            return [float(f"{sampling[key] * factor:.6g}")
+                    for factor in CALIBRATION_FACTORS[key]]
+
+        nbetas = [0.0, *values("nbeta", "nbetas")]
+        gammas = sorted(calibration["localizations"] or [sampling["localization"]])
+        return [{"step_size": step_size, "nbeta": nbeta, "localization": gamma}
+                for gamma in gammas for step_size in values("step_size", "step_sizes")
+                for nbeta in nbetas]
+
+    @property
+    def calibration_points(self) -> list[str]:
+        """The name of each setting of :attr:`calibration_grid`, in its order."""
+        return [calibration_point(setting) for setting in self.calibration_grid]
+
+    def calibration_setting(self, point: str) -> dict[str, float]:
+        """The setting of a calibration point's name; ``KeyError`` names the known ones."""
+        for setting in self.calibration_grid:
+            if calibration_point(setting) == point:
+                return setting
+        raise KeyError(f"experiment {self.name} has no calibration point {point!r}: its "
+                       f"points are {', '.join(self.calibration_points)} "
+                       f"(analysis.calibration)")
 
     @property
     def metrics(self) -> list[str]:

@@ -91,6 +91,7 @@ def test_plan_command_sizes_the_jobs_of_any_experiment(capsys):
     jobs = [line for line in report.splitlines() if "runtime=" in line]
     runs = [line.split("run=")[1].split()[0] for line in jobs]
     # the runs the workflow makes, from the same plan: 3 seeds, 5 γ (the sweep changes sampling
-    # settings, so γ = 100 gets its own run), 6 checkpoints
+    # settings, so γ = 100 gets its own run), the replica of γ = 100, 6 checkpoints
     assert runs == ["train", "seed0", "seed1", "seed2", "gamma10", "gamma30", "gamma100",
-                    "gamma300", "gamma1000", *(f"checkpoint{index}" for index in range(6))]
+                    "gamma300", "gamma1000", "gamma100-seed5",
+                    *(f"checkpoint{index}" for index in range(6))]

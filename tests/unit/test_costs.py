@@ -81,12 +81,13 @@ def test_main_runs_have_the_known_counts():
 
 def test_gamma_equal_to_the_localization_reuses_the_main_run():
     plan = costs.plan_jobs(imagenet(gamma_sweep=sweep(10, 100, 1000)), num_inputs=15)
-    assert list(plan["run"]) == ["seed0", "seed1", "gamma10", "gamma1000"]
+    assert list(plan["run"]) == ["seed0", "seed1", "gamma10", "gamma1000", "gamma100-seed3"]
 
 
 def test_gamma_sweep_on_an_unsampled_seed_runs_every_gamma():
     plan = costs.plan_jobs(imagenet(gamma_sweep=sweep(10, 100, 1000, seed=7)), num_inputs=15)
-    assert list(plan["run"]) == ["seed0", "seed1", "gamma10", "gamma100", "gamma1000"]
+    assert list(plan["run"]) == ["seed0", "seed1", "gamma10", "gamma100", "gamma1000",
+                                 "gamma100-seed10"]
     assert plan.set_index("run").loc["gamma100", "sgld_steps"] == 440
 
 
@@ -161,12 +162,12 @@ def test_paper_scale_totals_by_hand():
     plan = costs.plan_jobs(experiment, num_inputs)
     estimate = costs.estimate_hours(plan, input_costs(), 10.0)
     assert dict(experiment.settings) == original
-    assert len(estimate) == 1 + 4 + 6 + 1  # seed0, 4 γ runs, 6 checkpoints, total
+    assert len(estimate) == 1 + 4 + 1 + 6 + 1  # seed0, 4 γ runs, replica, 6 checkpoints, total
     total = estimate.set_index("run").loc["total"]
-    assert total["sgld_steps"] == 5 * 4 * 2100 + 6 * 4 * 300
-    assert total["draws"] == 5 * 4 * 2000 + 6 * 4 * 200
-    assert total["train_inputs"] == (5 * 4 * 2100 + 6 * 4 * 300) * 64
-    assert total["eval_inputs"] == (5 * 4 * 2000 + 6 * 4 * 200) * 10_000
+    assert total["sgld_steps"] == 6 * 4 * 2100 + 6 * 4 * 300
+    assert total["draws"] == 6 * 4 * 2000 + 6 * 4 * 200
+    assert total["train_inputs"] == (6 * 4 * 2100 + 6 * 4 * 300) * 64
+    assert total["eval_inputs"] == (6 * 4 * 2000 + 6 * 4 * 200) * 10_000
 
 
 def test_estimate_hours_arithmetic():
@@ -192,7 +193,8 @@ def test_report_names_every_job_and_the_assumption():
     report = costs.format_plan(estimate, input_costs(), experiment="imagenet", num_inputs=15,
                                inputs_note="5 classes")
     jobs = [line for line in report.splitlines() if "runtime=" in line]
-    assert [line.split("run=")[1].split()[0] for line in jobs] == ["seed0", "seed1", "gamma10"]
+    assert [line.split("run=")[1].split()[0] for line in jobs] == [
+        "seed0", "seed1", "gamma10", "gamma100-seed2"]
     assert all("sample_chain" in line and "chain=0..3" in line for line in jobs)
     assert "N kernel inputs: 15 (5 classes)" in report
     assert "ASSUMPTION: 10 TFLOP/s" in report
@@ -276,8 +278,8 @@ def test_digits_experiment_gets_a_full_report():
         ("train_model", "run=train"),
         *(("sample_chain", f"run={run}") for run in (
             "seed0", "seed1", "seed2", "gamma10", "gamma30", "gamma100", "gamma300", "gamma1000",
-            *(f"checkpoint{i}" for i in range(6))))]
+            "gamma100-seed5", *(f"checkpoint{i}" for i in range(6))))]
     assert all(job[-1] != "runtime=?" for job in jobs)
-    assert "sampling runs: 14, chains: 34" in report
+    assert "sampling runs: 15, chains: 36" in report
     assert "training steps: 6,000" in report
     assert "NOT COUNTED" not in report

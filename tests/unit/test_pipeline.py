@@ -257,7 +257,7 @@ def test_every_rule_gives_its_step_arguments_its_signature_accepts():
     config = load_config([ROOT / "config/config.yaml", ROOT / "config/imagenet.yaml"])
     full = Plan.from_config(config, SCHEMA, check_files=False)
     jobs = {}
-    for job in dag.jobs_for(full, dag.targets(full)):
+    for job in dag.jobs_for(full, [*dag.targets(full), *dag.calibration_targets(full)]):
         jobs.setdefault(job.rule, job)
     assert set(jobs) == set(dag.rules(full))
     assert set(dag.RULES) < set(jobs)

@@ -230,10 +230,15 @@ def test_gamma_sweep_figures():
                          for gamma in gammas for rule in ("none", "same_output")
                          for attribute in ("true_label", "ink_bin")])
     curve = pd.DataFrame({"draws_per_chain": [10, 100], "cka_vs_final": [0.8, 1.0]})
-    drawn = figures.gamma_sweep_figures("toy", gammas, cka, lift, [curve, curve])
+    ceiling = pd.DataFrame({"gamma": 100.0, "seed_a": 0, "seed_b": 2,
+                            "similarity": ["K", "R", "absR"], "cka": [0.9, 0.8, 0.85]})
+    drawn = figures.gamma_sweep_figures("toy", gammas, cka, lift, [curve, curve], ceiling)
     assert list(drawn) == ["cka", "lift", "convergence"]
     np.testing.assert_array_equal(drawn["cka"].axes[0].get_images()[0].get_array(),
                                   [[1.0, 0.3], [0.3, 1.0]])
+    adjacent, ceiling_line = drawn["cka"].axes[1].get_lines()  # axes[2]: the colour bar
+    assert list(adjacent.get_ydata()) == [0.3] and list(ceiling_line.get_ydata()) == [0.9, 0.9]
+    assert ceiling_line.get_label() == "same γ = 100, seeds 0 and 2"
     assert [axis.get_title() for axis in drawn["lift"].axes] == [
         "neighbour graph: all edges", "neighbour graph: same-output edges removed"]
     assert curve_labels(drawn["lift"]) == ["ink (tercile)", "true class"]

@@ -402,9 +402,10 @@ def test_headline_rows_by_hand():
 
 
 def test_latex_macros_names_and_values():
-    headline = pd.DataFrame({"experiment": ["toy", "toy"], "metric": ["roc_auc", "trajectory_gain"],
-                             "value": [0.81234, 0.25], "spread": [0.1, float("nan")],
-                             "n": [3, 1], "source": "toy/summary.tsv"})
+    headline = pd.DataFrame({"experiment": ["toy", "toy", "toy"],
+                             "metric": ["roc_auc", "trajectory_gain", "median_ess_bulk"],
+                             "value": [0.81234, 0.25, 1987.6], "spread": [0.1, float("nan"), 120.4],
+                             "n": [3, 1, 3], "source": "toy/summary.tsv"})
     text = summary.latex_macros(headline, {"toy": {"knn_k": 10, "num_draws": 200}},
                                 ["% generated from headline.tsv; do not edit", "% seed: 0"])
     assert text == (
@@ -416,6 +417,9 @@ def test_latex_macros_names_and_values():
         "\\newcommand{\\lkToyTrajectoryGain}{0.250}\n"
         "\\newcommand{\\lkToyTrajectoryGainSpread}{--}\n"
         "\\newcommand{\\lkToyTrajectoryGainN}{1}\n"
+        "\\newcommand{\\lkToyMedianEssBulk}{1988}\n"  # from 100 up: no decimals
+        "\\newcommand{\\lkToyMedianEssBulkSpread}{120}\n"
+        "\\newcommand{\\lkToyMedianEssBulkN}{3}\n"
         "\\newcommand{\\lkToySettingKnnK}{10}\n"
         "\\newcommand{\\lkToySettingNumDraws}{200}\n")
     with pytest.raises(ValueError, match="starting with '%'"):

@@ -93,7 +93,9 @@ def test_the_command_writes_what_its_rule_wrote(rule, smoke_run, copy_of_the_run
 
 
 def test_every_rule_of_the_tiny_dag_is_a_command():
-    assert set(JOBS) == set(dag.rules(PLAN)) - {"import_model"}  # no pretrained model here
+    # no pretrained model here; the calibration is not part of `all` (test_calibrate)
+    assert set(JOBS) == set(dag.rules(PLAN)) - {"import_model", "calibration_point",
+                                                "calibrate_experiment"}
     assert set(JOBS) <= set(cli.rule_names(["--config", *CONFIGS]))
 
 
@@ -101,8 +103,7 @@ def test_the_commands_the_readme_shows_exist():
     readme = (ROOT / "README.md").read_text()
     shown = {command for found in re.findall(r"bin/losskernel ([\w-]+)|^ *losskernel ([\w-]+)",
                                              readme, re.M) for command in found if command}
-    commands = set(cli.rule_names([])) | {"validate-config", "jobs", "plan", "provenance",
-                                          "--help"}
+    commands = set(cli.rule_names([])) | {*cli.OTHER_COMMANDS, "--help"}
     assert shown and shown <= commands, shown - commands
 
 
@@ -147,3 +148,31 @@ def test_jobs_lists_every_job_as_a_command(capsys):
     assert lines[-1] == "losskernel plot_experiment --experiment modarith-control"
     # train; per seed 2 chains, their merge, R and the separation; summary, UMAP, figures
     assert len(lines) == 1 + 2 * (2 + 1 + 1 + 1) + 3
+
+
+@pytest.mark.slow
+def test_calibrate_runs_the_grid_and_names_the_verdict(copy_of_the_run):
+    """`losskernel calibrate` on the tiny digits model: 2 step sizes × (nβ = 0, 50), each
+    point a short run of 2 chains × 20 draws; every setting gets a status and the terminal
+    the verdict. Far too few draws to pass the bounds, so no setting passes."""
+    result = losskernel("calibrate", "--experiment", "digits", "--config", *CONFIGS,
+                        "--schema", SCHEMA, "--directory", str(copy_of_the_run))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "losskernel calibration_point --experiment digits --point eps0.001-nbeta50-gamma100" \
+        in result.stdout
+    assert "train_model" not in result.stdout  # the model exists
+    table = pd.read_csv(copy_of_the_run / "results/digits/calibration.tsv", sep="\t",
+                        comment="#")
+    assert sorted(zip(table["step_size"], table["nbeta"], strict=True)) == [
+        (1e-3, 0), (1e-3, 50), (3e-3, 0), (3e-3, 50)]
+    assert list(table.loc[table["nbeta"] == 0, "status"]) == ["control", "control"]
+    assert set(table.loc[table["nbeta"] == 50, "status"]) <= {"pass", "fail"}
+    assert table.loc[table["status"] == "fail", "reason"].str.len().gt(0).all()
+    assert list(table.loc[table["configured"], "step_size"]) == [1e-3]
+    assert "calibration of digits:" in result.stdout and "configured: step_size 0.001" in \
+        result.stdout
+    assert (copy_of_the_run / "results/figures/digits/calibration.png").stat().st_size > 0
+    again = losskernel("calibrate", "--experiment", "digits", "--config", *CONFIGS,
+                       "--schema", SCHEMA, "--directory", str(copy_of_the_run))
+    assert "calibration_point" not in again.stdout  # every point is done: nothing reruns
+    assert "calibration of digits:" in again.stdout

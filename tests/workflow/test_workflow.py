@@ -61,13 +61,14 @@ def test_dry_run_of_the_default_config_plans_every_stage_as_the_package_does(tmp
     plan = Plan.from_config(load_config([DEFAULT]), ROOT / "workflow/schemas/config.schema.yaml")
     known = {(job.rule, tuple(sorted(job.outputs.values())))
              for job in dag.jobs_for(plan, dag.targets(plan))}
-    assert planned_outputs(result) == known and len(known) == 258
+    assert planned_outputs(result) == known and len(known) == 324
     jobs = planned_jobs(result)
     assert jobs["train_model"] == 4  # modarith, its control, digits, fashion
     # 3 seeds of 4 chains each, of 2 for the control; trajectories of 2 chains (6 checkpoints
     # of modarith and of digits, 5 of fashion); γ sweeps of 2 chains (5 γ of digits, 4 of
-    # fashion: a sweep that changes sampling settings runs its own γ = localization)
-    main, control, trajectory, sweep = 3 * 3, 3, 6 + 6 + 5, 5 + 4
+    # fashion: a sweep that changes sampling settings runs its own γ = localization; and the
+    # replica of one γ, for the noise ceiling)
+    main, control, trajectory, sweep = 3 * 3, 3, 6 + 6 + 5, (5 + 1) + (4 + 1)
     assert jobs["merge_chains"] == main + control + trajectory + sweep
     assert jobs["sample_chain"] == 4 * main + 2 * (control + trajectory + sweep)  # per chain
     assert jobs["plot_experiment"] == 2 and jobs["paper_macros"] == 1
@@ -75,6 +76,9 @@ def test_dry_run_of_the_default_config_plans_every_stage_as_the_package_does(tmp
     assert jobs["plot_trajectory"] == 3 and jobs["embed_umap"] == 4
     assert jobs["input_features"] == 1 and jobs["score_hierarchy"] == 3
     assert jobs["fashion_hierarchy"] == 1 and jobs["plot_figure1"] == 1
+    assert jobs["diagnose_run"] == jobs["merge_chains"]  # every run is diagnosed
+    assert jobs["diagnostics"] == jobs["plot_diagnostics"] == 4
+    assert "calibration_point" not in jobs  # the calibration is its own target
 
 
 def test_sweep_reuses_trained_models(tmp_path):
@@ -84,10 +88,10 @@ def test_sweep_reuses_trained_models(tmp_path):
     jobs = planned_jobs(result)
     # 7 modarith experiments x 3 seeds of 4 chains, modarith's 6 trajectory checkpoints of 2
     # chains, and the digits and fashion experiments of the default (3 seeds of 4 chains; 5
-    # and 4 γ, 6 and 5 checkpoints of 2 chains)
-    assert jobs["merge_chains"] == 7 * 3 + 6 + (3 + 5 + 6) + (3 + 4 + 5)
+    # and 4 γ with a replica each, 6 and 5 checkpoints of 2 chains)
+    assert jobs["merge_chains"] == 7 * 3 + 6 + (3 + 6 + 6) + (3 + 5 + 5)
     # (the control's 3 seeds have 2 chains)
-    assert jobs["sample_chain"] == 4 * (6 * 3 + 3 + 3) + 2 * (3 + 6 + 5 + 6 + 4 + 5)
+    assert jobs["sample_chain"] == 4 * (6 * 3 + 3 + 3) + 2 * (3 + 6 + 6 + 6 + 5 + 5)
     assert jobs["train_model"] == 7  # the two gamma experiments sample around modarith's model
 
 
@@ -133,20 +137,21 @@ def test_the_whole_dag_runs_on_a_tiny_config_and_reruns_only_what_changed(smoke_
                     "trajectory_umap"],
     }
     for experiment, names in figures.items():
-        for figure in names:
+        for figure in [*names, "diagnostics"]:
             assert (tmp_path / f"results/figures/{experiment}/{figure}.png").stat().st_size > 0
     headline = pd.read_csv(tmp_path / "results/tables/headline.tsv", sep="\t", comment="#")
     assert list(headline.columns) == ["experiment", "metric", "value", "spread", "n", "source"]
     configured = yaml.safe_load(DEFAULT.read_text())["experiments"]
+    diagnostic = ["worst_rhat", "median_ess_bulk", "seed_to_seed_cka"]
     assert list(zip(headline["experiment"], headline["metric"], strict=True)) == [
         (name, metric) for name, settings in configured.items()
-        for metric in settings["headline_metrics"]]
+        for metric in [*settings["headline_metrics"], *diagnostic]]
     for metric in ("mislabel_roc_auc", "self_cov_ratio", "cka_half", "trajectory_gain"):
         assert ("digits", metric) in set(zip(headline["experiment"], headline["metric"],
                                              strict=True))
-    gains = headline[headline["metric"] == "trajectory_gain"]
-    assert (gains["n"] == 1).all() and gains["spread"].isna().all()
-    assert (headline.loc[headline["metric"] != "trajectory_gain", "n"] == 2).all()
+    single = headline["metric"].isin(["trajectory_gain", *diagnostic])
+    assert (headline.loc[single, "n"] == 1).all() and headline.loc[single, "spread"].isna().all()
+    assert (headline.loc[~single, "n"] == 2).all()
     assert headline["value"].notna().all()
     macros = (tmp_path / "paper/generated/macros.tex").read_text()
     assert r"\lkModarithControlCrossTaskZ" in macros and r"\lkDigitsMislabelRocAuc" in macros
@@ -158,6 +163,12 @@ def test_the_whole_dag_runs_on_a_tiny_config_and_reruns_only_what_changed(smoke_
 
     sweep = pd.read_csv(tmp_path / "results/digits/gamma-sweep-cka.tsv", sep="\t", comment="#")
     assert sorted(set(sweep["gamma_a"])) == [30, 100]
+    ceiling = pd.read_csv(tmp_path / "results/digits/gamma-sweep-ceiling.tsv", sep="\t",
+                          comment="#")
+    assert list(ceiling["similarity"]) == ["K", "R", "absR"]
+    assert (ceiling["gamma"] == 100).all() and (ceiling["seed_b"] == 2).all()
+    assert ceiling["cka"].between(0, 1).all()
+    check_diagnostics(tmp_path, run.stdout + run.stderr)
     trajectory = pd.read_csv(tmp_path / "results/digits/trajectory.tsv", sep="\t", comment="#")
     assert list(trajectory["checkpoint"]) == [0, 1, 2] and trajectory["step"].iloc[0] == 0
 
@@ -169,7 +180,8 @@ def test_the_whole_dag_runs_on_a_tiny_config_and_reruns_only_what_changed(smoke_
         {"experiments": {"digits": {"sampling": {"step_size": 2.0e-3}}}}))
     rerun = snakemake("--directory", str(tmp_path), *configs, str(changed), "-n")
     jobs = planned_jobs(rerun)
-    # both seeds of digits, its 3 checkpoints and its 2 γ (they inherit the step size)
+    # both seeds of digits (γ = 100 is seed0), its 3 checkpoints, γ = 30 and the replica (they
+    # inherit the step size)
     assert jobs.get("merge_chains") == 2 + 3 + 2 and jobs.get("sample_chain") == 2 * (2 + 3 + 2)
     assert "train_model" not in jobs and "mislabel_baselines" not in jobs
 
@@ -186,6 +198,30 @@ def test_the_whole_dag_runs_on_a_tiny_config_and_reruns_only_what_changed(smoke_
         {"experiments": {"digits": {"analysis": {"gamma_sweep": {"localizations": [30, 300]}}}}}))
     rerun = snakemake("--directory", str(tmp_path), *configs, str(one_gamma), "-n")
     jobs = planned_jobs(rerun)
-    assert jobs.get("sample_chain") == 2  # only the new γ's 2 chains; γ = 30 is kept
+    # only the new γ's 2 chains and its replica's (γ = 300 is now nearest the localization
+    # 100, so it takes the sweep's seed and the replica); γ = 30 keeps its seed and its run
+    assert jobs.get("sample_chain") == 2 + 2
     assert "train_model" not in jobs and "mislabel_baselines" not in jobs
 
+
+
+def check_diagnostics(work: Path, output: str) -> None:
+    """Every run of the tiny DAG is diagnosed; 20 draws are far too few, so the runs are out
+    of bounds and the terminal says so, naming the run."""
+    runs = pd.read_csv(work / "results/digits/diagnostics.tsv", sep="\t", comment="#")
+    # γ = 100 is the main run seed0 (the sweep's 2 chains are the tiny main runs' too)
+    assert list(runs["run"]) == ["seed0", "seed1", "gamma30", "gamma100-seed2",
+                                 *(f"checkpoint{index}" for index in range(3))]
+    assert (runs["inputs_out_of_bounds"] > 0).all()
+    per_input = pd.read_csv(work / "results/digits/seed0/diagnostics.tsv", sep="\t",
+                            comment="#")
+    # an input whose loss never varies has no R-hat (NaN, as in ArviZ)
+    assert len(per_input) == 1347 and (per_input["rhat"].dropna() >= 0.9).all()
+    assert (per_input["ess_bulk"] > 0).all()
+    assert "WARNING: sampling diagnostics of run digits/seed0:" in output
+    assert (work / "results/figures/digits/diagnostics.png").stat().st_size > 0
+    metrics = pd.read_csv(work / "results/digits/diagnostics-metrics.tsv", sep="\t",
+                          comment="#").set_index("metric")["value"]
+    assert metrics["worst_rhat"] == runs.set_index("run").loc[["seed0", "seed1"],
+                                                               "worst_rhat"].max()
+    assert 0 < metrics["seed_to_seed_cka"] <= 1

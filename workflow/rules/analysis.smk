@@ -165,3 +165,39 @@ rule embed_umap:
         "../../envs/analysis.yaml"
     script:
         "../scripts/run_step.py"
+
+
+rule diagnose_run:
+    input:
+        unpack(inputs_of("diagnose_run")),
+    output:
+        **outputs_of("diagnose_run"),
+    params:
+        **params_of("diagnose_run"),
+    log:
+        "results/logs/diagnose_run/{experiment}/{run}.log",
+    benchmark:
+        "results/benchmarks/diagnose_run/{experiment}/{run}.tsv"
+    threads: 1
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/run_step.py"
+
+
+rule diagnostics:
+    input:
+        unpack(inputs_of("diagnostics")),
+    output:
+        **outputs_of("diagnostics"),
+    params:
+        **params_of("diagnostics"),
+    log:
+        "results/logs/diagnostics/{experiment}.log",
+    benchmark:
+        "results/benchmarks/diagnostics/{experiment}.tsv"
+    threads: 1
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/run_step.py"

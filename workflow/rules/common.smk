@@ -31,10 +31,7 @@ config.update(PLAN.config)
 
 wildcard_constraints:
     experiment="|".join(PLAN.experiments),
-    seed=r"\d+",
-    run=r"seed\d+|gamma[0-9.e+-]+|checkpoint\d+",
-    kind="covariance|correlation",
-    chain=r"\d+",
+    **dag.WILDCARD_PATTERNS,
 
 
 def job_of(rule, wildcards):

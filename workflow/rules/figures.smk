@@ -54,3 +54,21 @@ rule plot_trajectory:
         "../../envs/analysis.yaml"
     script:
         "../scripts/run_step.py"
+
+
+rule plot_diagnostics:
+    input:
+        unpack(inputs_of("plot_diagnostics")),
+    output:
+        **figures_of("plot_diagnostics", category="Sampler diagnostics"),
+    params:
+        **params_of("plot_diagnostics"),
+    log:
+        "results/logs/plot_diagnostics/{experiment}.log",
+    benchmark:
+        "results/benchmarks/plot_diagnostics/{experiment}.tsv"
+    threads: 1
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/run_step.py"

@@ -15,8 +15,10 @@ module             steps
 ``kernels``        compute_kernel
 ``analysis``       convergence, mislabel_baselines, mislabel_detection, gamma_sweep,
                    trajectory, embed_umap, input_features, score_reading
+``diagnostics``    diagnose_run, diagnostics, calibration_point, calibrate_experiment
 ``paper``          summarize_experiment, headline_table, paper_macros
-``figures``        plot_gamma_sweep, plot_mislabels, plot_trajectory, plot_figures
+``figures``        plot_gamma_sweep, plot_mislabels, plot_trajectory, plot_diagnostics,
+                   plot_figures
 =================  =============================================================
 """
 
@@ -28,7 +30,15 @@ import sys
 from collections.abc import Callable
 
 from losskernel.job import Job, paths
-from losskernel.pipeline import analysis, figures, kernels, models, paper, sampling
+from losskernel.pipeline import (
+    analysis,
+    diagnostics,
+    figures,
+    kernels,
+    models,
+    paper,
+    sampling,
+)
 from losskernel.pipeline.io import Record
 
 STEPS: dict[str, Callable[..., None]] = {step.__name__: step for step in (
@@ -37,9 +47,11 @@ STEPS: dict[str, Callable[..., None]] = {step.__name__: step for step in (
     analysis.convergence, analysis.mislabel_baselines, analysis.mislabel_detection,
     analysis.gamma_sweep, analysis.trajectory, analysis.embed_umap, analysis.input_features,
     analysis.score_reading,
+    diagnostics.diagnose_run, diagnostics.diagnostics, diagnostics.calibration_point,
+    diagnostics.calibrate_experiment,
     paper.summarize_experiment, paper.headline_table, paper.paper_macros,
     figures.plot_gamma_sweep, figures.plot_mislabels, figures.plot_trajectory,
-    figures.plot_figures,
+    figures.plot_diagnostics, figures.plot_figures,
 )}
 """Every step by name."""
 

@@ -80,19 +80,27 @@ def mislabel_detection(inputs: Files, outputs: Files, *, record: Record) -> None
 
 
 def gamma_sweep(inputs: Files, outputs: Files, *, task: str, gamma_sweep: Mapping[str, Any],
-                record: Record) -> None:
+                replica: Mapping[str, Any], record: Record) -> None:
     """CKA between the kernels K of every pair of γ (``cka``) and the neighbour lift of the
     sweep's attributes under R at each γ (``lift``), from each γ's ``covariance`` and
-    ``correlation`` kernel in the order of ``gamma_sweep.localizations``."""
+    ``correlation`` kernel in the order of ``gamma_sweep.localizations``; the noise ceiling of
+    the CKA (``ceiling``) from the two runs at γ = ``replica.gamma`` that differ only by their
+    seeds ``replica.seeds`` (``replica_covariance``, ``replica_correlation``)."""
     from losskernel.readings.gamma_sweep import gamma_sweep as sweep
+    from losskernel.readings.gamma_sweep import noise_ceiling
 
     covariances = [load_kernel(path)["kernel"].values for path in inputs["covariance"]]
     correlations = [load_kernel(path) for path in inputs["correlation"]]
     cka, lift = sweep(gamma_sweep["localizations"], covariances, correlations,
                       load_task(task).excluded_edges, gamma_sweep["knn_k"],
                       gamma_sweep["attributes"], gamma_sweep["similarities"])
+    ceiling = noise_ceiling(
+        replica["gamma"], replica["seeds"],
+        [load_kernel(path)["kernel"].values for path in inputs["replica_covariance"]],
+        [load_kernel(path)["kernel"].values for path in inputs["replica_correlation"]])
     write_tsv(cka, outputs["cka"], record)
     write_tsv(lift, outputs["lift"], record)
+    write_tsv(ceiling, outputs["ceiling"], record)
 
 
 def trajectory(inputs: Files, outputs: Files, *, task: str, knn_k: int | None,

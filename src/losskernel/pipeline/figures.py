@@ -24,13 +24,28 @@ def save_figures(figures: Mapping[str, Any], outputs: Files, record: Record) -> 
 
 def plot_gamma_sweep(inputs: Files, outputs: Files, *, experiment: str,
                      localizations: Sequence[float], record: Record) -> None:
-    """The γ sweep: CKA matrix (``cka``), lift against γ (``lift``), CKA convergence per γ
-    (``convergence``)."""
+    """The γ sweep: CKA matrix and its noise ceiling (``cka``), lift against γ (``lift``),
+    CKA convergence per γ (``convergence``)."""
     from losskernel.plotting.figures import gamma_sweep_figures
 
     save_figures(gamma_sweep_figures(
         experiment, localizations, read_tsv(inputs["cka"]), read_tsv(inputs["lift"]),
-        [read_tsv(path) for path in inputs["convergence"]]), outputs, record)
+        [read_tsv(path) for path in inputs["convergence"]], read_tsv(inputs["ceiling"])),
+        outputs, record)
+
+
+def plot_diagnostics(inputs: Files, outputs: Files, *, experiment: str,
+                     main_runs: Sequence[str], bounds: Mapping[str, Any],
+                     record: Record) -> None:
+    """The sampler diagnostics of an experiment (``diagnostics``): per-input R-hat, ESS and
+    between-chain share of the main runs (``inputs``), and every run's summary (``runs``)."""
+    from losskernel.plotting.diagnostics import diagnostics_figure
+
+    per_input = {run: read_tsv(path) for run, path in zip(main_runs, inputs["inputs"],
+                                                           strict=True)}
+    save_figures({"diagnostics": diagnostics_figure(experiment, per_input,
+                                                    read_tsv(inputs["runs"]), bounds)},
+                 outputs, record)
 
 
 def plot_mislabels(inputs: Files, outputs: Files, *, experiment: str, figure_seed: int,

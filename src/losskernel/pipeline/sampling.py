@@ -4,8 +4,9 @@ one trace file."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from losskernel.method.traces import load_traces, make_trace_dataset, merge_traces, save_traces
 from losskernel.pipeline.io import (
@@ -18,6 +19,10 @@ from losskernel.pipeline.io import (
     set_threads,
 )
 from losskernel.tasks import load_task
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import xarray as xr
 
 
 def sample_chain(
@@ -40,13 +45,64 @@ def sample_chain(
     draw with identical results on the CPU. The state file is deleted once the traces are
     written.
     """
-    from losskernel.method.chains import evaluate_per_sample_losses
-    from losskernel.method.losses import cross_entropy_per_sample
     from losskernel.method.parallel import sample_chains
     from losskernel.method.resume import Resumable, stop_on_sigterm
-    from losskernel.method.sgld import SGLDConfig
 
     set_threads(threads)
+    prepared = _prepare(inputs, task, settings, seed, sampling, checkpoint)
+    state = Path(state_dir) / f"chain{chain}.state.pt"
+    resumable = Resumable(state, save_every_seconds, stop_on_sigterm())
+    traces = sample_chains(
+        prepared.model, prepared.loss_fn, prepared.train_data, prepared.input_data,
+        prepared.config, chains=[chain], strata=prepared.strata, progress=progress,
+        device=sampling["device"], resumable=lambda _: resumable)
+    save_traces(_trace_dataset(prepared, traces, record), outputs["traces"])
+    state.unlink(missing_ok=True)
+
+
+def sample_traces(inputs: Files, *, task: str, settings: Mapping[str, Any], seed: int,
+                  sampling: Mapping[str, Any], threads: int = 1) -> tuple[xr.Dataset, int]:
+    """Every chain of a short run around the final ``model``, in this process and not
+    resumable (the calibration's points), as a trace dataset; with the number of classes
+    the model outputs (its loss at chance is the log of that)."""
+    from losskernel.method.parallel import sample_chains
+
+    set_threads(threads)
+    prepared = _prepare(inputs, task, settings, seed, sampling, None)
+    traces = sample_chains(prepared.model, prepared.loss_fn, prepared.train_data,
+                           prepared.input_data, prepared.config, strata=prepared.strata,
+                           progress=False, device=sampling["device"])
+    return _trace_dataset(prepared, traces, {}), prepared.num_classes
+
+
+@dataclass
+class _Prepared:
+    """What a run's sampling needs: the model at its localization, the data, the settings."""
+
+    model: Any
+    loss_fn: Any
+    train_data: Any
+    strata: Any
+    kernel_inputs: pd.DataFrame
+    input_data: Any
+    config: Any
+    checkpoint_step: int | None
+
+    @property
+    def num_classes(self) -> int:
+        """The width of the model's output (its logits) on one kernel input."""
+        import torch
+
+        inputs, _ = self.input_data[torch.arange(1)]
+        with torch.no_grad():
+            return int(self.model(inputs).shape[-1])
+
+
+def _prepare(inputs: Files, task: str, settings: Mapping[str, Any], seed: int,
+             sampling: Mapping[str, Any], checkpoint: Mapping[str, int] | None) -> _Prepared:
+    from losskernel.method.losses import cross_entropy_per_sample
+    from losskernel.method.sgld import SGLDConfig
+
     module = load_task(task)
     data = module.make_data(data_settings(module, settings["data"], inputs))
     step = None if checkpoint is None else select_checkpoints(
@@ -54,23 +110,25 @@ def sample_chain(
     model = load_model(module, task, settings["data"], inputs["model"], data, step)
     train_data, strata = module.training_split(data)
     kernel_inputs = module.select_kernel_inputs(data, settings["kernel_inputs"])
-    input_data = data.tensors(kernel_inputs)
     config = SGLDConfig(seed=seed, **{key: value for key, value in sampling.items()
                                       if key in SGLDConfig.__dataclass_fields__})
-    state = Path(state_dir) / f"chain{chain}.state.pt"
-    resumable = Resumable(state, save_every_seconds, stop_on_sigterm())
-    traces = sample_chains(
-        model, cross_entropy_per_sample, train_data, input_data, config, chains=[chain],
-        strata=strata if sampling["stratify_by_task"] else None, progress=progress,
-        device=sampling["device"], resumable=lambda _: resumable)
-    init_loss = evaluate_per_sample_losses(model, cross_entropy_per_sample, input_data,
-                                           config.eval_batch_size).numpy()
-    coords = {name: kernel_inputs[name].to_numpy() for name in kernel_inputs.columns
-              if name != "obs_id"}
-    attrs = dict(record) if step is None else {**record, "checkpoint_step": step}
-    save_traces(make_trace_dataset(traces, init_loss, kernel_inputs["obs_id"].to_numpy(), config,
-                                   obs_coords=coords, attrs=attrs), outputs["traces"])
-    state.unlink(missing_ok=True)
+    return _Prepared(model, cross_entropy_per_sample, train_data,
+                     strata if sampling["stratify_by_task"] else None, kernel_inputs,
+                     data.tensors(kernel_inputs), config, step)
+
+
+def _trace_dataset(prepared: _Prepared, traces: Mapping, record: Record) -> xr.Dataset:
+    """The sampled chains with the loss at w* and the inputs' coordinates."""
+    from losskernel.method.chains import evaluate_per_sample_losses
+
+    init_loss = evaluate_per_sample_losses(prepared.model, prepared.loss_fn, prepared.input_data,
+                                           prepared.config.eval_batch_size).numpy()
+    inputs = prepared.kernel_inputs
+    coords = {name: inputs[name].to_numpy() for name in inputs.columns if name != "obs_id"}
+    attrs = dict(record) if prepared.checkpoint_step is None else {
+        **record, "checkpoint_step": prepared.checkpoint_step}
+    return make_trace_dataset(traces, init_loss, inputs["obs_id"].to_numpy(), prepared.config,
+                              obs_coords=coords, attrs=attrs)
 
 
 def merge_chains(inputs: Files, outputs: Files, *, record: Record) -> None:

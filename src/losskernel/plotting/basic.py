@@ -104,6 +104,36 @@ def plot_matrix(matrix: np.ndarray, labels: Sequence[str], title: str = "",
                 colour_label: str = "") -> Figure:
     """A small annotated matrix (e.g. CKA between the kernels at each γ)."""
     figure, axis = plt.subplots(figsize=(1.0 + 0.75 * len(labels), 0.6 + 0.75 * len(labels)))
+    _draw_matrix(figure, axis, matrix, labels, colour_label)
+    axis.set_title(title, fontsize=10)
+    return figure
+
+
+def plot_cka_with_ceiling(matrix: np.ndarray, labels: Sequence[str], ceiling: float,
+                          ceiling_label: str, title: str = "") -> Figure:
+    """The CKA matrix between the kernels at each γ (sorted), beside the CKA of each pair of
+    adjacent γ against the noise ceiling: the CKA of two runs at one γ that differ only by
+    their seed. Adjacent γ near the ceiling are as alike as SGLD noise allows."""
+    size = 1.0 + 0.75 * len(labels)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(size + 4.5, size - 0.4),
+                                         width_ratios=[size, 4.0])
+    _draw_matrix(figure, left, matrix, labels, "linear CKA")
+    adjacent = [matrix[index, index + 1] for index in range(len(labels) - 1)]
+    pairs = [f"{labels[index]}–{labels[index + 1]}" for index in range(len(labels) - 1)]
+    right.plot(range(len(adjacent)), adjacent, "o-", label="adjacent γ")
+    right.axhline(ceiling, color="k", linestyle="--", linewidth=1, label=ceiling_label)
+    right.set_xticks(range(len(pairs)), pairs, rotation=30, fontsize=8)
+    right.set_ylim(min(0.0, *adjacent), 1.02)
+    right.set_xlabel("pair of localizations γ")
+    right.set_ylabel("linear CKA of K")
+    right.legend(fontsize=8, loc="lower right")
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def _draw_matrix(figure: Figure, axis, matrix: np.ndarray, labels: Sequence[str],
+                 colour_label: str) -> None:
     image = axis.imshow(matrix, cmap="viridis", vmin=min(0.0, float(np.min(matrix))), vmax=1.0)
     for (row, column), value in np.ndenumerate(matrix):
         axis.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=8,
@@ -111,8 +141,6 @@ def plot_matrix(matrix: np.ndarray, labels: Sequence[str], title: str = "",
     axis.set_xticks(range(len(labels)), labels)
     axis.set_yticks(range(len(labels)), labels)
     figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04, label=colour_label)
-    axis.set_title(title, fontsize=10)
-    return figure
 
 
 def plot_lines(panels: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]], *,

@@ -97,15 +97,20 @@ def _separation_curves(
 
 def gamma_sweep_figures(
     experiment: str, localizations: Sequence[float], cka: pd.DataFrame, lift: pd.DataFrame,
-    convergence: Sequence[pd.DataFrame],
+    convergence: Sequence[pd.DataFrame], ceiling: pd.DataFrame,
 ) -> dict[str, Figure]:
-    """Figures of the γ sweep: CKA matrix (``cka``), lift against γ (``lift``), CKA
-    convergence per γ (``convergence``, one curve table per γ of ``localizations``)."""
+    """Figures of the γ sweep: CKA matrix beside the adjacent γ's CKA and its noise
+    ``ceiling`` (``cka``), lift against γ (``lift``), CKA convergence per γ
+    (``convergence``, one curve table per γ of ``localizations``)."""
     labels = [f"{gamma:g}" for gamma in localizations]
+    ordered = sorted(localizations)
     cka = cka.pivot(index="gamma_a", columns="gamma_b", values="cka")
-    cka = cka.loc[list(localizations), list(localizations)].to_numpy()
-    figures = {"cka": basic.plot_matrix(
-        cka, labels, f"{experiment}: CKA between the kernels K at each γ", "linear CKA")}
+    cka = cka.loc[ordered, ordered].to_numpy()
+    of_K = ceiling.set_index("similarity").loc["K"]
+    figures = {"cka": basic.plot_cka_with_ceiling(
+        cka, [f"{gamma:g}" for gamma in ordered], float(of_K["cka"]),
+        f"same γ = {of_K['gamma']:g}, seeds {int(of_K['seed_a'])} and {int(of_K['seed_b'])}",
+        f"{experiment}: CKA between the kernels K at each γ, and its noise ceiling")}
     graph_names = {"none": "all edges", "same_output": "same-output edges removed"}
     several = lift["similarity"].nunique() > 1
 

@@ -70,3 +70,16 @@ def gamma_sweep(
                                   "attribute": attribute, "purity": purity, "chance": chance,
                                   "lift": lift})
     return pd.DataFrame(cka_rows), pd.DataFrame(lift_rows)
+
+
+def noise_ceiling(gamma: float, seeds: Sequence[int], covariances: Sequence[np.ndarray],
+                  correlations: Sequence[np.ndarray]) -> pd.DataFrame:
+    """The CKA between two runs at one γ that differ only by their SGLD seed: of K, of R and
+    of |R|. No two γ's kernels can agree more than the Monte-Carlo noise lets two runs at
+    the same γ agree, so this is the ceiling of the sweep's CKA (a row per similarity:
+    ``gamma, seed_a, seed_b, similarity, cka``)."""
+    pairs = {"K": covariances, "R": correlations,
+             "absR": [np.abs(matrix) for matrix in correlations]}
+    return pd.DataFrame([{"gamma": gamma, "seed_a": seeds[0], "seed_b": seeds[1],
+                          "similarity": name, "cka": linear_cka(first, second)}
+                         for name, (first, second) in pairs.items()])

@@ -62,9 +62,9 @@ def latex_macros(headline: pd.DataFrame, settings: Mapping[str, Mapping[str, obj
     and per quoted setting, after the caller's ``comment_lines`` (each one line starting with
     ``%``, without its newline).
 
-    ``toy roc_auc`` becomes ``\\lkToyRocAuc`` (value, 3 decimals), ``\\lkToyRocAucSpread``
-    (``--`` without spread) and ``\\lkToyRocAucN``; the setting ``knn_k`` of ``toy`` becomes
-    ``\\lkToySettingKnnK``. Macro names keep letters only.
+    ``toy roc_auc`` becomes ``\\lkToyRocAuc`` (value, 3 decimals; none from 100 up),
+    ``\\lkToyRocAucSpread`` (``--`` without spread) and ``\\lkToyRocAucN``; the setting
+    ``knn_k`` of ``toy`` becomes ``\\lkToySettingKnnK``. Macro names keep letters only.
     """
     for line in comment_lines:
         if not line.startswith("%") or "\n" in line:
@@ -73,8 +73,8 @@ def latex_macros(headline: pd.DataFrame, settings: Mapping[str, Mapping[str, obj
     lines = [f"{line}\n" for line in comment_lines]
     for row in headline.itertuples():
         name = "lk" + _camel(f"{row.experiment} {row.metric}")
-        lines.append(f"\\newcommand{{\\{name}}}{{{row.value:.3f}}}\n")
-        spread = "--" if pd.isna(row.spread) else f"{row.spread:.3f}"
+        lines.append(f"\\newcommand{{\\{name}}}{{{_number(row.value)}}}\n")
+        spread = "--" if pd.isna(row.spread) else _number(row.spread)
         lines.append(f"\\newcommand{{\\{name}Spread}}{{{spread}}}\n")
         lines.append(f"\\newcommand{{\\{name}N}}{{{int(row.n)}}}\n")
     for experiment, values in settings.items():
@@ -82,6 +82,11 @@ def latex_macros(headline: pd.DataFrame, settings: Mapping[str, Mapping[str, obj
             name = "lk" + _camel(f"{experiment} setting {key}")
             lines.append(f"\\newcommand{{\\{name}}}{{{value}}}\n")
     return "".join(lines)
+
+
+def _number(value: float) -> str:
+    """3 decimals; from 100 up (an effective sample size) none."""
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3f}"
 
 
 def _camel(text: str) -> str:
