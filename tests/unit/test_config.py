@@ -51,6 +51,13 @@ def test_default_and_sweep_configs_are_valid(config):
         (("kernel_inputs", "per_task"), 5000, r"experiments\.modarith\.kernel_inputs\.per_task"),
         (("analysis", "knn_k"), 1000, r"experiments\.modarith\.analysis\.knn_k: 1000 must be "
                                       r"smaller than the 1000 kernel inputs"),
+        (("analysis", "diagnostics"), {"max_rhat": 0.99},
+         r"experiments\.modarith\.analysis\.diagnostics\.max_rhat: 0\.99 is less than or equal "
+         r"to the minimum of 1"),
+        (("analysis", "calibration"), {"num_chains": 1},
+         r"experiments\.modarith\.analysis\.calibration\.num_chains: 1 is less than"),
+        (("analysis", "calibration"), {"nbetas": [0, 30]},
+         r"experiments\.modarith\.analysis\.calibration\.nbetas"),
     ],
 )
 def test_bad_values_are_named(config, path, value, message):

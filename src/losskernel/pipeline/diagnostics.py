@@ -9,7 +9,6 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from losskernel.method.kernel import load_kernel
@@ -106,7 +105,13 @@ def calibrate_experiment(inputs: Files, outputs: Files, *, experiment: str,
     carried to the calibration's shorter chains
     (:func:`losskernel.readings.calibration.bounds_for_draws`)."""
     from losskernel.plotting.calibration import plot_calibration
-    from losskernel.readings.calibration import Bounds, bounds_for_draws, classify, suggest
+    from losskernel.readings.calibration import (
+        Bounds,
+        bounds_for_draws,
+        classify,
+        is_configured,
+        suggest,
+    )
 
     rows = [read_tsv(path).set_index("metric")["value"] for path in inputs["points"]]
     max_rhat, min_ess = bounds_for_draws(bounds["max_rhat"], bounds["min_ess"], main_draws,
@@ -115,8 +120,7 @@ def calibrate_experiment(inputs: Files, outputs: Files, *, experiment: str,
         max_rhat=max_rhat, min_ess=min_ess, max_stationarity_z=bounds["max_stationarity_z"],
         min_control_z=bounds["min_control_z"]))
     suggestion = suggest(table)
-    table["configured"] = np.all([np.isclose(table[key], value)
-                                  for key, value in configured.items()], axis=0)
+    table["configured"] = is_configured(table, configured)
     table["suggested"] = False
     if suggestion is not None:
         table.loc[suggestion.name, "suggested"] = True

@@ -7,14 +7,21 @@ import os
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
 from losskernel.plotting import save_figure
-from losskernel.readings.calibration import CONTROL, FAIL, PASS, SETTING, short_reason, suggest
+from losskernel.readings.calibration import (
+    CONTROL,
+    FAIL,
+    PASS,
+    SETTING,
+    is_configured,
+    short_reason,
+    suggest,
+)
 
 STATUS_COLOURS = {PASS: "#a6dba0", FAIL: "#f4a582", CONTROL: "#d9d9d9"}
 
@@ -49,7 +56,7 @@ def calibration_figure(table: pd.DataFrame, configured: Mapping[str, float]) -> 
     verdict = ("no setting passes" if suggestion is None else
                "suggested: " + ", ".join(f"{name} {suggestion[key]:g}" for key, name in
                                          zip(SETTING, ("ε", "nβ", "γ"), strict=True)))
-    on_grid = _is_configured(table, configured).any()
+    on_grid = is_configured(table, configured).any()
     figure.suptitle(f"SGLD calibration: {passes} of {points} settings pass ({verdict})"
                     + ("" if on_grid else "; the configured setting is not on the grid"),
                     fontsize=10)
@@ -63,7 +70,7 @@ def _draw_panel(axis, panel: pd.DataFrame, step_sizes: Sequence[float],
                 nbetas: Sequence[float], configured: Mapping[str, float],
                 suggestion: pd.Series | None) -> None:
     """The cells of one γ: colour, label, the configured outline and the suggestion's star."""
-    configured_rows = _is_configured(panel, configured)
+    configured_rows = is_configured(panel, configured)
     for index, row in panel.iterrows():
         column, line = step_sizes.index(row["step_size"]), nbetas.index(row["nbeta"])
         axis.add_patch(Rectangle((column - 0.5, line - 0.5), 1, 1, edgecolor="w", lw=1.5,
@@ -87,14 +94,6 @@ def _draw_panel(axis, panel: pd.DataFrame, step_sizes: Sequence[float],
     axis.tick_params(length=0, labelsize=8)
     for spine in axis.spines.values():
         spine.set_visible(False)
-
-
-def _is_configured(table: pd.DataFrame, configured: Mapping[str, float]) -> pd.Series:
-    """Whether each row of ``table`` is the configured setting (False if a key is missing)."""
-    if not all(key in configured for key in SETTING):
-        return pd.Series(False, index=table.index)
-    matches = [np.isclose(table[key], configured[key]) for key in SETTING]
-    return pd.Series(np.all(matches, axis=0), index=table.index)
 
 
 def _legend_handles() -> list:

@@ -19,7 +19,7 @@ marked ``control``. :func:`suggest` picks the passing point with the largest bul
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -236,6 +236,15 @@ def suggest(table: pd.DataFrame) -> pd.Series | None:
     ranked = passing.sort_values(["median_ess_bulk", "step_size"], ascending=[False, True],
                                  kind="stable")
     return ranked.iloc[0]
+
+
+def is_configured(table: pd.DataFrame, configured: Mapping[str, float]) -> pd.Series:
+    """Whether each row of ``table`` is the ``configured`` setting (``step_size``, ``nbeta``,
+    ``localization``, compared with ``np.isclose``); False everywhere if a key is missing."""
+    if not all(key in configured for key in SETTING):
+        return pd.Series(False, index=table.index)
+    matches = [np.isclose(table[key], configured[key]) for key in SETTING]
+    return pd.Series(np.all(matches, axis=0), index=table.index)
 
 
 def short_reason(status: str, reason: str) -> str:
