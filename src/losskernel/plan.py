@@ -329,6 +329,13 @@ def check_experiment(experiment: Experiment, check_files: bool = True) -> None:
                      f"{(trajectory or {}).get('num_checkpoints')} exceeds the {available} "
                      f"checkpoints the model has (training.num_checkpoints, or the list "
                      f"model.checkpoints of a pretrained model); lower it"))
+    batches = analysis["diagnostics"]["batches"]
+    short = [name for name, run in experiment.runs.items()
+             if run.sampling["num_chains"] * (run.sampling["num_draws"] // batches) < 2
+             or run.sampling["num_draws"] < 4]
+    problems.append(("analysis.diagnostics.batches", bool(short),
+                     f"{batches} blocks of the draws leave fewer than 2 samples per block (or "
+                     f"fewer than 4 draws) in runs {short}; lower it or raise their num_draws"))
     unknown = [name for name in (analysis.get("gamma_sweep") or {}).get("attributes", [])
                if name not in task.INPUT_ATTRIBUTES]
     problems.append(("analysis.gamma_sweep.attributes", bool(unknown),

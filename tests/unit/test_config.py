@@ -58,6 +58,9 @@ def test_default_and_sweep_configs_are_valid(config):
          r"experiments\.modarith\.analysis\.calibration\.num_chains: 1 is less than"),
         (("analysis", "calibration"), {"nbetas": [0, 30]},
          r"experiments\.modarith\.analysis\.calibration\.nbetas"),
+        (("analysis", "diagnostics"), {"batches": 2000},
+         r"experiments\.modarith\.analysis\.diagnostics\.batches: 2000 blocks of the draws "
+         r"leave fewer than 2 samples per block \(or fewer than 4 draws\) in runs \['seed0',"),
     ],
 )
 def test_bad_values_are_named(config, path, value, message):

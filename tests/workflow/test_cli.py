@@ -145,9 +145,10 @@ def test_jobs_lists_every_job_as_a_command(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "losskernel train_model --experiment modarith-control"
     assert "losskernel sample_chain --experiment modarith-control --run seed1 --chain 1" in lines
-    assert lines[-1] == "losskernel plot_experiment --experiment modarith-control"
-    # train; per seed 2 chains, their merge, R and the separation; summary, UMAP, figures
-    assert len(lines) == 1 + 2 * (2 + 1 + 1 + 1) + 3
+    assert lines[-1] == "losskernel plot_diagnostics --experiment modarith-control"
+    # train; per seed 2 chains, their merge, R and K, the separation and the diagnostics;
+    # summary, UMAP, figures, the experiment's diagnostics and their figure
+    assert len(lines) == 1 + 2 * (2 + 1 + 2 + 1 + 1) + 5
 
 
 @pytest.mark.slow

@@ -208,8 +208,12 @@ def test_a_task_named_by_import_path_runs_through_the_workflow(tmp_path):
                  "summarize_experiment", "plot_purity"):
         assert f"rule {rule}:" in run.stdout + run.stderr, rule
     headline = pd.read_csv(tmp_path / "results/tiny/headline.tsv", sep="\t", comment="#")
-    assert list(headline["metric"]) == ["cluster_purity", "cka_half"]
-    assert (headline["n"] == 2).all() and headline["value"].between(0, 1).all()
+    # the task's rows, then the sampler diagnostics every experiment reports
+    assert list(headline["metric"]) == ["cluster_purity", "cka_half", "worst_rhat",
+                                        "median_ess_bulk", "seed_to_seed_cka"]
+    own = headline.head(2)
+    assert (own["n"] == 2).all() and own["value"].between(0, 1).all()
+    assert headline["value"].notna().all()
     seed = pd.read_csv(tmp_path / "results/tiny/seed1/purity.tsv", sep="\t", comment="#")
     assert list(seed["metric"]) == ["cluster_purity", "cluster_lift"]
     assert (tmp_path / "results/tiny/seed1/purity-chance.tsv").is_file()

@@ -62,7 +62,8 @@ def test_the_fashion_branch_reads_real_images_against_wordnet(smoke_run):
     assert sorted(set(sweep["gamma"])) == [1000, 3000]
     headline = read(results / "fashion/headline.tsv")
     configured = yaml.safe_load((ROOT / "config/config.yaml").read_text())["experiments"]
-    assert list(headline["metric"]) == configured["fashion"]["headline_metrics"]
+    assert list(headline["metric"]) == [*configured["fashion"]["headline_metrics"], "worst_rhat",
+                                        "median_ess_bulk", "seed_to_seed_cka"]
     assert headline["value"].notna().all()
 
 

@@ -99,8 +99,9 @@ def test_pretrained_weights_are_imported_not_trained(tmp_path, fake_imagenet):
     assert result.returncode == 0, result.stdout
     assert "import_model" in result.stdout and "wordnet_hierarchy" in result.stdout
     assert "rule train_model" not in result.stdout
-    # the γ sweep's 1000 is the main run of seed 0: 3 more γ, no trajectory without checkpoints
-    assert result.stdout.count("rule sample_chain:") == 4 * (1 + 3)  # 4 chains each
+    # the γ sweep's 1000 is the main run of seed 0: 3 more γ and the replica of γ = 1000, no
+    # trajectory without checkpoints
+    assert result.stdout.count("rule sample_chain:") == 4 * (1 + 3 + 1)  # 4 chains each
 
     for step in (0, 10, 100):
         (tmp_path / f"step{step}.pt").write_bytes(b"")
@@ -111,10 +112,10 @@ def test_pretrained_weights_are_imported_not_trained(tmp_path, fake_imagenet):
         "analysis": {"trajectory": {"num_checkpoints": 3, "seed": 0, "sampling": {}}}})
     result = snakemake(tmp_path, "--configfile", *CONFIGS, development, "-n", "figure1")
     assert result.returncode == 0, result.stdout
-    assert result.stdout.count("rule merge_chains:") == 1 + 3 + 3  # and one per checkpoint
+    assert result.stdout.count("rule merge_chains:") == 1 + 3 + 1 + 3  # one per checkpoint
     assert "rule plot_trajectory:" in result.stdout
     # `losskernel plan` sizes exactly the sampling runs the workflow runs
-    planned = set(re.findall(r"wildcards: experiment=imagenet, run=(\w+)", result.stdout))
+    planned = set(re.findall(r"wildcards: experiment=imagenet, run=([\w.-]+)", result.stdout))
     plan = Plan.from_config(load_config([*CONFIGS, development]),
                             ROOT / "workflow/schemas/config.schema.yaml")
     assert planned == set(plan.experiment("imagenet").runs)
@@ -166,7 +167,9 @@ def test_the_imagenet_branch_runs_on_fake_data_and_draws_every_figure1_panel(
     assert list(trajectory["step"]) == [0, 2, 6]  # 3 of the trained log-spaced checkpoints
     headline = pd.read_csv(results / "imagenet/headline.tsv", sep="\t", comment="#")
     expected = yaml.safe_load((ROOT / "config/imagenet.yaml").read_text())
-    assert list(headline["metric"]) == expected["experiments"]["imagenet"]["headline_metrics"]
+    # one SGLD seed: no seed-to-seed CKA among the diagnostic rows
+    assert list(headline["metric"]) == [*expected["experiments"]["imagenet"]["headline_metrics"],
+                                        "worst_rhat", "median_ess_bulk"]
     assert headline["value"].notna().all()
 
     again = snakemake(tmp_path, *configs, "-n", "figure1")
