@@ -233,7 +233,7 @@ def _diagnose_run(plan, experiment, wildcards):
 
 
 def _diagnostics(plan, experiment, wildcards):
-    main = [f"seed{seed}" for seed in experiment.seeds]
+    main = experiment.main_runs
     return {"summaries": _per_run(experiment, list(experiment.runs), "diagnostics-summary.tsv"),
             "covariance": _per_run(experiment, main, "kernel-covariance.nc"),
             "correlation": _per_run(experiment, main, "kernel-correlation.nc")}, {
@@ -241,7 +241,7 @@ def _diagnostics(plan, experiment, wildcards):
 
 
 def _plot_diagnostics(plan, experiment, wildcards):
-    main = [f"seed{seed}" for seed in experiment.seeds]
+    main = experiment.main_runs
     return {"runs": experiment_file(experiment.name, "diagnostics.tsv"),
             "inputs": _per_run(experiment, main, "diagnostics.tsv")}, {
         "experiment": experiment.name, "main_runs": main,

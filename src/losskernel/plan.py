@@ -194,6 +194,11 @@ class Experiment:
         return list(self.settings["sampling"]["seeds"])
 
     @property
+    def main_runs(self) -> list[str]:
+        """The runs of ``sampling.seeds``, one per seed: ``seed<S>``."""
+        return [f"seed{seed}" for seed in self.seeds]
+
+    @property
     def seed_readings(self) -> list[str]:
         """The per-seed metric tables: the task's readings, then mislabels and convergence
         when configured."""

@@ -93,7 +93,9 @@ def test_gamma_sweep_on_an_unsampled_seed_runs_every_gamma():
 
 def test_trajectory_runs_take_their_sampling_overrides():
     trajectory = {"num_checkpoints": 3, "seed": 0, "sampling": {"num_draws": 5, "num_chains": 2}}
-    experiment = experiment_of(with_checkpoints(imagenet_config(trajectory=trajectory), 3))
+    config = with_checkpoints(imagenet_config(trajectory=trajectory), 3)
+    config["experiments"]["imagenet"]["analysis"]["diagnostics"] = {"batches": 2}  # 5 draws
+    experiment = experiment_of(config)
     runs = costs.plan_jobs(experiment, num_inputs=15).set_index("run")
     assert list(runs.index) == ["seed0", "seed1", "checkpoint0", "checkpoint1", "checkpoint2"]
     assert runs.loc["checkpoint1", "chains"] == 2

@@ -42,7 +42,8 @@ TINY = {
                  "num_chains": 2, "num_burnin_steps": 2, "num_draws": 4,
                  "num_steps_between_draws": 1, "batch_size": 16, "eval_batch_size": 8},
     "analysis": {"knn_k": 3, "standard_error_batches": 2, "figure_seed": 3,
-                 "trajectory": {"num_checkpoints": 2, "seed": 3, "sampling": {"num_draws": 3}}},
+                 "trajectory": {"num_checkpoints": 2, "seed": 3, "sampling": {"num_draws": 5}},
+                 "diagnostics": {"batches": 2}},
 }
 SGLD = SGLDConfig(step_size=1e-3, nbeta=10, localization=100, num_chains=2, num_burnin_steps=2,
                   num_draws=4, num_steps_between_draws=1, batch_size=16, eval_batch_size=8,
@@ -149,10 +150,10 @@ def test_a_checkpoint_run_samples_around_the_chosen_training_checkpoint(plan, tr
     job = chain_job(plan, 0, run="checkpoint0")
     assert job.inputs["model"] == "results/modarith/checkpoints.pt"
     assert job.arguments["checkpoint"] == {"index": 0, "num_checkpoints": 2}
-    assert job.arguments["sampling"]["num_draws"] == 3  # the trajectory's override
+    assert job.arguments["sampling"]["num_draws"] == 5  # the trajectory's override
     sample(job)
     dataset = load_traces(job.outputs["traces"])
-    assert dataset.attrs["checkpoint_step"] == 0 and dataset.sizes["draw"] == 3
+    assert dataset.attrs["checkpoint_step"] == 0 and dataset.sizes["draw"] == 5
     task, settings = load_task(TASK), plan.experiment("modarith").settings
     data = task.make_data(settings["data"])
     untrained = task.build_model(settings["model"], data).train(False)
