@@ -47,6 +47,8 @@ FIGURES = {
                                        "taxonomic_lift", "hierarchy_similarities"],
     ("Appendix analyses", "fashion"): ["gamma_cka", "gamma_lift", "convergence",
                                       "trajectory_score", "trajectory_umap"],
+    **{("Sampler diagnostics", experiment): ["diagnostics"]
+       for experiment in ("modarith", "modarith-control", "digits", "fashion")},
 }
 
 
