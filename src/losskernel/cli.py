@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from losskernel import dag
@@ -101,13 +101,19 @@ def _check_files(plan: Plan, job: Job, force: bool) -> None:
     for path in paths(job.inputs):
         if not Path(path).exists():
             maker = dag.producer(plan, path)
-            hint = "" if maker is None else "; make it with `losskernel {} {}` or snakemake".format(
-                maker[0], " ".join(f"--{name} {value}" for name, value in maker[1].items()))
+            hint = "" if maker is None else (f"; make it with `{command_line(*maker)}` or "
+                                             f"snakemake")
             raise FileNotFoundError(f"input {path} does not exist (in {Path.cwd()}){hint}")
     existing = [path for path in job.outputs.values() if Path(path).exists()]
     if existing and not force:
         raise FileExistsError(f"{', '.join(existing)} exists already; pass --force to replace "
                               f"it, or --output NAME=PATH to write elsewhere")
+
+
+def command_line(rule: str, wildcards: Mapping[str, str]) -> str:
+    """The command that runs the job of ``rule`` at ``wildcards``."""
+    return f"losskernel {rule}" + "".join(f" --{name} {value}"
+                                         for name, value in wildcards.items())
 
 
 def list_jobs(args: argparse.Namespace) -> int:
@@ -118,8 +124,7 @@ def list_jobs(args: argparse.Namespace) -> int:
         plan.experiment(args.experiment)  # an unknown name is an error
     for job in dag.jobs_for(plan, dag.targets(plan)):
         if args.experiment in (None, job.wildcards.get("experiment")):
-            options = "".join(f" --{name} {value}" for name, value in job.wildcards.items())
-            print(f"losskernel {job.rule}{options}")
+            print(command_line(job.rule, job.wildcards))
     return 0
 
 
@@ -143,8 +148,7 @@ def calibrate(args: argparse.Namespace) -> int:
 
                 print(calibration_verdict(args.experiment, read_tsv(targets[0])))
             continue
-        options = "".join(f" --{name} {value}" for name, value in job.wildcards.items())
-        print(f"losskernel {job.rule}{options}", flush=True)
+        print(command_line(job.rule, job.wildcards), flush=True)
         run_step(job, job_record(job, CODE, rule=f"cli:{job.rule}"), args.threads)
     print(f"wrote {' and '.join(targets)}")
     return 0

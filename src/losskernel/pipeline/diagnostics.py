@@ -84,9 +84,9 @@ def calibration_point(inputs: Files, outputs: Files, *, task: str, settings: Map
     sampler that diverges is recorded as diverged, not raised."""
     from losskernel.method.chains import SamplingDivergedError
     from losskernel.pipeline.sampling import sample_traces
-    from losskernel.readings.calibration import point_summary
+    from losskernel.readings.calibration import SETTING, point_summary
 
-    setting = {key: float(sampling[key]) for key in ("step_size", "nbeta", "localization")}
+    setting = {key: float(sampling[key]) for key in SETTING}
     try:
         traces, num_classes = sample_traces(inputs, task=task, settings=settings, seed=seed,
                                             sampling=sampling, threads=threads)
