@@ -37,6 +37,12 @@ rule all:
         dag.targets(PLAN),
 
 
+rule check:
+    input:
+        # every experiment's gates (analysis.checks): a failed one stops the workflow
+        dag.check_targets(PLAN),
+
+
 rule figure1:
     input:
         # the experiments that draw Figure 1: their figures and headline rows

@@ -178,7 +178,8 @@ def trace_provenance(args: argparse.Namespace) -> int:
 
     nodes = lineage(args.path, workdir=args.workdir)
     print(format_lineage(nodes, show_config=args.show_config), end="")
-    return int(any(check.status != "ok" for node in nodes for check in node.inputs))
+    return int(any(node.unreadable or any(check.status != "ok" for check in node.inputs)
+                   for node in nodes))
 
 
 def rule_names(argv: Sequence[str]) -> dict[str, list[str]]:

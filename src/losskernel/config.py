@@ -20,7 +20,9 @@ checkpoints, files that exist) belong to :class:`losskernel.plan.Plan`.
 from __future__ import annotations
 
 import copy
+import difflib
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -184,7 +186,34 @@ def _raise_first(errors, prefix: tuple[str, ...], where: str) -> None:
         error = errors[0]
         key = ".".join(str(part) for part in (*prefix, *error.path)) or "(top level)"
         more = f" ({len(errors) - 1} more problem(s) after this one)" if len(errors) > 1 else ""
-        raise ConfigError(f"invalid config key {key}: {error.message}. Fix it in {where}.{more}")
+        raise ConfigError(f"invalid config key {key}: {error.message}.{_hint(error)} "
+                          f"Fix it in {where}.{more}")
+
+
+def _hint(error: jsonschema.ValidationError) -> str:
+    """The likely fix of a schema violation, as a sentence, when there is one: the key an
+    unknown key is a typo of, or how to write a number YAML read as a string (YAML 1.1 needs a
+    decimal point in ``1.0e-3``)."""
+    if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+        known = list(error.schema.get("properties", {}))
+        guesses = {key: difflib.get_close_matches(str(key), known, n=1)
+                   for key in error.instance if key not in known}
+        fixes = [f"{found[0]!r} (not {key!r})" for key, found in guesses.items() if found]
+        return (f" Did you mean {', '.join(fixes)}?" if fixes
+                else f" The keys allowed here are {', '.join(known)}.")
+    if error.validator != "type" or not isinstance(error.instance, str):
+        return ""
+    text = error.instance.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return ""
+    if re.fullmatch(r"[-+]?[0-9]+[eE][-+]?[0-9]+", text):
+        mantissa, exponent = re.split("[eE]", text)
+        written = (f"{number:.0f}" if error.validator_value == "integer" and number.is_integer()
+                   else f"{mantissa}.0e{exponent if exponent[0] in '+-' else '+' + exponent}")
+        return f" YAML reads {text} as a string: write {written}."
+    return f" It is quoted: write {text} without quotes."
 
 
 def fill_defaults(config: Mapping, schema: Mapping) -> dict:

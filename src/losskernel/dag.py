@@ -96,9 +96,15 @@ def declared_rules(plan: Plan) -> dict[str, tuple[str, DataFile | Reading | Figu
 
 
 def targets(plan: Plan) -> list[str]:
-    """Every file of rule ``all``: the headline table, the paper's macros, every figure."""
-    return [HEADLINE, MACROS, *(path for name in plan.experiments
-                                for path in figures(plan, name))]
+    """Every file of rule ``all``: the checks, the headline table, the paper's macros, every
+    figure."""
+    return [*check_targets(plan), HEADLINE, MACROS,
+            *(path for name in plan.experiments for path in figures(plan, name))]
+
+
+def check_targets(plan: Plan) -> list[str]:
+    """Every experiment's checks (rule ``check``): the gates its results passed."""
+    return [experiment_file(name, "checks.tsv") for name in plan.experiments]
 
 
 def calibration_targets(plan: Plan, experiments: Sequence[str] | None = None) -> list[str]:
@@ -120,12 +126,14 @@ def figures(plan: Plan, experiment: str) -> list[str]:
 
 
 def offering_targets(plan: Plan, figure_set: str) -> list[str]:
-    """Every figure and headline row of the experiments whose task offers ``figure_set``
-    (the target ``figure1``: the whole branch of the experiments that draw Figure 1)."""
+    """Every figure, headline row and check of the experiments whose task offers
+    ``figure_set`` (the target ``figure1``: the whole branch of the experiments that draw
+    Figure 1)."""
     names = [name for name, experiment in plan.experiments.items()
              if figure_set in (figures.name for figures in experiment.task.FIGURES)]
     return [path for name in names
-            for path in (*figures(plan, name), experiment_file(name, "headline.tsv"))]
+            for path in (*figures(plan, name), experiment_file(name, "headline.tsv"),
+                         experiment_file(name, "checks.tsv"))]
 
 
 # The fixed rules ---------------------------------------------------------------------------
@@ -289,8 +297,25 @@ def _summarize_experiment(plan, experiment, wildcards):
         "headline_metrics": experiment.headline_metrics}
 
 
+def _check_experiment(plan, experiment, wildcards):
+    inputs = {"headline": experiment_file(experiment.name, "headline.tsv"),
+              "summary": experiment_file(experiment.name, "summary.tsv"),
+              "model": experiment_file(experiment.model_source, "model.pt")}
+    if "diagnostics" in experiment.analysis:
+        inputs["diagnostics"] = experiment_file(experiment.name, "diagnostics.tsv")
+    source = plan.experiment(experiment.model_source)
+    return inputs, {
+        "experiment": experiment.name, "seeds": experiment.seeds,
+        "main_runs": experiment.main_runs, "checks": experiment.analysis["checks"],
+        "trained": experiment.model_source in plan.trained,
+        "allow_unconverged": source.settings.get("training", {}).get("allow_unconverged",
+                                                                      False)}
+
+
 def _headline_table(plan, experiment, wildcards):
-    return {"fragments": [experiment_file(name, "headline.tsv") for name in plan.experiments]}, {}
+    # the checks are inputs, so a failed gate stops the table and the paper's macros
+    return {"fragments": [experiment_file(name, "headline.tsv") for name in plan.experiments],
+            "checks": check_targets(plan)}, {}
 
 
 def _embed_umap(plan, experiment, wildcards):
@@ -365,6 +390,7 @@ RULES: dict[str, Rule] = {
     "summarize_experiment": Rule({"summary": f"{EXPERIMENT}/summary.tsv",
                                   "headline": f"{EXPERIMENT}/headline.tsv"},
                                  _summarize_experiment),
+    "check_experiment": Rule({"checks": f"{EXPERIMENT}/checks.tsv"}, _check_experiment),
     "headline_table": Rule({"table": HEADLINE}, _headline_table),
     "embed_umap": Rule({"embedding": f"{EXPERIMENT}/umap.tsv"}, _embed_umap),
     "plot_gamma_sweep": Rule({"cka": f"{FIGURES}/gamma_cka.png",

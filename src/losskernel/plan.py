@@ -312,11 +312,12 @@ def check_experiment(experiment: Experiment, check_files: bool = True) -> None:
     sampling, analysis, task = settings["sampling"], experiment.analysis, experiment.task
     problems = [
         ("analysis.figure_seed", analysis["figure_seed"] not in sampling["seeds"],
-         f"{analysis['figure_seed']} is not one of sampling.seeds {sampling['seeds']}"),
+         f"{analysis['figure_seed']} is not one of sampling.seeds {sampling['seeds']}; choose "
+         f"one of them or add it there"),
         ("analysis.standard_error_batches",
          analysis.get("standard_error_batches", 0) > sampling["num_draws"],
          f"{analysis.get('standard_error_batches')} blocks need at least as many draws "
-         f"(sampling.num_draws = {sampling['num_draws']})"),
+         f"(sampling.num_draws = {sampling['num_draws']}); lower it or raise num_draws"),
         ("analysis.mislabels", "mislabels" in analysis
          and "mislabeled" not in task.INPUT_ATTRIBUTES,
          f"the {settings['task']!r} task has no flipped labels to detect; remove it"),
@@ -332,8 +333,9 @@ def check_experiment(experiment: Experiment, check_files: bool = True) -> None:
     problems.append(("analysis.trajectory.num_checkpoints",
                      bool(trajectory) and trajectory["num_checkpoints"] > available,
                      f"{(trajectory or {}).get('num_checkpoints')} exceeds the {available} "
-                     f"checkpoints the model has (training.num_checkpoints, or the list "
-                     f"model.checkpoints of a pretrained model); lower it"))
+                     f"checkpoints the model has (the distinct log-spaced steps of "
+                     f"training.num_checkpoints up to max_steps, or the list model.checkpoints "
+                     f"of a pretrained model); lower it"))
     batches = analysis["diagnostics"]["batches"]
     short = [name for name, run in experiment.runs.items()
              if run.sampling["num_chains"] * (run.sampling["num_draws"] // batches) < 2

@@ -8,14 +8,19 @@ metadata and the comment header of a TSV table.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import json
 import os
+import pickle
 import platform
 import re
+import shutil
 import socket
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -100,18 +105,94 @@ def provenance_header(record: Mapping[str, str | int]) -> str:
 
 def write_tsv(table, path: str | os.PathLike, record: Mapping[str, str | int]) -> None:
     """Write a pandas table as TSV preceded by its provenance header (read with comment='#')."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
+    with atomic_path(path) as partial, open(partial, "w") as handle:
         handle.write(provenance_header(record))
         table.to_csv(handle, sep="\t", index=False, float_format="%.6g")
+
+
+# Writing result files whole or not at all, and reading them with an error that says the fix.
+
+DISK_FULL_BYTES = 1 << 20
+"""A write that fails with less than this left on its file system failed for want of space."""
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary sibling of ``path`` to write to, renamed onto ``path`` once the body succeeds.
+
+    The temporary file is ``<stem>.partial<suffix>`` in the same directory (created if needed),
+    so writers that go by the suffix see the right one and the rename is atomic: a step killed,
+    failing or out of disk mid-write leaves no partial file at ``path``, and a file already there
+    stays untouched. On an error the temporary file is deleted and the error re-raised; when the
+    disk is full (less than ``DISK_FULL_BYTES`` left) it is re-raised as an ``OSError`` ENOSPC
+    naming ``path``, since netCDF and torch report a failed write only as "HDF error" or
+    "unexpected pos". A SIGKILL can leave the temporary file; the next write replaces it.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.stem}.partial{path.suffix}")
+    try:
+        yield partial
+        os.replace(partial, path)
+    except BaseException as error:
+        full = isinstance(error, Exception) and (
+            getattr(error, "errno", None) == errno.ENOSPC
+            or shutil.disk_usage(path.parent).free < DISK_FULL_BYTES)
+        partial.unlink(missing_ok=True)
+        if full:
+            raise OSError(errno.ENOSPC, f"No space left on device: {path} was not written "
+                                        f"({_short_error(error)}); free space in "
+                                        f"{path.parent} and rerun") from error
+        raise
+
+
+_READ_ERRORS = (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError,
+                zipfile.BadZipFile, SyntaxError)  # PIL reports a broken PNG as a SyntaxError
+"""What netCDF4, torch, pickle, pandas and PIL raise for a file they cannot read."""
+
+
+def unreadable_file(path: str | os.PathLike, error: BaseException) -> UnreadableFileError:
+    """The error for ``path`` that failed to read with ``error``."""
+    return UnreadableFileError(f"{path} cannot be read (truncated or corrupted: "
+                               f"{_short_error(error)}); delete it and rerun snakemake, which "
+                               "remakes it")
+
+
+@contextmanager
+def reading(path: str | os.PathLike) -> Iterator[None]:
+    """Raise a failure to read ``path`` in the body as :func:`unreadable_file`; a missing file
+    or one without permission keeps its own error."""
+    try:
+        yield
+    except (FileNotFoundError, PermissionError, UnreadableFileError):
+        raise
+    except _READ_ERRORS as error:
+        raise unreadable_file(path, error) from error
+
+
+def verify_zip(path: str | os.PathLike) -> None:
+    """Check every member of a zip archive (a ``torch.save`` file) against its CRC-32: torch
+    itself loads an archive with overwritten bytes without a word."""
+    with zipfile.ZipFile(path) as archive:
+        damaged = archive.testzip()
+    if damaged is not None:
+        raise zipfile.BadZipFile(f"member {damaged} fails its CRC-32 check")
+
+
+def _short_error(error: BaseException, limit: int = 120) -> str:
+    """``Type: first line of the message``, at most ``limit`` characters."""
+    lines = str(error).strip().splitlines()
+    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 # Reading records back and tracing an artifact's lineage.
 
 RECORD_KEYS = ("created_at", "git_commit", "git_dirty", "rule", "wildcards", "config",
                "config_sha256", "seed", "input_sha256", "packages", "python", "host",
-               "slurm_job_id")
-"""The keys of a record, in the order ``collect_provenance`` writes them."""
+               "slurm_job_id", "training")
+"""The keys of a record, in the order ``collect_provenance`` writes them; ``training`` (a
+trained model's and its history's: whether it met its convergence target, as JSON) last."""
 
 REQUIRED_KEYS = ("created_at", "git_commit", "input_sha256")
 """A file holds a record when it has at least these keys (``macros.tex`` omits ``config``)."""
@@ -126,6 +207,11 @@ class ProvenanceError(ValueError):
     """A file holds no readable provenance record."""
 
 
+class UnreadableFileError(ProvenanceError):
+    """A file that exists but cannot be read at all: truncated or corrupted. Its message names
+    the file and the fix (:func:`unreadable_file`); the command line prints it as one line."""
+
+
 def read_provenance(path: str | os.PathLike) -> dict[str, str]:
     """The provenance record of an artifact, read by its suffix, every value as a string.
 
@@ -133,8 +219,9 @@ def read_provenance(path: str | os.PathLike) -> dict[str, str]:
     ``losskernel:<key>``; ``.pt``: the dict's ``provenance`` entry (unpickled, so read only
     files you trust); ``.tex``: ``% key: value`` comment lines. Only the keys of ``RECORD_KEYS``
     are returned, in that order (a trace file's ``sgld_*`` attributes are not). Raises
-    ``FileNotFoundError`` for a missing file and ``ProvenanceError`` (a ``ValueError``) for a
-    file of another kind or without a record.
+    ``FileNotFoundError`` for a missing file, ``ProvenanceError`` (a ``ValueError``) for a
+    file of another kind or without a record, and its ``UnreadableFileError`` for a file that
+    cannot be read (truncated or corrupted).
     """
     path = Path(path)
     readers = {".nc": _netcdf_attrs, ".tsv": _comment_header, ".png": _png_text,
@@ -144,7 +231,8 @@ def read_provenance(path: str | os.PathLike) -> dict[str, str]:
                               f"file; supported: {', '.join(readers)}")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    found = readers[path.suffix](path)
+    with reading(path):
+        found = readers[path.suffix](path)
     absent = [key for key in REQUIRED_KEYS if key not in found]
     if absent:
         raise ProvenanceError(f"{path} holds no provenance record (missing {', '.join(absent)}); "
@@ -155,11 +243,8 @@ def read_provenance(path: str | os.PathLike) -> dict[str, str]:
 def _netcdf_attrs(path: Path) -> Mapping[str, object]:
     import netCDF4
 
-    try:
-        with netCDF4.Dataset(path) as dataset:
-            return {key: dataset.getncattr(key) for key in dataset.ncattrs()}
-    except OSError as error:
-        raise ProvenanceError(f"{path} is not a readable netCDF file: {error}") from error
+    with netCDF4.Dataset(path) as dataset:
+        return {key: dataset.getncattr(key) for key in dataset.ncattrs()}
 
 
 def _comment_header(path: Path) -> Mapping[str, str]:
@@ -177,24 +262,17 @@ def _comment_header(path: Path) -> Mapping[str, str]:
 def _png_text(path: Path) -> Mapping[str, str]:
     from PIL import Image
 
-    try:
-        with Image.open(path) as image:
-            text = dict(getattr(image, "text", {}))
-    except OSError as error:
-        raise ProvenanceError(f"{path} is not a readable PNG image: {error}") from error
+    with Image.open(path) as image:
+        text = dict(getattr(image, "text", {}))
     return {key.removeprefix(PNG_PREFIX): value for key, value in text.items()
             if key.startswith(PNG_PREFIX)}
 
 
 def _torch_provenance(path: Path) -> Mapping[str, object]:
-    import pickle
-
     import torch
 
-    try:  # mmap: the weights of a large checkpoint file are not read
-        content = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError) as error:
-        raise ProvenanceError(f"{path} is not a readable torch file: {error}") from error
+    # mmap: the weights of a large checkpoint file are not read
+    content = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     record = content.get("provenance") if isinstance(content, Mapping) else None
     return record if isinstance(record, Mapping) else {}
 
@@ -217,21 +295,23 @@ class InputCheck:
 class Node:
     """One artifact of a lineage: who made it (rule, wildcards, seed, code, config, machine) and
     how its recorded inputs compare with the files on disk. ``depth`` is 0 for the artifact
-    asked about, 1 for its inputs, and so on."""
+    asked about, 1 for its inputs, and so on. ``unreadable`` is the error of a file that cannot
+    be read (truncated or corrupted); its other fields are then empty."""
 
     path: str
     depth: int
-    rule: str
-    wildcards: str
-    seed: str
-    git_commit: str
-    git_dirty: bool
-    config_sha256: str
-    config: str
-    host: str
-    slurm_job_id: str
-    created_at: str
-    inputs: tuple[InputCheck, ...]
+    rule: str = ""
+    wildcards: str = ""
+    seed: str = ""
+    git_commit: str = ""
+    git_dirty: bool = False
+    config_sha256: str = ""
+    config: str = ""
+    host: str = ""
+    slurm_job_id: str = ""
+    created_at: str = ""
+    inputs: tuple[InputCheck, ...] = ()
+    unreadable: str = ""
 
 
 def lineage(path: str | os.PathLike, workdir: str | os.PathLike = ".") -> list[Node]:
@@ -240,7 +320,8 @@ def lineage(path: str | os.PathLike, workdir: str | os.PathLike = ".") -> list[N
     ``path`` is relative to the current directory; the recorded input paths are relative to
     ``workdir``, the directory the workflow ran in. Every recorded input is hashed and compared
     with its recorded sha256; an input without a record (raw data, another file kind) is checked
-    but not traced further. Each file is visited once, so an input shared by several artifacts
+    but not traced further; a file that cannot be read, ``path`` included, is a node with its
+    error in ``unreadable``. Each file is visited once, so an input shared by several artifacts
     appears as one node, under the first artifact that names it.
     """
     workdir = Path(workdir)
@@ -253,8 +334,17 @@ def lineage(path: str | os.PathLike, workdir: str | os.PathLike = ".") -> list[N
             hashes[file] = file_sha256(file) if file.is_file() else ""
         return hashes[file]
 
-    def visit(label: str, file: Path, record: Mapping[str, str], depth: int) -> None:
+    def visit(label: str, file: Path, depth: int) -> None:
         visited.add(file.resolve())
+        try:
+            record = read_provenance(file)
+        except UnreadableFileError as error:
+            nodes.append(Node(path=label, depth=depth, unreadable=str(error)))
+            return
+        except ProvenanceError:
+            if depth == 0:
+                raise
+            return  # an input without a record
         recorded = _json_object(record["input_sha256"], f"{label}: input_sha256")
         checks = []
         for name, sha256 in recorded.items():
@@ -270,15 +360,10 @@ def lineage(path: str | os.PathLike, workdir: str | os.PathLike = ".") -> list[N
             created_at=record.get("created_at", ""), inputs=tuple(checks)))
         for check in checks:
             file_in = workdir / check.path
-            if check.status == "missing" or file_in.resolve() in visited:
-                continue
-            try:
-                record_in = read_provenance(file_in)
-            except ProvenanceError:
-                continue
-            visit(check.path, file_in, record_in, depth + 1)
+            if check.status != "missing" and file_in.resolve() not in visited:
+                visit(check.path, file_in, depth + 1)
 
-    visit(str(path), Path(path), read_provenance(path), 0)
+    visit(str(path), Path(path), 0)
     return nodes
 
 
@@ -300,11 +385,15 @@ def format_lineage(nodes: Sequence[Node], show_config: bool = False) -> str:
     and creation time; with ``show_config`` the config itself; then one line per recorded
     input: ``ok``, ``CHANGED  since: recorded sha256 ..., now ...`` or ``MISSING``. An input traced
     under an earlier artifact is marked ``(traced above)``. Hashes show their first 12 characters.
+    A file that cannot be read has one line, ``UNREADABLE`` and the error.
     """
     lines = []
     for index, node in enumerate(nodes):
         pad = "  " * node.depth
         lines.append(f"{pad}* {node.path}")
+        if node.unreadable:
+            lines.append(f"{pad}    UNREADABLE  {node.unreadable}")
+            continue
         lines.append(f"{pad}    rule {node.rule or '-'} ({_wildcards_text(node.wildcards)}), "
                      f"seed {node.seed or '-'}, config sha256 {_short(node.config_sha256) or '-'}")
         lines.append(f"{pad}    commit {_commit_text(node)}, host {node.host or '-'}, "
@@ -352,9 +441,13 @@ def _summary(nodes: Sequence[Node]) -> str:
     checks = [check for node in nodes for check in node.inputs]
     changed = sum(check.status == "changed" for check in checks)
     missing = sum(check.status == "missing" for check in checks)
-    commits = sorted({_commit_text(node) for node in nodes})
+    unreadable = sum(bool(node.unreadable) for node in nodes)
+    commits = sorted({_commit_text(node) for node in nodes if not node.unreadable})
     configs = sorted({_short(node.config_sha256) for node in nodes if node.config_sha256})
-    verdict = "all recorded inputs match" if changed + missing == 0 else "INPUTS DIFFER"
-    return (f"{verdict}: {len(nodes)} artifacts, {len(checks)} inputs checked, "
-            f"{changed} changed, {missing} missing; git commits: {', '.join(commits)}; "
+    verdict = ("UNREADABLE FILES" if unreadable else "INPUTS DIFFER" if changed + missing
+               else "all recorded inputs match")
+    counts = f"{changed} changed, {missing} missing" + (
+        f", {unreadable} unreadable" if unreadable else "")
+    return (f"{verdict}: {len(nodes)} artifacts, {len(checks)} inputs checked, {counts}; "
+            f"git commits: {', '.join(commits)}; "
             f"config sha256 ({len(configs)}): {', '.join(configs)}")

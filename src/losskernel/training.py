@@ -20,6 +20,7 @@ from losskernel.method.chains import (
     evaluate_per_sample_losses,
     minibatch_indices,
 )
+from losskernel.schedule import log_spaced_steps
 
 Evaluator = Callable[[nn.Module], Mapping[str, float]]
 
@@ -53,20 +54,19 @@ class TrainingConfig:
             raise ValueError(f"eval_every must be >= 1, got {self.eval_every}")
 
 
-def log_spaced_steps(max_steps: int, num: int) -> list[int]:
-    """``num`` distinct integer steps from 0 to ``max_steps``, roughly log-spaced (0 included)."""
-    if num < 2:
-        return [0, max_steps][: max(num, 0)]
-    steps = np.unique(np.round(np.geomspace(1, max_steps + 1, num - 1)).astype(int) - 1)
-    return sorted({0, *steps.tolist(), max_steps})
-
-
 @dataclass
 class TrainingResult:
     model: nn.Module
     history: pd.DataFrame  # one row per evaluation: step, train_loss, and the evaluator's metrics
     checkpoints: dict[int, dict[str, torch.Tensor]]  # step -> state_dict
     final_step: int
+    converged: bool | None = None
+    """Whether the target held at the last evaluation; None for a task without one."""
+
+    def outcome(self, max_steps: int) -> dict[str, bool | int | None]:
+        """``converged``, ``final_step`` and ``max_steps``: what a model's provenance records."""
+        return {"converged": self.converged, "final_step": self.final_step,
+                "max_steps": max_steps}
 
 
 def train_adamw(
@@ -75,7 +75,7 @@ def train_adamw(
     train_data: TensorData | IndexedData,
     config: TrainingConfig,
     evaluate: Evaluator,
-    is_converged: Callable[[Mapping[str, float]], bool],
+    is_converged: Callable[[Mapping[str, float]], bool | None],
     progress: bool = True,
     monitor: IndexedData | None = None,
     device: str = "cpu",
@@ -83,8 +83,9 @@ def train_adamw(
     """Train ``model`` (a copy) with AdamW, full batch or minibatches (``config.batch_size``).
 
     Every ``eval_every`` steps ``evaluate(model)`` returns named metrics; once ``is_converged``
-    has held for ``patience_steps`` steps in a row, training stops. Checkpoints are kept at the
-    log-spaced steps up to ``max_steps`` that are reached, plus the final step.
+    has held for ``patience_steps`` steps in a row, training stops. The result's ``converged``
+    is its verdict at the last evaluation (None when it returns None: no target). Checkpoints
+    are kept at the log-spaced steps up to ``max_steps`` that are reached, plus the final step.
 
     ``train_data`` is any indexed data set (``TensorData`` in memory, or images decoded per
     batch). The reported ``train_loss`` is over all of it, or over ``monitor`` when given
@@ -100,6 +101,7 @@ def train_adamw(
         len(train_data), config.batch_size, np.random.default_rng(config.shuffle_seed))
     rows: list[dict[str, float]] = []
     converged_since: int | None = None
+    verdict: bool | None = None
     step = 0
     bar = tqdm(total=config.max_steps, desc="training", file=sys.stderr, mininterval=10.0,
                disable=not progress)
@@ -112,10 +114,10 @@ def train_adamw(
                 train_loss = _train_loss(model, loss_fn, train_data, monitor, device)
                 metrics = dict(evaluate(model))
                 rows.append({"step": step, "train_loss": train_loss, **metrics})
-                if is_converged(metrics):
-                    converged_since = step if converged_since is None else converged_since
-                else:
-                    converged_since = None
+                verdict = is_converged(metrics)
+                # the first step of the current run of evaluations that met the target
+                converged_since = (step if converged_since is None else converged_since
+                                   ) if verdict else None
                 if converged_since is not None and step - converged_since >= config.patience_steps:
                     break
             if step == config.max_steps:
@@ -125,7 +127,8 @@ def train_adamw(
             bar.update()
     model.train(False)
     checkpoints[step] = _snapshot(model)
-    return TrainingResult(model, pd.DataFrame(rows), checkpoints, step)
+    return TrainingResult(model, pd.DataFrame(rows), checkpoints, step,
+                          None if verdict is None else bool(verdict))
 
 
 def _train_loss(model: nn.Module, loss_fn: LossFn, train_data: TensorData | IndexedData,

@@ -111,6 +111,7 @@ def test_a_variant_is_its_base_with_its_keys_laid_over(config):
     expected["model"]["disjoint_by_task"] = True
     expected["sampling"]["num_chains"] = 2
     del expected["analysis"]["trajectory"]  # `trajectory: null` leaves it out
+    expected["analysis"]["checks"]["positive_control"] = True
     expected["headline_metrics"] = ["cross_task_z"]
     assert control == expected
 
@@ -180,8 +181,8 @@ def test_an_experiment_that_trains_must_say_how(config):
         ("digits", ("analysis", "gamma_sweep", "localizations"), [100],
          r"digits\.analysis\.gamma_sweep\.localizations: \[100\] is too short"),
         ("digits", ("data", "label_noise"), 0.0, r"digits\.data\.label_noise: the mislabel"),
-        ("digits", ("analysis", "trajectory", "num_checkpoints"), 21,
-         r"digits\.analysis\.trajectory\.num_checkpoints: 21 exceeds the 20 checkpoints"),
+        ("digits", ("analysis", "trajectory", "num_checkpoints"), 20,
+         r"digits\.analysis\.trajectory\.num_checkpoints: 20 exceeds the 19 checkpoints"),
         ("digits", ("sampling", "stratify_by_task"), True,
          r"digits\.sampling\.stratify_by_task: False was expected"),
         ("digits", ("headline_metrics",), ["roc_auc"],

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from tests.needs import require
 
 from losskernel.readings import diagnostics
 
@@ -50,7 +51,8 @@ ARVIZ_METHODS = {  # ours: (ArviZ function name, keyword arguments)
 @pytest.mark.parametrize("name", list(comparison_cases()))
 @pytest.mark.parametrize("ours", list(ARVIZ_METHODS))
 def test_diagnostics_equal_arviz(name, ours):
-    arviz = pytest.importorskip("arviz")
+    require("arviz")
+    import arviz
     draws = comparison_cases()[name]
     function, keywords = ARVIZ_METHODS[ours]
     per_input = draws.reshape(*draws.shape[:2], -1)
@@ -213,7 +215,7 @@ def test_run_diagnostics_table_and_summary():
     assert (summary["num_chains"], summary["num_draws"], summary["num_inputs"]) == (2, 40, 5)
     assert set(summary) == {
         "worst_rhat", "median_rhat", "median_ess_bulk", "min_ess_bulk", "median_ess_tail",
-        "min_ess_tail", "median_between_chain_share", "max_abs_stationarity_z",
+        "min_ess_tail", "median_between_chain_share", "max_abs_stationarity_z", "constant_inputs",
         "median_correlation_se", "median_abs_correlation", "num_chains", "num_draws",
         "num_inputs"}
     assert all(math.isfinite(value) for value in summary.values())

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from tests.needs import require_fashion_mnist
+from tests.needs import require
 
 from losskernel.readings.hierarchy import lca_depth_matrix
 from losskernel.tasks import fashion, load_task
@@ -19,9 +19,7 @@ GARMENTS = ["T-shirt/top", "Trouser", "Pullover", "Coat", "Shirt"]
 
 @pytest.fixture(scope="module")
 def hierarchy(tmp_path_factory) -> Path:
-    if not (DEBIAN_WORDNET_DIR / "index.sense").is_file():
-        pytest.skip("Debian WordNet is missing (apt-get install wordnet-base "
-                    "wordnet-sense-index; setup.sh installs it)")
+    require("wordnet")
     folder = tmp_path_factory.mktemp("fashion")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(nltk.data, "path", [])  # Debian's files, not any corpus of this machine
@@ -36,7 +34,7 @@ def hierarchy(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def data(hierarchy, tmp_path_factory) -> fashion.FashionData:
-    require_fashion_mnist()
+    require("fashion_mnist")
     return fashion.make_data({"root": fashion.DEBIAN_DIR, "ink_bins": 3,
                               "cache": str(tmp_path_factory.mktemp("cache")),
                               "hierarchy": str(hierarchy)})

@@ -7,6 +7,7 @@ import nltk
 import numpy as np
 import pandas as pd
 import pytest
+from tests.needs import require
 
 from losskernel.readings import hierarchy
 
@@ -133,10 +134,7 @@ def imagenet_paths(tmp_path_factory):
     """Chosen WordNet paths of all 1000 ImageNet classes, from Debian's WordNet copied to tmp."""
     from losskernel.tasks import wordnet
 
-    debian = wordnet.DEBIAN_WORDNET_DIR
-    if not (debian / "data.noun").is_file() or not (debian / "index.sense").is_file():
-        pytest.skip(f"Debian WordNet is not installed at {debian} "
-                    "(apt-get install wordnet-base wordnet-sense-index; CI installs it)")
+    require("wordnet")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(nltk.data, "path", [])  # ignore any nltk corpus of this machine
         reader, _ = wordnet.load_wordnet(Path(tmp_path_factory.mktemp("nltk_data")))

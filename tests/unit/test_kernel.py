@@ -75,6 +75,22 @@ def test_correlation_has_unit_diagonal_and_zero_rows_for_constant_losses(rng, pr
         atol=FLOAT32_RELATIVE)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_constant_inputs_whose_mean_does_not_round_trip_get_zero_rows(rng, dtype):
+    # 0.1 and 0.7 repeated: the float64 mean leaves a residue of ~1e-17 in every centred
+    # entry, which standardized to R = -1 between the two before constant inputs were tested
+    losses = rng.normal(size=(2, 50, 4)).astype(dtype)
+    losses[:, :, 1], losses[:, :, 3] = dtype(0.1), dtype(0.7)
+    losses[0, 0, 2] += dtype(1e-3)  # varies a little: not constant
+    np.testing.assert_array_equal(kernel.constant_inputs(losses), [False, True, False, True])
+    correlation = kernel.correlation_kernel(losses, precision="float64")
+    assert np.all(correlation[[1, 3]] == 0) and np.all(correlation[:, [1, 3]] == 0)
+    np.testing.assert_array_equal(np.diag(correlation), [1.0, 0.0, 1.0, 0.0])
+    traces = xr.Dataset({"loss": (("chain", "draw", "obs_id"), losses)},
+                        coords={"obs_id": ["a", "b", "c", "d"]})
+    assert kernel.kernel_dataset(traces).attrs["constant_inputs"] == 2
+
+
 def test_kernel_dataset_carries_obs_coordinates_and_round_trips(tmp_path, rng):
     traces = xr.Dataset(
         {"loss": (("chain", "draw", "obs_id"), rng.normal(size=(2, 30, 3)))},

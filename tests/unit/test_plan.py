@@ -116,7 +116,7 @@ def test_readings_metrics_and_figures(plan):
     assert dag.figures(plan, "modarith-control") == [
         f"results/figures/modarith-control/{name}.png"
         for name in ("kernel_heatmap", "kernel_distributions", "umap", "roc", "diagnostics")]
-    assert len(dag.targets(plan)) == 2 + 7 + 5 + 9 + 12
+    assert len(dag.targets(plan)) == 4 + 2 + 7 + 5 + 9 + 12  # checks, headline, macros, figures
 
 
 def test_a_job_has_its_files_and_arguments(plan):
@@ -153,7 +153,8 @@ def test_every_file_has_one_producer_and_the_jobs_of_all_are_the_dag(plan):
     assert counts["sample_chain"] == 4 * main + 2 * small
     assert counts["merge_chains"] == counts["diagnose_run"] == main + small
     assert counts["diagnostics"] == counts["plot_diagnostics"] == 4
-    assert counts["train_model"] == 4 and sum(counts.values()) == 324
+    assert counts["train_model"] == counts["check_experiment"] == 4
+    assert sum(counts.values()) == 328
     made = {path for job in jobs for path in job.outputs.values()}
     for job in jobs:  # every job reads only what an earlier job made
         assert set(paths(job.inputs)) <= made

@@ -83,7 +83,8 @@ def workflow(tmp_path, monkeypatch, rng) -> ToyWorkflow:
 
 def test_read_provenance_round_trips_every_artifact_kind(workflow, tmp_path):
     work = workflow.work
-    assert tuple(collect_provenance()) == RECORD_KEYS  # read_provenance keeps exactly these
+    # read_provenance keeps exactly these, and a trained model's outcome
+    assert (*collect_provenance(), "training") == RECORD_KEYS
     for path, record in workflow.records.items():
         assert read_provenance(work / path) == {key: str(value) for key, value in record.items()}
     headline = tmp_path / "headline.tsv"

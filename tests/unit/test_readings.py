@@ -392,13 +392,40 @@ def test_headline_rows_by_hand():
     assert row.loc["roc_auc", "value"] == pytest.approx(0.8)
     assert row.loc["roc_auc", "spread"] == pytest.approx(0.1)
     # cross_task_z: mean K 0.1 over the combined SE sqrt(0.1² + 0.2² + 0.2²) / 3 = 0.1, so
-    # |z| = 1; the spread is that of the seeds' own z: deviations 2, -0.5, -1.5 from 1
+    # z = 1; the spread is that of the seeds' own z: deviations 2, -0.5, -1.5 from 1
     assert row.loc["cross_task_z", "value"] == pytest.approx(1.0)
     assert row.loc["cross_task_z", "spread"] == pytest.approx(np.sqrt((4 + 2.25 + 0.25) / 2))
     assert row.loc["trajectory_gain", "value"] == 0.25
     assert np.isnan(row.loc["trajectory_gain", "spread"])
     with pytest.raises(ValueError, match="'cka_half' of toy is in none of the metric tables"):
         summary.headline_rows("toy", gathered, ["cka_half"], source="toy/summary.tsv")
+
+
+def test_headline_rows_count_only_finite_values():
+    seed_tables, experiment_tables = planted_metrics()
+    planted = {0: {"roc_auc": 0.9, "cross_task_K": -0.3, "cross_task_K_se": 0.1,
+                   "cross_task_z": -3.0},
+               1: {"roc_auc": float("nan"), "cross_task_K": -0.1, "cross_task_K_se": 0.2,
+                   "cross_task_z": -0.5},
+               2: {"roc_auc": 0.7, "cross_task_K": 0.1, "cross_task_K_se": float("nan"),
+                   "cross_task_z": float("nan")}}
+    seed_tables = {seed: [(f"seed{seed}/metrics.tsv", readings.metrics_table(values))]
+                   for seed, values in planted.items()}
+    gathered = summary.gather_metrics(seed_tables, experiment_tables)
+    row = summary.headline_rows("toy", gathered, ["roc_auc", "cross_task_z"],
+                                source="s").set_index("metric")
+    # roc_auc over seeds 0 and 2: mean 0.8, std sqrt(2 * 0.1² / 1)
+    assert row.loc["roc_auc", ["value", "spread", "n"]].tolist() == pytest.approx(
+        [0.8, np.sqrt(0.02), 2])
+    # cross_task_z over seeds 0 and 1 (seed 2 has no SE): mean K -0.2 over the combined SE
+    # sqrt(0.1² + 0.2²) / 2, signed; spread of -3 and -0.5
+    assert row.loc["cross_task_z", ["value", "spread", "n"]].tolist() == pytest.approx(
+        [-0.2 / (np.sqrt(0.05) / 2), np.std([-3.0, -0.5], ddof=1), 2])
+    no_value = {seed: [(name, table.assign(value=float("nan")))] for seed, [(name, table)]
+                in seed_tables.items()}
+    empty = summary.headline_rows("toy", summary.gather_metrics(no_value, experiment_tables),
+                                  ["roc_auc"], source="s").iloc[0]
+    assert np.isnan(empty["value"]) and np.isnan(empty["spread"]) and empty["n"] == 0
 
 
 def test_latex_macros_names_and_values():

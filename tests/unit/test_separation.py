@@ -63,6 +63,35 @@ def test_cross_group_z_is_small_for_independent_groups_and_large_for_coupled(rng
     assert z > 10
 
 
+def test_entry_test_sees_couplings_of_opposite_sign_that_the_mean_test_misses(rng):
+    independent = rng.normal(size=(4, 1000, 8))
+    group_a, group_b = np.arange(8) < 4, np.arange(8) >= 4
+    entry_z2, null = separation.cross_group_entry_z2(independent, group_a, group_b, 10)
+    assert null == pytest.approx(39 / 37)  # Student-t with 4 chains x 10 blocks - 1 dof
+    assert entry_z2 == pytest.approx(null, rel=0.25)
+    # inputs 0 and 4 share +f, inputs 1 and 5 share f with opposite signs: the cross block
+    # has entries +1 and -1 (times var f = 1/2 of the losses), which cancel in its mean
+    factor = rng.normal(size=(4, 1000))
+    coupled = independent.copy()
+    coupled[:, :, [0, 4, 1]] += factor[:, :, None]
+    coupled[:, :, 5] -= factor
+    _, _, mean_z = separation.cross_group_covariance_z(coupled, group_a, group_b, 10)
+    assert abs(mean_z) < 3
+    entry_z2, _ = separation.cross_group_entry_z2(coupled, group_a, group_b, 10)
+    assert entry_z2 > 10 * null
+
+
+def test_constant_inputs_vote_neutrally_and_are_nobodys_neighbour(rng):
+    losses, inputs = two_task_traces(rng)
+    losses[:, :, [3, 25]] = np.float32(0.1)  # one constant input in each task
+    correlation = compute_kernel(losses.astype(np.float64), precision="float64")
+    auc, scores = separation.knn_vote_auc(correlation, inputs["task"].to_numpy(), 5)
+    assert scores[3] == scores[25] == 0.5
+    others = np.setdiff1d(np.arange(40), [3, 25])
+    np.testing.assert_array_equal(scores[others], (inputs["task"].to_numpy()[others] == "add"))
+    assert auc == pytest.approx(1 - 0.5 / 400)  # one tie: the two neutral inputs
+
+
 # task_separation --------------------------------------------------------------------------
 
 
@@ -96,7 +125,8 @@ def test_task_separation_of_two_independent_tasks(rng):
     assert list(values) == [
         "roc_auc", "roc_auc_shared_token", "roc_auc_all_edges", "roc_auc_pairwise",
         "within_task_mean_R", "cross_task_mean_R", "within_add_mean_R", "within_div_mean_R",
-        "cross_task_K", "cross_task_K_se", "cross_task_z"]
+        "cross_task_K", "cross_task_K_se", "cross_task_z", "cross_task_entry_z2",
+        "cross_task_entry_z2_null"]
     assert calls == [rule for rule, _ in separation.KNN_READINGS.values()]
     for reading in (*separation.KNN_READINGS, "roc_auc_pairwise"):
         assert values[reading] == 1.0, reading
@@ -108,6 +138,8 @@ def test_task_separation_of_two_independent_tasks(rng):
     assert (values["cross_task_K"], values["cross_task_K_se"], values["cross_task_z"]) == (
         separation.cross_group_covariance_z(losses, np.arange(40) < 20, np.arange(40) >= 20, 10))
     assert abs(values["cross_task_z"]) < 4
+    assert (values["cross_task_entry_z2"], values["cross_task_entry_z2_null"]) == (
+        separation.cross_group_entry_z2(losses, np.arange(40) < 20, np.arange(40) >= 20, 10))
     assert list(scores.columns) == ["obs_id", "task", *separation.KNN_READINGS]
     pd.testing.assert_frame_equal(scores[["obs_id", "task"]], inputs[["obs_id", "task"]])
     np.testing.assert_array_equal(scores["roc_auc_all_edges"], (inputs["task"] == "add") * 1.0)

@@ -349,3 +349,46 @@ def test_processes_refuse_more_than_one_thread_per_chain_before_any_chain_runs()
     finally:
         torch.set_num_threads(threads)
     assert sorted(traces) == [0, 1]
+
+
+def test_two_rmsprop_steps_on_a_quadratic_model_match_numpy_by_hand():
+    """Two steps of a 2-weight linear model with loss l(x, y; w) = ½ (x·w - y)², the gradient
+    taken by autograd as the chain loop takes it, against the module docstring's rule written
+    out in numpy: g = Xᵀ(Xw - y) / n, v = g² then v ← α v + (1 - α) g², G = 1 / (sqrt(v) + eps),
+    w ← w - (ε/2) G [nbeta g + γ (w - w*)] + sqrt(ε) sqrt(G) ξ. The chain starts away from w*,
+    so the localization pulls at both steps."""
+    step_size, nbeta, gamma, alpha, eps = 0.01, 4.0, 10.0, 0.6, 0.1
+    config = sgld.SGLDConfig(step_size=step_size, nbeta=nbeta, localization=gamma,
+                             preconditioner="rmsprop", rmsprop_alpha=alpha, rmsprop_eps=eps)
+    inputs = np.array([[1.0, 2.0], [3.0, -1.0], [0.5, 0.5]])
+    targets = np.array([1.0, 0.0, 2.0])
+    w_star, w_start = np.array([0.5, -1.0]), np.array([0.7, -1.2])
+    model = nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.from_numpy(w_start[None]))
+    params = [model.weight]
+    state = sgld.SGLDState(anchors=[torch.from_numpy(w_star[None]).float()], square_avg=None)
+    x, y = torch.tensor(inputs, dtype=torch.float32), torch.tensor(targets, dtype=torch.float32)
+    generator = torch.Generator().manual_seed(11)
+    noise = torch.Generator().manual_seed(11)  # the same stream, read by hand
+
+    w, v, squares = w_start, None, []
+    for _ in range(2):
+        batch_loss = (0.5 * (model(x).squeeze(-1) - y) ** 2).mean()
+        state = sgld.step(state, params, torch.autograd.grad(batch_loss, params), config,
+                          generator)
+
+        g = inputs.T @ (inputs @ w - targets) / len(targets)
+        squares.append(g**2)
+        v = g**2 if v is None else alpha * v + (1 - alpha) * g**2
+        precondition = 1.0 / (np.sqrt(v) + eps)
+        drift = nbeta * g + gamma * (w - w_star)
+        xi = torch.randn(1, 2, generator=noise).double().numpy()[0]
+        w = (w - step_size / 2 * precondition * drift
+             + np.sqrt(step_size) * np.sqrt(precondition) * xi)
+
+        np.testing.assert_allclose(state.square_avg[0].numpy()[0], v, rtol=1e-6)
+        np.testing.assert_allclose(model.weight.detach().numpy()[0], w, rtol=0, atol=1e-6)
+    # the second v mixes both squared gradients, each far (beyond rtol) from the average
+    for square in squares:
+        assert (np.abs(v - square) > 0.01 * v).all()

@@ -3,7 +3,8 @@ from torch import nn
 
 from losskernel.method.chains import TensorData
 from losskernel.method.losses import cross_entropy_per_sample
-from losskernel.training import TrainingConfig, log_spaced_steps, train_adamw
+from losskernel.schedule import log_spaced_steps
+from losskernel.training import TrainingConfig, train_adamw
 
 
 def test_log_spaced_steps_start_at_zero_and_end_at_max():
@@ -35,3 +36,26 @@ def test_training_fits_and_keeps_checkpoints():
     first = result.checkpoints[0]
     for name, tensor in model.state_dict().items():  # the input model is untouched
         torch.testing.assert_close(tensor, first[name])
+    assert result.converged is True
+    assert result.outcome(2000) == {"converged": True, "final_step": result.final_step,
+                                    "max_steps": 2000}
+
+
+def test_the_outcome_says_whether_the_target_held_at_the_last_evaluation():
+    inputs = torch.randn(16, 4, generator=torch.Generator().manual_seed(0))
+    data = TensorData(inputs, (inputs[:, 0] > 0).long())
+    config = TrainingConfig(learning_rate=1e-2, weight_decay=0.0, max_steps=20, eval_every=5)
+
+    def outcome(verdicts):
+        """Train with ``is_converged`` giving these verdicts, one per evaluation."""
+        answers = iter(verdicts)
+        torch.manual_seed(0)
+        model = nn.Linear(4, 2)
+        result = train_adamw(model, cross_entropy_per_sample, data, config, lambda m: {},
+                             lambda metrics: next(answers), progress=False)
+        return result.final_step, result.converged
+
+    assert outcome([False] * 5) == (20, False)  # never met: ran to max_steps
+    assert outcome([True, True, False, False, True]) == (20, True)  # met at the end
+    assert outcome([True, False, True, True, False]) == (20, False)  # lost it at the end
+    assert outcome([None] * 5) == (20, None)  # no target

@@ -5,24 +5,18 @@ import numpy as np
 import pandas as pd
 import pytest
 from nltk.corpus.reader.wordnet import WordNetCorpusReader
+from tests.needs import require
 
 from losskernel.tasks import wordnet
 
 DEBIAN = wordnet.DEBIAN_WORDNET_DIR
-needs_debian = pytest.mark.skipif(
-    not (DEBIAN / "data.noun").is_file() or not (DEBIAN / "index.sense").is_file(),
-    reason=f"Debian WordNet is not installed at {DEBIAN} "
-           "(apt-get install wordnet-base wordnet-sense-index; CI installs it)",
-)
 TENCH, GOLDFISH, GOLDEN_RETRIEVER, RACER = 0, 1, 207, 751
 
 
 @pytest.fixture(scope="module")
 def offline(tmp_path_factory):
     """One reader built from Debian's files in a fresh nltk_data, with no other nltk data seen."""
-    if not (DEBIAN / "data.noun").is_file() or not (DEBIAN / "index.sense").is_file():
-        pytest.skip(f"Debian WordNet is not installed at {DEBIAN} "
-                    "(apt-get install wordnet-base wordnet-sense-index; CI installs it)")
+    require("wordnet")
     nltk_data = tmp_path_factory.mktemp("nltk_data")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(nltk.data, "path", [])  # ignore any nltk corpus of this machine
@@ -63,8 +57,8 @@ def test_offline_corpus_loads_with_the_stock_reader(offline):
     assert reader.lemma_from_key("dog%1:05:00::").synset() == dog  # index.sense is in place
 
 
-@needs_debian
 def test_build_is_idempotent_and_survives_without_debian(tmp_path):
+    require("wordnet")
     corpus = wordnet.build_offline_corpus(tmp_path)
     assert (corpus / "index.sense").stat().st_size == (DEBIAN / "index.sense").stat().st_size
     assert (corpus / "cntlist").is_file() and (corpus / "noun.exc").is_file()

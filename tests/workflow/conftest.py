@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.needs import require_fashion_mnist
+from tests.needs import require
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ["--configfile", str(ROOT / "config/config.yaml"),
@@ -38,7 +38,7 @@ def fashion_mnist(request) -> None:
     the files), so the tests that plan it skip without the package, naming it; in CI they fail.
     The tests of a custom task and of the ImageNet branch leave fashion out."""
     if request.module.__name__.rsplit(".", 1)[-1] not in PLANS_WITHOUT_FASHION:
-        require_fashion_mnist()
+        require("fashion_mnist")
 
 
 @pytest.fixture(scope="session")

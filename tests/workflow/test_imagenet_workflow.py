@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 from PIL import Image
+from tests.needs import require
 
 from losskernel.config import load_config
 from losskernel.plan import Plan
@@ -50,14 +51,14 @@ def override(path: Path, imagenet: dict) -> str:
     return str(path)
 
 
-def wordnet_available() -> bool:
+def require_wordnet() -> None:
+    """The workflow reads nltk's own WordNet corpus when nltk finds one, else Debian's files."""
     import nltk
 
     try:
         nltk.data.find("corpora/wordnet")
-        return True
     except LookupError:
-        return Path("/usr/share/wordnet/data.noun").is_file()
+        require("wordnet")
 
 
 @pytest.fixture(scope="module")
@@ -124,9 +125,7 @@ def test_pretrained_weights_are_imported_not_trained(tmp_path, fake_imagenet):
 @pytest.mark.slow
 def test_the_imagenet_branch_runs_on_fake_data_and_draws_every_figure1_panel(
         tmp_path, fake_imagenet):
-    if not wordnet_available():
-        pytest.skip("WordNet is missing: setup.sh installs Debian's wordnet-base and "
-                    "wordnet-sense-index as root (or run nltk.download('wordnet'))")
+    require_wordnet()
     configs = ["--configfile", *CONFIGS, str(SMOKE),
                override(tmp_path / "root.yaml", {"data": {"root": str(fake_imagenet)}})]
     run = snakemake(tmp_path, *configs, "--cores", "2", "figure1")

@@ -15,23 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from tests.needs import TEX_PACKAGES, require
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ["--configfile", str(ROOT / "config/config.yaml"),
            str(ROOT / "tests/smoke/overrides.yaml")]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
 PAPER = ROOT / "paper/main.tex"
-TEX_PACKAGES = "latexmk texlive-latex-base texlive-latex-recommended"
 
-needs_chromium = pytest.mark.skipif(
-    shutil.which("chromium") is None,
-    reason="headless Chromium is not installed (apt-get install --no-install-recommends chromium)",
-)
-needs_latexmk = pytest.mark.skipif(
-    shutil.which("latexmk") is None,
-    reason=f"latexmk and TeX are not installed (apt-get install --no-install-recommends "
-           f"{TEX_PACKAGES})",
-)
 
 # The figures of the tiny config, by report category and subcategory (the experiment).
 FIGURES = {
@@ -138,8 +129,8 @@ def test_report_has_every_figure_with_a_caption_naming_its_paper_figure(report):
 
 
 @pytest.mark.slow
-@needs_chromium
 def test_report_renders_in_headless_chromium(report, tmp_path):
+    require("chromium")
     dom, pixels = render(report, tmp_path, "start")
     app = rendered_app(dom)
     assert 'id="loading-screen" style="display: none;"' in dom  # the scripts ran to the end
@@ -170,8 +161,8 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
 
 
 @pytest.mark.slow
-@needs_latexmk
 def test_paper_target_builds_the_pdf_from_generated_macros_and_figures(workdir):
+    require("latexmk")
     result = snakemake("--directory", str(workdir), *CONFIGS, "--cores", "1", "paper")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     pdf = (workdir / "paper/main.pdf").read_bytes()

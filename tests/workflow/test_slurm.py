@@ -7,7 +7,6 @@ munge; it needs root and installs its Debian packages) and is stopped by ``down.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,36 +14,24 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import xarray as xr
+from tests.needs import SLURM_SCRIPTS, require
 
 ROOT = Path(__file__).resolve().parents[2]
-CLUSTER_SCRIPTS = ROOT.parent / "shared" / "slurm"
 PROFILE = ROOT / "profiles" / "slurm"
 SITE = {"SITE-ACCOUNT": "local", "SITE-PARTITION": "debug"}  # what up.sh creates
 
 
-def why_no_cluster() -> str | None:
-    if not (CLUSTER_SCRIPTS / "up.sh").is_file():
-        return f"no local SLURM: {CLUSTER_SCRIPTS}/up.sh is missing (CI has ../shared)"
-    if os.geteuid() != 0:
-        return "no local SLURM: ../shared/slurm/up.sh must run as root"
-    if shutil.which("apt-get") is None and shutil.which("slurmctld") is None:
-        return "no local SLURM: neither slurmctld nor apt-get to install it"
-    return None
-
-
 @pytest.fixture(scope="module")
 def cluster():
-    reason = why_no_cluster()
-    if reason:
-        pytest.skip(reason)
+    require("slurm")
     # up.sh sizes the node with nproc, which a thread limit in the environment would lower
     env = {key: value for key, value in os.environ.items()
            if key not in ("OMP_NUM_THREADS", "OMP_THREAD_LIMIT")}
-    up = subprocess.run(["bash", str(CLUSTER_SCRIPTS / "up.sh")], capture_output=True, text=True,
+    up = subprocess.run(["bash", str(SLURM_SCRIPTS / "up.sh")], capture_output=True, text=True,
                         env=env, timeout=900)
     assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
     yield
-    subprocess.run(["bash", str(CLUSTER_SCRIPTS / "down.sh")], capture_output=True, timeout=300)
+    subprocess.run(["bash", str(SLURM_SCRIPTS / "down.sh")], capture_output=True, timeout=300)
 
 
 def site_profile(directory: Path) -> Path:

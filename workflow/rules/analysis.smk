@@ -131,6 +131,24 @@ rule summarize_experiment:
         "../scripts/run_step.py"
 
 
+rule check_experiment:
+    input:
+        unpack(inputs_of("check_experiment")),
+    output:
+        **outputs_of("check_experiment"),
+    params:
+        **params_of("check_experiment"),
+    log:
+        "results/logs/check_experiment/{experiment}.log",
+    benchmark:
+        "results/benchmarks/check_experiment/{experiment}.tsv"
+    threads: 1
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/run_step.py"
+
+
 rule headline_table:
     input:
         unpack(inputs_of("headline_table")),

@@ -5,7 +5,13 @@ Stacking chains and draws gives ``S = C * T`` samples of the loss vector of the 
 
     Lc = L - mean_s L                 (pooled centring; per-chain: subtract each chain's own mean)
     K  = Lc^T Lc / (S - d)            d = 1 (pooled) or C (per-chain), unbiased either way
-    R_ij = K_ij / sqrt(K_ii K_jj),    R_ij = 0 where K_ii = 0 or K_jj = 0
+    R_ij = K_ij / sqrt(K_ii K_jj),    R_ij = 0 where input i or j is constant
+
+An input is constant when its losses do not vary beyond rounding: their peak-to-peak is at most
+a few units in the last place of their largest magnitude (:func:`constant_inputs`). Testing
+``K_ii = 0`` is not enough: the centred column of a constant float64 loss holds the rounding
+residue of its mean, which would standardize to a column of ±1/sqrt(S) and give R = ±1 with
+every other constant input.
 
 K is one matrix product on the centred losses. R is one matrix product on the standardized
 losses ``Z = Lc / ||Lc||`` (columns of unit norm), ``R = Z^T Z``, with no N x N pass to rescale.
@@ -20,13 +26,13 @@ error is that of a float32 dot product of S terms, about 1e-6 relative to ``sqrt
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import xarray as xr
 
 from losskernel.method.traces import trace_losses
+from losskernel.provenance import atomic_path, reading
 
 Centring = Literal["pooled", "per_chain"]
 KernelKind = Literal["covariance", "correlation"]
@@ -105,12 +111,28 @@ def covariance_kernel(
     return _gram(centred)
 
 
+ROUNDING_ULPS = 4
+"""A column whose peak-to-peak is at most this many units in the last place of its largest
+magnitude is constant."""
+
+
+def constant_inputs(losses: np.ndarray) -> np.ndarray:
+    """Which inputs of ``losses (chain, draw, N)`` never vary: peak-to-peak at most
+    ``ROUNDING_ULPS`` units in the last place (of the losses' dtype) of the largest |loss|."""
+    flat = np.asarray(losses).reshape(-1, np.shape(losses)[-1])
+    dtype = flat.dtype if np.issubdtype(flat.dtype, np.floating) else np.dtype(np.float64)
+    highest = flat.max(axis=0).astype(np.float64)
+    lowest = flat.min(axis=0).astype(np.float64)
+    largest = np.maximum(np.abs(highest), np.abs(lowest))
+    return highest - lowest <= ROUNDING_ULPS * np.finfo(dtype).eps * largest
+
+
 def standardized_losses(
     losses: np.ndarray, centring: Centring = "pooled", dtype: np.dtype | type = np.float32,
     chunk_columns: int = 4096,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``Z = Lc / ||Lc||`` column by column, shape ``(S, N)`` in ``dtype``, so that ``R = Z^T Z``;
-    and which inputs vary (``||Lc_i|| > 0``; the other columns of Z stay 0).
+    and which inputs vary (not :func:`constant_inputs`; the other columns of Z are 0).
 
     Centring, norms and scaling run in float64 a chunk of columns at a time (each column is
     centred on its own), so the float64 temporaries are ``S x chunk_columns``, not ``S x N``.
@@ -122,8 +144,9 @@ def standardized_losses(
         columns = slice(start, start + chunk_columns)
         centred = centre_losses(losses[:, :, columns], centring)
         norms = np.sqrt(np.einsum("sn,sn->n", centred, centred))
-        varies[columns] = norms > 0
-        standardized[:, columns] = centred / np.where(norms > 0, norms, 1.0)
+        varying = ~constant_inputs(losses[:, :, columns]) & (norms > 0)
+        varies[columns] = varying
+        standardized[:, columns] = np.where(varying, centred / np.where(varying, norms, 1.0), 0.0)
     return standardized, varies
 
 
@@ -132,8 +155,8 @@ def correlation_kernel(
 ) -> np.ndarray:
     """The normalized kernel ``R = Z^T Z`` with ``Z = Lc / ||Lc||`` column by column.
 
-    An input whose losses do not vary (``||Lc_i|| = 0``) has ``R_ij = 0`` for every j, itself
-    included, as in :func:`correlation_from_covariance`; every other diagonal entry is 1.
+    A constant input (:func:`constant_inputs`) has ``R_ij = 0`` for every j, itself included,
+    as in :func:`correlation_from_covariance`; every other diagonal entry is 1.
     """
     dtype = _check_precision(precision)
     num_chains, num_draws, _ = losses.shape
@@ -190,6 +213,7 @@ def kernel_dataset(
             "centring": centring,
             "num_chains": int(traces.sizes["chain"]),
             "num_draws": int(traces.sizes["draw"]),
+            "constant_inputs": int(constant_inputs(losses).sum()),
             # where the draws came from: the SGLD settings and, for a trajectory, the step
             **{key: value for key, value in traces.attrs.items()
                if key.startswith("sgld_") or key == "checkpoint_step"},
@@ -216,13 +240,17 @@ def validate_kernel(dataset: xr.Dataset) -> None:
 
 
 def save_kernel(dataset: xr.Dataset, path: str | os.PathLike) -> None:
+    """Write a kernel dataset, whole or not at all (``atomic_path``), with a checksum."""
     validate_kernel(dataset)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    dataset.to_netcdf(path, engine="netcdf4", encoding={"kernel": {"zlib": True, "complevel": 4}})
+    encoding = {"kernel": {"zlib": True, "complevel": 4, "fletcher32": True}}
+    with atomic_path(path) as partial:
+        dataset.to_netcdf(partial, engine="netcdf4", encoding=encoding)
 
 
 def load_kernel(path: str | os.PathLike) -> xr.Dataset:
-    with xr.open_dataset(path, engine="netcdf4") as dataset:
+    """Read and validate a kernel dataset; a file that cannot be read raises
+    ``UnreadableFileError`` naming it and the fix."""
+    with reading(path), xr.open_dataset(path, engine="netcdf4") as dataset:
         loaded = dataset.load()
     validate_kernel(loaded)
     return loaded

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
+
+from losskernel.provenance import atomic_path, reading
 
 if TYPE_CHECKING:  # the sampler imports torch; reading traces must not
     from losskernel.method.chains import ChainTrace
@@ -125,19 +126,22 @@ def merge_traces(datasets: list[xr.Dataset]) -> xr.Dataset:
 
 
 def save_traces(dataset: xr.Dataset, path: str | os.PathLike) -> None:
-    """Write a trace dataset to netCDF4 with zlib compression, after validating it."""
+    """Write a trace dataset to netCDF4 with zlib compression, after validating it, whole or
+    not at all (``atomic_path``); each variable carries a Fletcher-32 checksum."""
     validate_traces(dataset)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
     # The per-sample losses are left uncompressed: their float64 mantissas are noise, so zlib
-    # saved 20% of the bytes at 15x the write time (benchmarks/RESULTS.md, section 2).
-    encoding = {name: {"zlib": name != "loss", "complevel": 4, "shuffle": True}
-                for name in TRACE_VARIABLES}
-    dataset.to_netcdf(path, engine=NETCDF_ENGINE, encoding=encoding)
+    # saved 20% of the bytes at 15x the write time (benchmarks/RESULTS.md, section 2). Without
+    # compression nothing else would notice overwritten bytes, hence the checksum.
+    encoding = {name: {"zlib": name != "loss", "complevel": 4, "shuffle": True,
+                       "fletcher32": True} for name in TRACE_VARIABLES}
+    with atomic_path(path) as partial:
+        dataset.to_netcdf(partial, engine=NETCDF_ENGINE, encoding=encoding)
 
 
 def load_traces(path: str | os.PathLike) -> xr.Dataset:
-    """Read and validate a trace dataset written by ``save_traces``."""
-    with xr.open_dataset(path, engine=NETCDF_ENGINE) as dataset:
+    """Read and validate a trace dataset written by ``save_traces``; a file that cannot be
+    read raises ``UnreadableFileError`` naming it and the fix."""
+    with reading(path), xr.open_dataset(path, engine=NETCDF_ENGINE) as dataset:
         loaded = dataset.load()
     validate_traces(loaded)
     return loaded

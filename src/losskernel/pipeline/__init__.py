@@ -16,6 +16,7 @@ module             steps
 ``analysis``       convergence, mislabel_baselines, mislabel_detection, gamma_sweep,
                    trajectory, embed_umap, input_features, score_reading
 ``diagnostics``    diagnose_run, diagnostics, calibration_point, calibrate_experiment
+``checks``         check_experiment
 ``paper``          summarize_experiment, headline_table, paper_macros
 ``figures``        plot_gamma_sweep, plot_mislabels, plot_trajectory, plot_diagnostics,
                    plot_figures
@@ -32,6 +33,7 @@ from collections.abc import Callable
 from losskernel.job import Job, paths
 from losskernel.pipeline import (
     analysis,
+    checks,
     diagnostics,
     figures,
     kernels,
@@ -48,7 +50,7 @@ STEPS: dict[str, Callable[..., None]] = {step.__name__: step for step in (
     analysis.gamma_sweep, analysis.trajectory, analysis.embed_umap, analysis.input_features,
     analysis.score_reading,
     diagnostics.diagnose_run, diagnostics.diagnostics, diagnostics.calibration_point,
-    diagnostics.calibrate_experiment,
+    diagnostics.calibrate_experiment, checks.check_experiment,
     paper.summarize_experiment, paper.headline_table, paper.paper_macros,
     figures.plot_gamma_sweep, figures.plot_mislabels, figures.plot_trajectory,
     figures.plot_diagnostics, figures.plot_figures,

@@ -18,11 +18,12 @@ from losskernel.pipeline.io import (
     data_settings,
     load_inputs,
     load_model,
+    load_saved,
     read_tsv,
     set_threads,
     write_metrics,
 )
-from losskernel.provenance import write_tsv
+from losskernel.provenance import atomic_path, write_tsv
 from losskernel.tasks import load_task
 from losskernel.tasks.protocol import resolve_callable
 
@@ -61,7 +62,7 @@ def mislabel_baselines(inputs: Files, outputs: Files, *, task: str, settings: Ma
                                           mislabels["eval_batch_size"]).numpy()
 
     model = load_model(module, task, settings["data"], inputs["model"], data)
-    checkpoints = torch.load(inputs["checkpoints"], weights_only=False)["checkpoints"]
+    checkpoints = load_saved(inputs["checkpoints"])["checkpoints"]
     table = perturbation_baselines(losses_of, model, checkpoints,
                                    kernel_inputs["obs_id"].to_numpy(), mislabels["noise_scales"],
                                    mislabels["noise_draws"], mislabels["seed"])
@@ -153,8 +154,8 @@ def input_features(inputs: Files, outputs: Files, *, task: str, settings: Mappin
     dataset = xr.Dataset({name: (("obs_id", dim), values) for (name, values), dim in zip(
         features.items(), ("pixel", "unit", "class"), strict=True)}, coords=coords,
         attrs=dict(record))
-    Path(outputs["features"]).parent.mkdir(parents=True, exist_ok=True)
-    dataset.to_netcdf(outputs["features"], engine="netcdf4")
+    with atomic_path(outputs["features"]) as partial:
+        dataset.to_netcdf(partial, engine="netcdf4")
 
 
 def score_reading(inputs: Files, outputs: Files, *, task: str, reading: str,

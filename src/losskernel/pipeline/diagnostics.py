@@ -5,7 +5,6 @@ settings over a grid of short runs."""
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,17 +12,8 @@ import pandas as pd
 
 from losskernel.method.kernel import load_kernel
 from losskernel.method.traces import load_traces
-from losskernel.pipeline.io import Files, Record, read_tsv, write_metrics
+from losskernel.pipeline.io import Files, Record, read_tsv, warn, write_metrics
 from losskernel.provenance import write_tsv
-
-
-def warn(message: str) -> None:
-    """A warning in the job's log and on the terminal that runs the workflow (a rule's log
-    replaces the step's stdout and stderr; the original stderr is Snakemake's terminal)."""
-    line = f"WARNING: {message}"
-    print(line, flush=True)
-    if sys.stderr is not sys.__stderr__:
-        print(line, file=sys.__stderr__, flush=True)
 
 
 def diagnose_run(inputs: Files, outputs: Files, *, run_label: str, bounds: Mapping[str, Any],
@@ -45,6 +35,9 @@ def diagnose_run(inputs: Files, outputs: Files, *, run_label: str, bounds: Mappi
     message = out_of_bounds_message(run_label, table, bounds["max_rhat"], bounds["min_ess"])
     if message is not None:
         warn(message)
+    if summary["constant_inputs"] > 0:
+        warn(f"run {run_label}: {int(summary['constant_inputs'])} of {len(table)} inputs have "
+             f"losses that never vary; they get zero rows in R and neutral votes")
     if summary["max_abs_stationarity_z"] > bounds["max_stationarity_z"]:
         warn(f"sampling diagnostics of run {run_label}: the minibatch loss is not stationary "
              f"(|Geweke z| = {summary['max_abs_stationarity_z']:.2f} > "

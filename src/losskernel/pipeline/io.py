@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from losskernel.provenance import write_tsv
+from losskernel.provenance import atomic_path, reading, verify_zip, write_tsv
 from losskernel.readings import metrics_table
 from losskernel.tasks.protocol import Task
 
@@ -24,8 +25,10 @@ Files = Mapping[str, Any]
 
 
 def read_tsv(path: PathLike) -> pd.DataFrame:
-    """A table written by ``provenance.write_tsv`` (its ``#`` header is skipped)."""
-    return pd.read_csv(path, sep="\t", comment="#")
+    """A table written by ``provenance.write_tsv`` (its ``#`` header is skipped); a file that
+    cannot be read raises ``UnreadableFileError`` naming it and the fix."""
+    with reading(path):
+        return pd.read_csv(path, sep="\t", comment="#")
 
 
 def write_metrics(values: Mapping[str, float], path: PathLike, record: Record) -> None:
@@ -77,10 +80,21 @@ def save_model(task: str, settings: Mapping, record: Record, step: int | None,
 
     header = {"task": task, "data": dict(settings["data"]), "model": dict(settings["model"]),
               "provenance": dict(record)}
-    for name in ("model", "checkpoints"):
-        Path(outputs[name]).parent.mkdir(parents=True, exist_ok=True)
-    torch.save({**header, "step": step, "state_dict": dict(state)}, outputs["model"])
-    torch.save({**header, "checkpoints": dict(checkpoints)}, outputs["checkpoints"])
+    with atomic_path(outputs["model"]) as partial:
+        torch.save({**header, "step": step, "state_dict": dict(state)}, partial)
+    with atomic_path(outputs["checkpoints"]) as partial:
+        torch.save({**header, "checkpoints": dict(checkpoints)}, partial)
+
+
+def load_saved(path: PathLike) -> dict[str, Any]:
+    """The content of a ``model.pt`` or ``checkpoints.pt``, its archive's checksums verified
+    first (torch loads one with overwritten bytes without a word); a file that cannot be read
+    raises ``UnreadableFileError`` naming it and the fix."""
+    import torch
+
+    with reading(path):
+        verify_zip(path)
+        return torch.load(path, weights_only=False)
 
 
 def load_model(task: Task, task_name: str, data: Mapping, model_path: PathLike,
@@ -91,9 +105,7 @@ def load_model(task: Task, task_name: str, data: Mapping, model_path: PathLike,
     ``checkpoints.pt`` from which that training step's weights are taken; ``data`` is the
     configured data section, ``built_data`` the task's data built from it.
     """
-    import torch
-
-    saved = torch.load(model_path, weights_only=False)
+    saved = load_saved(model_path)
     if saved["task"] != task_name:
         raise ValueError(f"{model_path} holds a {saved['task']!r} model, expected {task_name!r}")
     if saved["data"] != dict(data):
@@ -108,9 +120,7 @@ def load_model(task: Task, task_name: str, data: Mapping, model_path: PathLike,
 
 def checkpoint_steps(checkpoints_path: PathLike) -> list[int]:
     """The training steps saved in a ``checkpoints.pt``, in order."""
-    import torch
-
-    return sorted(torch.load(checkpoints_path, weights_only=False)["checkpoints"])
+    return sorted(load_saved(checkpoints_path)["checkpoints"])
 
 
 def select_checkpoints(saved_steps: Sequence[int], num: int) -> list[int]:
@@ -125,3 +135,12 @@ def select_checkpoints(saved_steps: Sequence[int], num: int) -> list[int]:
                          f"analysis.trajectory.num_checkpoints to at most training.num_checkpoints")
     positions = np.round(np.linspace(0, len(steps) - 1, num)).astype(int)
     return [steps[position] for position in positions]
+
+
+def warn(message: str, label: str = "WARNING") -> None:
+    """A warning in the job's log and on the terminal that runs the workflow (a rule's log
+    replaces the step's stdout and stderr; the original stderr is Snakemake's terminal)."""
+    line = f"{label}: {message}"
+    print(line, flush=True)
+    if sys.stderr is not sys.__stderr__:
+        print(line, file=sys.__stderr__, flush=True)

@@ -5,8 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from losskernel.pipeline.io import Files, Record, data_settings, save_model, set_threads
-from losskernel.provenance import write_tsv
+from losskernel.pipeline.io import (
+    Files,
+    Record,
+    data_settings,
+    save_model,
+    set_threads,
+    warn,
+)
+from losskernel.provenance import canonical_json, write_tsv
 from losskernel.tasks import load_task
 from losskernel.tasks.protocol import resolve_callable
 
@@ -17,7 +24,10 @@ def train_model(inputs: Files, outputs: Files, *, task: str, settings: Mapping[s
     (``model``), the log-spaced checkpoints (``checkpoints``) and the history (``history``).
 
     A task whose training set is too large to evaluate whole reports its loss on its
-    ``monitor_set``. Inputs: the task's data files.
+    ``monitor_set``. Inputs: the task's data files. The provenance of every output records
+    ``training``: whether the model met its convergence target, its final step and
+    ``max_steps``; a model that did not is warned about here, and the ``check`` rule fails on
+    it unless ``training.allow_unconverged``.
     """
     from losskernel.method.losses import cross_entropy_per_sample
     from losskernel.training import train_adamw, training_config_from_settings
@@ -33,6 +43,12 @@ def train_model(inputs: Files, outputs: Files, *, task: str, settings: Mapping[s
         is_converged=lambda metrics: module.is_converged(metrics, training), progress=progress,
         monitor=module.monitor_set(data), device=training["device"],
     )
+    outcome = result.outcome(training["max_steps"])
+    record = {**record, "training": canonical_json(outcome)}
+    if result.converged is False:
+        warn(f"the {task} model did not meet its convergence target in training.max_steps = "
+             f"{training['max_steps']} steps (see {outputs['history']}); raise max_steps or "
+             f"set training.allow_unconverged: true to use it knowingly")
     save_model(task, settings, record, result.final_step, result.checkpoints[result.final_step],
                result.checkpoints, outputs)
     write_tsv(result.history, outputs["history"], record)

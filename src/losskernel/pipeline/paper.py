@@ -4,12 +4,11 @@ paper's LaTeX macros."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import pandas as pd
 
 from losskernel.pipeline.io import Files, Record, read_tsv
-from losskernel.provenance import write_tsv
+from losskernel.provenance import atomic_path, write_tsv
 from losskernel.readings.summary import gather_metrics, headline_rows, latex_macros
 
 
@@ -45,6 +44,5 @@ def paper_macros(inputs: Files, outputs: Files, *,
     ``macros`` (see ``losskernel.readings.summary.latex_macros``)."""
     comments = [f"% generated from {inputs['headline']}; do not edit",
                 *(f"% {key}: {value}" for key, value in record.items() if key != "config")]
-    path = Path(outputs["macros"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(latex_macros(read_tsv(inputs["headline"]), settings, comments))
+    with atomic_path(outputs["macros"]) as partial:
+        partial.write_text(latex_macros(read_tsv(inputs["headline"]), settings, comments))

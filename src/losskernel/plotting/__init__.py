@@ -20,16 +20,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from losskernel.provenance import atomic_path
+
 
 def save_figure(figure: Figure, path: str | os.PathLike, record: Mapping[str, str | int]) -> None:
-    """Save as PNG (or PDF) with the provenance record in the file's metadata."""
+    """Save as PNG (or PDF) with the provenance record in the file's metadata, whole or not at
+    all (``atomic_path``)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".png":
         metadata = {f"losskernel:{key}": str(value) for key, value in record.items()}
         metadata["Software"] = "losskernel"
     else:  # PDF metadata keys are fixed; keep the record in the Subject field
         metadata = {"Subject": "; ".join(f"{k}={v}" for k, v in record.items()),
                     "Creator": "losskernel", "CreationDate": None}
-    figure.savefig(path, dpi=150, bbox_inches="tight", metadata=metadata)
+    with atomic_path(path) as partial:
+        figure.savefig(partial, dpi=150, bbox_inches="tight", metadata=metadata)
     plt.close(figure)

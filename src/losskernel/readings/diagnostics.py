@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from losskernel.method.kernel import Precision, correlation_kernel
+from losskernel.method.kernel import Precision, constant_inputs, correlation_kernel
 from losskernel.method.traces import trace_losses
 from losskernel.readings.similarity import linear_cka
 
@@ -413,7 +413,9 @@ def run_diagnostics(traces: xr.Dataset, batches: int) -> tuple[pd.DataFrame, dic
     ``median_rhat``; median and min of the bulk and tail ESS; ``median_between_chain_share``;
     ``max_abs_stationarity_z`` (over chains, of ``batch_loss``); ``median_correlation_se`` (of
     :func:`correlation_standard_error` with ``batches``) and ``median_abs_correlation``, both
-    over the off-diagonal entries of R; ``num_chains``, ``num_draws``, ``num_inputs``.
+    over the off-diagonal entries of R; ``num_chains``, ``num_draws``, ``num_inputs``, and
+    ``constant_inputs``, the inputs whose losses never vary
+    (:func:`losskernel.method.kernel.constant_inputs`: a zero row of R).
     Statistics over inputs skip NaN (constant inputs' R-hat; every R-hat with one chain).
     """
     losses = trace_losses(traces)
@@ -445,6 +447,7 @@ def run_diagnostics(traces: xr.Dataset, batches: int) -> tuple[pd.DataFrame, dic
         "num_chains": float(num_chains),
         "num_draws": float(num_draws),
         "num_inputs": float(num_inputs),
+        "constant_inputs": float(constant_inputs(losses).sum()),
     }
     return table, summary
 

@@ -52,12 +52,20 @@ def knn_vote_auc(
     kernel that belong to the first group (in sorted order); the ROC-AUC of ``s`` against
     "i is in the first group" is returned with the scores. ``excluded_edges`` removes candidate
     neighbours (the strict reading removes pairs with the same output). An input with no valid
-    neighbour scores 0.5.
+    neighbour scores 0.5. So does an input whose losses never varied (a zero row of R, read off
+    its zero diagonal): its row orders candidates by index alone, so it neither votes nor is
+    anybody's neighbour.
     """
     groups = np.asarray(groups)
     names = np.unique(groups)
     if len(names) != 2:
         raise ValueError(f"knn_vote_auc needs exactly two groups, got {list(names)}")
+    constant = np.diagonal(kernel) == 0
+    if constant.any():
+        excluded_edges = (np.zeros(kernel.shape, dtype=bool) if excluded_edges is None
+                          else np.array(excluded_edges, dtype=bool))
+        excluded_edges[:, constant] = True
+        excluded_edges[constant, :] = True
     indices, valid = nearest_neighbours(kernel, k, excluded_edges)
     in_first = (groups[indices] == names[0]) & valid
     num_valid = valid.sum(axis=1)
@@ -110,6 +118,47 @@ def cross_group_covariance_z(
     return float(covariance), float(standard_error), float(covariance / standard_error)
 
 
+def cross_group_entry_z2(
+    losses: np.ndarray, in_group_a: np.ndarray, in_group_b: np.ndarray, num_batches: int
+) -> tuple[float, float]:
+    """The per-entry test of the cross-group block: the mean over its entries of ``z_ij²``,
+    ``z_ij = K_ij / SE_ij``, with the null expectation of that mean.
+
+    ``K_ij`` is the pooled covariance of inputs ``i in A`` and ``j in B``; ``SE_ij`` comes from
+    batch means as in :func:`cross_group_covariance_z`: each chain's draws are cut into
+    ``num_batches`` blocks, ``K^b_ij`` is the block's covariance about the pooled means, and
+    ``SE_ij = std_b(K^b_ij) / sqrt(#blocks)``. Under Prop. 2 every ``K_ij`` is 0, ``z_ij`` is
+    about Student-t with ``#blocks - 1`` degrees of freedom, and the mean of ``z²`` is about
+    ``ν / (ν - 2)``. Couplings of opposite sign cancel in the block's mean (the mean test
+    misses them) but each adds to ``z²`` here. Entries with ``SE_ij = 0`` (an input whose losses
+    never vary) are left out. Returns ``(mean z², its null expectation)``.
+    """
+    num_chains, num_draws, _ = losses.shape
+    if not 2 <= num_batches <= num_draws:
+        raise ValueError(f"num_batches must be in [2, num_draws={num_draws}], got {num_batches}")
+    centred = np.asarray(losses, dtype=np.float64)
+    centred = centred - centred.mean(axis=(0, 1), keepdims=True)
+    group_a, group_b = centred[:, :, in_group_a], centred[:, :, in_group_b]
+    covariance = np.einsum("cta,ctb->ab", group_a, group_b) / (num_chains * num_draws - 1)
+    size = num_draws // num_batches
+    block_sum = np.zeros_like(covariance)
+    block_square_sum = np.zeros_like(covariance)
+    for chain in range(num_chains):
+        for batch in range(num_batches):
+            rows = slice(batch * size, (batch + 1) * size)
+            block = group_a[chain, rows].T @ group_b[chain, rows] / size
+            block_sum += block
+            block_square_sum += block * block
+    num_blocks = num_chains * num_batches
+    variance = (block_square_sum - block_sum**2 / num_blocks) / (num_blocks - 1)
+    standard_error = np.sqrt(np.clip(variance, 0.0, None) / num_blocks)
+    usable = standard_error > 0
+    z_squared = (covariance[usable] / standard_error[usable]) ** 2
+    dof = num_blocks - 1
+    expected = dof / (dof - 2) if dof > 2 else float("inf")
+    return (float(z_squared.mean()) if z_squared.size else float("nan")), float(expected)
+
+
 def task_separation(
     correlation: np.ndarray, losses: np.ndarray, inputs: pd.DataFrame,
     excluded_edges: Callable[[pd.DataFrame, str], np.ndarray | None], knn_k: int,
@@ -123,8 +172,10 @@ def task_separation(
     each of ``KNN_READINGS``. Returns the metrics, in this order: every kNN reading
     (:func:`knn_vote_auc` with ``knn_k`` neighbours), ``roc_auc_pairwise``, the mean R within
     and across tasks (``within_task_mean_R``, ``cross_task_mean_R``, ``within_<task>_mean_R``),
-    and ``cross_task_K``, ``cross_task_K_se``, ``cross_task_z`` (:func:`cross_group_covariance_z`
-    with ``standard_error_batches`` batches per chain); and the per-input scores
+    ``cross_task_K``, ``cross_task_K_se``, ``cross_task_z`` (:func:`cross_group_covariance_z`
+    with ``standard_error_batches`` batches per chain), and ``cross_task_entry_z2`` with its
+    null expectation ``cross_task_entry_z2_null`` (:func:`cross_group_entry_z2`); and the
+    per-input scores
     (``obs_id``, ``task``, one column per kNN reading).
     """
     if np.shape(losses)[-1] != len(inputs):
@@ -149,4 +200,7 @@ def task_separation(
         losses, groups == names[0], groups == names[1], standard_error_batches
     )
     rows.update(cross_task_K=covariance, cross_task_K_se=standard_error, cross_task_z=z)
+    entry_z2, null = cross_group_entry_z2(losses, groups == names[0], groups == names[1],
+                                          standard_error_batches)
+    rows.update(cross_task_entry_z2=entry_z2, cross_task_entry_z2_null=null)
     return rows, scores

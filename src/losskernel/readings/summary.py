@@ -30,30 +30,53 @@ def headline_rows(experiment: str, gathered: pd.DataFrame, headline_metrics: Seq
 
     ``gathered`` is the table of :func:`gather_metrics` and ``source`` names it. Metrics with
     one value per experiment are reported with ``n = 1`` and no spread (NaN). A per-seed
-    headline value is the mean over seeds with the standard deviation (ddof 1) as spread, except
-    ``cross_task_z``: the seeds' cross-task covariances are averaged and divided by their
-    combined standard error ``sqrt(sum se_s²) / n``, and the headline is ``|z|`` of that mean
-    (its spread is the standard deviation of the seeds' own z).
+    headline value is the mean over the seeds whose value is finite, its spread their standard
+    deviation (ddof 1; NaN below two) and ``n`` their number: a seed without a finite value
+    counts nowhere, and the ``check`` rule names it. ``cross_task_z`` is the exception: the
+    seeds' cross-task covariances ``c_s`` are averaged and divided by their combined standard
+    error ``sqrt(sum se_s²) / n``; the value is that signed z and the spread is the standard
+    deviation of the seeds' own signed z.
     """
     per_seed = gathered.dropna(subset=["seed"])
-    wide = per_seed.pivot(index="seed", columns="metric", values="value")
+    wide = per_seed.pivot(index="seed", columns="metric", values="value").astype(float)
     single = gathered[gathered["seed"].isna()].set_index("metric")["value"]
     rows = []
     for metric in headline_metrics:
         if metric in single:
-            value, spread, n = single[metric], float("nan"), 1
+            value, spread, n = float(single[metric]), float("nan"), 1
         elif metric == "cross_task_z":
-            combined_se = np.sqrt((wide["cross_task_K_se"] ** 2).sum()) / len(wide)
-            value = abs(wide["cross_task_K"].mean() / combined_se)
-            spread, n = wide["cross_task_z"].std(ddof=1), len(wide)
+            value, spread, n = _combined_z(wide)
         elif metric in wide:
-            value, spread, n = wide[metric].mean(), wide[metric].std(ddof=1), len(wide)
+            value, spread, n = finite_mean(wide[metric].to_numpy())
         else:
             raise ValueError(f"headline metric {metric!r} of {experiment} is in none of the "
                              f"metric tables; they hold {sorted({*wide.columns, *single.index})}")
         rows.append({"experiment": experiment, "metric": metric, "value": value,
                      "spread": spread, "n": n, "source": source})
     return pd.DataFrame(rows)
+
+
+def finite_mean(values: np.ndarray) -> tuple[float, float, int]:
+    """``(mean, standard deviation (ddof 1), n)`` of the finite ``values``; NaN mean without
+    any, NaN spread below two."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    mean = float(finite.mean()) if finite.size else float("nan")
+    spread = float(finite.std(ddof=1)) if finite.size >= 2 else float("nan")
+    return mean, spread, int(finite.size)
+
+
+def _combined_z(wide: pd.DataFrame) -> tuple[float, float, int]:
+    """The seeds' pooled cross-task z (see :func:`headline_rows`) over the seeds whose
+    covariance, standard error and z are all finite."""
+    columns = wide[["cross_task_K", "cross_task_K_se", "cross_task_z"]]
+    usable = columns[np.isfinite(columns.to_numpy()).all(axis=1)]
+    n = len(usable)
+    if n == 0:
+        return float("nan"), float("nan"), 0
+    combined_se = np.sqrt((usable["cross_task_K_se"] ** 2).sum()) / n
+    _, spread, _ = finite_mean(usable["cross_task_z"].to_numpy())
+    return float(usable["cross_task_K"].mean() / combined_se), spread, n
 
 
 def latex_macros(headline: pd.DataFrame, settings: Mapping[str, Mapping[str, object]],

@@ -34,8 +34,12 @@ def load_weights(model: nn.Module, path: str) -> None:
 
 
 def available_checkpoints(settings: Mapping) -> int:
-    """The checkpoints training saves (``training.num_checkpoints``)."""
-    return settings["training"]["num_checkpoints"]
+    """The distinct checkpoints training saves: ``training.num_checkpoints`` log-spaced steps
+    up to ``training.max_steps``, fewer where a short run's steps collide."""
+    from losskernel.schedule import log_spaced_steps
+
+    training = settings["training"]
+    return len(log_spaced_steps(training["max_steps"], training["num_checkpoints"]))
 
 
 def monitor_set(data: TaskData) -> IndexedData | None:

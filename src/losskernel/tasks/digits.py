@@ -23,7 +23,7 @@ import pandas as pd
 
 from losskernel.tasks.defaults import *  # noqa: F403 - the default hooks of the contract
 from losskernel.tasks.schema import load_schema
-from losskernel.tasks.splits import same_label_edges, select_split
+from losskernel.tasks.splits import check_neighbour_counts, same_label_edges, select_split
 
 if TYPE_CHECKING:  # torch is imported where models are built: the analysis steps never need it
     from torch import nn
@@ -197,6 +197,9 @@ def check_settings(settings: Mapping) -> None:
     if "mislabels" in analysis and settings["kernel_inputs"]["split"] == "test":
         raise ValueError("kernel_inputs.split: the mislabeled inputs are in the training split; "
                          "use 'train' or 'all'")
+    split = settings["kernel_inputs"]["split"]
+    num_inputs = {"train": num_train, "test": NUM_IMAGES - num_train, "all": NUM_IMAGES}[split]
+    check_neighbour_counts(analysis, num_inputs, "choose a larger kernel_inputs.split")
 
 
 SETTINGS_SCHEMA = load_schema(__file__)

@@ -44,7 +44,7 @@ from losskernel.tasks.figure1 import (  # noqa: F401 - hooks of the contract, sh
     structure_score,
 )
 from losskernel.tasks.schema import load_schema
-from losskernel.tasks.splits import select_split
+from losskernel.tasks.splits import check_neighbour_counts, select_split
 
 if TYPE_CHECKING:  # torch is imported where models are built: the analysis steps never need it
     from torch import nn
@@ -233,10 +233,10 @@ def training_split(data: FashionData) -> tuple[TensorData, None]:
     return data.tensors(data.split("train")), None
 
 
-def is_converged(metrics: Mapping[str, float], training_settings: Mapping) -> bool:
-    """Never: training runs ``training.max_steps`` (a fixed number of epochs); the history
+def is_converged(metrics: Mapping[str, float], training_settings: Mapping) -> None:
+    """No target: training runs ``training.max_steps`` (a fixed number of epochs); the history
     shows the test accuracy's plateau."""
-    return False
+    return None
 
 
 def check_root(root: str | None) -> None:
@@ -258,7 +258,12 @@ def check_files(settings: Mapping) -> None:
 
 
 def check_settings(settings: Mapping) -> None:
-    """The schema checks every setting of this task."""
+    """Checks of an experiment's settings that a schema cannot express.
+
+    Raises ``ValueError("<key.path>: <problem and fix>")`` with the key relative to the experiment.
+    """
+    check_neighbour_counts(settings["analysis"], count_kernel_inputs(settings)[0],
+                           "raise kernel_inputs.per_class")
 
 
 def count_kernel_inputs(settings: Mapping) -> tuple[int, str]:

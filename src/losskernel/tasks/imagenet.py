@@ -298,9 +298,9 @@ def training_split(data: ImageNetData) -> tuple[ImageBatches, None]:
     return ImageBatches(data), None
 
 
-def is_converged(metrics: Mapping[str, float], training_settings: Mapping) -> bool:
-    """Never: ImageNet training runs for ``training.max_steps``."""
-    return False
+def is_converged(metrics: Mapping[str, float], training_settings: Mapping) -> None:
+    """No target: ImageNet training runs for ``training.max_steps``."""
+    return None
 
 
 def check_settings(settings: Mapping) -> None:
@@ -348,7 +348,9 @@ def available_checkpoints(settings: Mapping) -> int:
     """How many checkpoints the developmental trajectory can choose from."""
     if settings["model"]["source"] == "pretrained":
         return len(settings["model"]["checkpoints"])
-    return settings["training"]["num_checkpoints"]
+    from losskernel.tasks import defaults
+
+    return defaults.available_checkpoints(settings)
 
 
 def count_classes(root: str | None) -> tuple[int, str]:

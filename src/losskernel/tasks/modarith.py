@@ -26,7 +26,7 @@ import pandas as pd
 from losskernel.tasks.defaults import *  # noqa: F403 - the default hooks of the contract
 from losskernel.tasks.protocol import Figure, FigureSet, Reading
 from losskernel.tasks.schema import caption, load_schema
-from losskernel.tasks.splits import select_split
+from losskernel.tasks.splits import check_neighbour_counts, select_split
 
 if TYPE_CHECKING:  # torch is imported where models are built: the analysis steps never need it
     import xarray as xr
@@ -247,10 +247,8 @@ def check_settings(settings: Mapping) -> None:
         raise ValueError(f"sampling.batch_size: {settings['sampling']['batch_size']} needs about "
                          f"{share:.0f} training examples per task, but the smallest task has "
                          f"{smallest_train}; lower it")
-    knn_k, num_inputs = settings["analysis"]["knn_k"], per_task * len(data["operations"])
-    if knn_k >= num_inputs:
-        raise ValueError(f"analysis.knn_k: {knn_k} must be smaller than the {num_inputs} kernel "
-                         f"inputs")
+    check_neighbour_counts(settings["analysis"], per_task * len(data["operations"]),
+                           "raise kernel_inputs.per_task")
 
 
 def _score_separation(task, settings: Mapping, correlation: xr.Dataset,
@@ -283,7 +281,7 @@ READINGS = (
         inputs={"correlation": "kernel-correlation.nc", "traces": "traces.nc"},
         tables={"scores": "separation-scores.tsv"},
         metrics=("roc_auc", "roc_auc_all_edges", "roc_auc_shared_token", "roc_auc_pairwise",
-                 "within_task_mean_R", "cross_task_mean_R", "cross_task_z"),
+                 "within_task_mean_R", "cross_task_mean_R", "cross_task_z", "cross_task_entry_z2"),
         compute=_score_separation,
         settings=("analysis.knn_k", "analysis.standard_error_batches"),
     ),

@@ -178,8 +178,10 @@ class Task(Protocol):
     def evaluate(self, model: nn.Module, data: TaskData) -> dict[str, float]:
         """Named metrics of a model during training (accuracies)."""
 
-    def is_converged(self, metrics: Mapping[str, float], training_settings: Mapping) -> bool:
-        """Whether ``evaluate``'s metrics meet the training settings' target."""
+    def is_converged(self, metrics: Mapping[str, float], training_settings: Mapping
+                     ) -> bool | None:
+        """Whether ``evaluate``'s metrics meet the training settings' target; None for a task
+        without one (training runs ``training.max_steps``, and no check asks for a target)."""
 
     def select_kernel_inputs(self, data: TaskData, kernel_input_settings: Mapping
                              ) -> pd.DataFrame:
