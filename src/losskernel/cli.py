@@ -31,6 +31,7 @@ from pathlib import Path
 
 from losskernel import dag
 from losskernel.config import ConfigError, load_config
+from losskernel.errors import CheckFailed
 from losskernel.job import Job, paths
 from losskernel.plan import Plan
 from losskernel.provenance import ProvenanceError
@@ -310,6 +311,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, OSError, ProvenanceError) as error:
         print(f"losskernel {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except CheckFailed as error:  # the table is written; the failures are the message
+        print(f"losskernel {args.command}: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -77,18 +77,24 @@ def test_rhat_above_the_bound_fails_naming_the_run():
                        "calibrate"]  # the checkpoint run is not a main run
 
 
+def control_summary(cross_task_k: float, entry_z2: tuple[float, float]) -> pd.DataFrame:
+    """Two seeds with SE 0.1 and 0.2: the pooled SE is sqrt(0.01 + 0.04) / 2 = 0.1118."""
+    return summary({"cross_task_K": {0: cross_task_k, 1: cross_task_k},
+                    "cross_task_K_se": {0: 0.1, 1: 0.2},
+                    "cross_task_z": {0: cross_task_k / 0.1, 1: cross_task_k / 0.2},
+                    "cross_task_entry_z2": dict(enumerate(entry_z2))})
+
+
 def test_positive_control_fails_on_the_mean_or_on_the_entries():
-    entries = summary({"cross_task_entry_z2": {0: 1.3, 1: 1.2}})
-    passing = headline(cross_task_z=(-0.7, 1.0, 2))
-    assert failed(checks.positive_control("toy", entries, passing, 3, 2)) == []
-    biased = headline(cross_task_z=(-4.5, 1.0, 2))
-    [reason] = failed(checks.positive_control("toy", entries, biased, 3, 2))
-    assert "-4.5 standard errors" in reason and "analysis.checks.max_control_z = 3" in reason
-    cancelling = summary({"cross_task_entry_z2": {0: 1.3, 1: 3.1}})
-    [reason] = failed(checks.positive_control("toy", cancelling, passing, 3, 2))
+    assert failed(checks.positive_control("toy", control_summary(0.1, (1.3, 1.2)), 3, 2)) == []
+    # mean K -0.5 over the pooled SE 0.1118: z = -4.47
+    [reason] = failed(checks.positive_control("toy", control_summary(-0.5, (1.3, 1.2)), 3, 2))
+    assert "-4.47 standard errors" in reason and "analysis.checks.max_control_z = 3" in reason
+    [reason] = failed(checks.positive_control("toy", control_summary(0.1, (1.3, 3.1)), 3, 2))
     assert reason.startswith("seed 1: mean z² over the cross-task entries is 3.1 > "
                              "analysis.checks.max_control_entry_z2 = 2")
-    assert failed(checks.positive_control("toy", summary({}), passing, 3, 2))
+    reasons = failed(checks.positive_control("toy", summary({}), 3, 2))
+    assert reasons[0].startswith("no seed has a finite cross_task_K") and len(reasons) == 2
 
 
 def test_failures_lists_every_failed_check_in_one_message():

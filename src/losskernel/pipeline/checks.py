@@ -6,12 +6,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from losskernel.errors import CheckFailed
 from losskernel.pipeline.io import Files, Record, read_tsv, warn
 from losskernel.provenance import read_provenance, write_tsv
-
-
-class CheckFailed(RuntimeError):
-    """A result failed a gate of ``analysis.checks`` (or the training target)."""
 
 
 def check_experiment(inputs: Files, outputs: Files, *, experiment: str, seeds: Sequence[int],
@@ -37,7 +34,7 @@ def check_experiment(inputs: Files, outputs: Files, *, experiment: str, seeds: S
         rows += gates.rhat_within_bound(experiment, read_tsv(inputs["diagnostics"]), main_runs,
                                         checks["max_rhat"])
     if checks["positive_control"]:
-        rows += gates.positive_control(experiment, summary, headline, checks["max_control_z"],
+        rows += gates.positive_control(experiment, summary, checks["max_control_z"],
                                        checks["max_control_entry_z2"])
     table = gates.checks_table(rows)
     write_tsv(table, outputs["checks"], record)

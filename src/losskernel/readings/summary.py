@@ -45,7 +45,7 @@ def headline_rows(experiment: str, gathered: pd.DataFrame, headline_metrics: Seq
         if metric in single:
             value, spread, n = float(single[metric]), float("nan"), 1
         elif metric == "cross_task_z":
-            value, spread, n = _combined_z(wide)
+            value, spread, n = combined_z(wide)
         elif metric in wide:
             value, spread, n = finite_mean(wide[metric].to_numpy())
         else:
@@ -66,10 +66,14 @@ def finite_mean(values: np.ndarray) -> tuple[float, float, int]:
     return mean, spread, int(finite.size)
 
 
-def _combined_z(wide: pd.DataFrame) -> tuple[float, float, int]:
-    """The seeds' pooled cross-task z (see :func:`headline_rows`) over the seeds whose
-    covariance, standard error and z are all finite."""
-    columns = wide[["cross_task_K", "cross_task_K_se", "cross_task_z"]]
+def combined_z(wide: pd.DataFrame) -> tuple[float, float, int]:
+    """The seeds' pooled cross-task z, the spread of their own z and their number (see
+    :func:`headline_rows`), over the seeds whose covariance, standard error and z are all
+    finite; ``wide`` has a row per seed and a column per metric."""
+    names = ["cross_task_K", "cross_task_K_se", "cross_task_z"]
+    if not set(names) <= set(wide.columns):
+        return float("nan"), float("nan"), 0
+    columns = wide[names]
     usable = columns[np.isfinite(columns.to_numpy()).all(axis=1)]
     n = len(usable)
     if n == 0:
