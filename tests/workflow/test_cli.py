@@ -124,6 +124,7 @@ def test_an_existing_output_is_kept_without_force(tmp_path, capsys, monkeypatch)
     for experiment in PLAN.experiments:
         (tmp_path / f"results/{experiment}").mkdir()
         (tmp_path / f"results/{experiment}/headline.tsv").write_text("x\n")
+        (tmp_path / f"results/{experiment}/checks.tsv").write_text("x\n")
     code = cli.main(["headline_table", "--config", *CONFIGS, "--schema", SCHEMA,
                      "--directory", str(tmp_path)])
     assert code == 2 and "exists already; pass --force" in capsys.readouterr().err
@@ -147,8 +148,8 @@ def test_jobs_lists_every_job_as_a_command(capsys):
     assert "losskernel sample_chain --experiment modarith-control --run seed1 --chain 1" in lines
     assert lines[-1] == "losskernel plot_diagnostics --experiment modarith-control"
     # train; per seed 2 chains, their merge, R and K, the separation and the diagnostics;
-    # summary, UMAP, figures, the experiment's diagnostics and their figure
-    assert len(lines) == 1 + 2 * (2 + 1 + 2 + 1 + 1) + 5
+    # summary, UMAP, figures, the experiment's diagnostics and their figure, the checks
+    assert len(lines) == 1 + 2 * (2 + 1 + 2 + 1 + 1) + 6
 
 
 @pytest.mark.slow

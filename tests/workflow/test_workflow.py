@@ -61,7 +61,7 @@ def test_dry_run_of_the_default_config_plans_every_stage_as_the_package_does(tmp
     plan = Plan.from_config(load_config([DEFAULT]), ROOT / "workflow/schemas/config.schema.yaml")
     known = {(job.rule, tuple(sorted(job.outputs.values())))
              for job in dag.jobs_for(plan, dag.targets(plan))}
-    assert planned_outputs(result) == known and len(known) == 324
+    assert planned_outputs(result) == known and len(known) == 328  # 324 + 4 checks
     jobs = planned_jobs(result)
     assert jobs["train_model"] == 4  # modarith, its control, digits, fashion
     # 3 seeds of 4 chains each, of 2 for the control; trajectories of 2 chains (6 checkpoints
