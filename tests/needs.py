@@ -55,8 +55,9 @@ def _program_missing(program: str) -> Callable[[], str | None]:
     return lambda: None if shutil.which(program) else f"{program} is not on PATH"
 
 
-def _arviz_missing() -> str | None:
-    return None if importlib.util.find_spec("arviz") else "the arviz package cannot be imported"
+def _package_missing(package: str) -> Callable[[], str | None]:
+    return lambda: (None if importlib.util.find_spec(package)
+                    else f"the {package} package cannot be imported")
 
 
 def _slurm_missing() -> str | None:
@@ -84,8 +85,14 @@ RESOURCES: dict[str, Resource] = {
         f"setup.sh installs them as root: apt-get install --no-install-recommends "
         f"{TEX_PACKAGES}"),
     "arviz": Resource(
-        "the arviz package", _arviz_missing,
+        "the arviz package", _package_missing("arviz"),
         "requirements.lock pins arviz; setup.sh installs it: pip install -r requirements.lock"),
+    "ruff": Resource(
+        "the ruff linter", _package_missing("ruff"),
+        "requirements.lock pins ruff; setup.sh installs it: pip install -r requirements.lock"),
+    "snakefmt": Resource(
+        "the snakefmt formatter", _package_missing("snakefmt"),
+        "requirements.lock pins snakefmt; setup.sh installs it: pip install -r requirements.lock"),
     "slurm": Resource(
         "a local SLURM cluster", _slurm_missing,
         "the shared checkout beside this repository provides ../shared/slurm/up.sh, which "

@@ -8,9 +8,9 @@ arguments (``losskernel.dag``), the same step (``losskernel.pipeline``). Paths a
 not replaced without ``--force``; ``--output NAME=PATH`` writes an output elsewhere. Examples:
 
     losskernel train_model    --experiment <name>
-    losskernel sample_chain   --experiment <name> --run seed0 --chain 0
+    losskernel sample_chain   --experiment <name> --run seed0 --chain 0-3
     losskernel merge_chains   --experiment <name> --run seed0
-    losskernel compute_kernel --experiment <name> --run seed0 --kind correlation
+    losskernel compute_kernel --experiment <name> --run seed0
 
 and, besides the rules:
 
@@ -46,8 +46,7 @@ WILDCARD_HELP = {
     "experiment": "the experiment (a key of experiments in the config)",
     "run": "the run: seed<S>, gamma<γ> or checkpoint<i> (see `losskernel jobs`)",
     "seed": "the SGLD seed (one of sampling.seeds)",
-    "chain": "the chain of the run (0 .. sampling.num_chains - 1)",
-    "kind": "covariance (K) or correlation (R)",
+    "chain": "the chains of the job: one (3) or a block (0-3); `losskernel jobs` lists them",
     "point": "a setting of the calibration grid: eps<ε>-nbeta<nβ>-gamma<γ>",
 }
 

@@ -201,6 +201,10 @@ def _hint(error: jsonschema.ValidationError) -> str:
         fixes = [f"{found[0]!r} (not {key!r})" for key, found in guesses.items() if found]
         return (f" Did you mean {', '.join(fixes)}?" if fixes
                 else f" The keys allowed here are {', '.join(known)}.")
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        # the value against each allowed form: "'all' was expected; 0 is less than the minimum"
+        reasons = dict.fromkeys(reason.message for reason in error.context)
+        return f" Each allowed form refuses it: {'; '.join(reasons)}."
     if error.validator != "type" or not isinstance(error.instance, str):
         return ""
     text = error.instance.strip()

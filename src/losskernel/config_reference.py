@@ -147,7 +147,10 @@ def describe_type(schema: Mapping, definitions: Mapping) -> str:
         return "one of: " + ", ".join(literal(value) for value in schema["enum"])
     for keyword in ("oneOf", "anyOf"):
         if keyword in schema:
-            return " or ".join(describe_type(option, definitions) for option in schema[keyword])
+            # a fixed value among others is just that value: ``all or integer ≥ 1``
+            return " or ".join(literal(option["const"]) if "const" in option
+                               else describe_type(option, definitions)
+                               for option in schema[keyword])
     kind = schema.get("type")
     if isinstance(kind, list):
         return " or ".join(describe_type({**schema, "type": one}, definitions) for one in kind)

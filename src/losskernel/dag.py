@@ -159,30 +159,52 @@ def _import_model(plan, experiment, wildcards):
         "task": _task(experiment), "settings": experiment.sections("data", "model")}
 
 
+def chain_blocks(num_chains: int, chains_per_job: int | str) -> list[range]:
+    """The chains of a run that each sampling job runs: consecutive blocks of
+    ``chains_per_job`` chains (``"all"``: one block), the last one shorter if need be."""
+    size = num_chains if chains_per_job == "all" else int(chains_per_job)
+    return [range(first, min(first + size, num_chains)) for first in range(0, num_chains, size)]
+
+
+def block_name(chains: range) -> str:
+    """The ``chain`` wildcard of a sampling job: ``3`` for one chain, ``0-3`` for chains 0..3."""
+    return str(chains[0]) if len(chains) == 1 else f"{chains[0]}-{chains[-1]}"
+
+
+def run_blocks(plan: Plan, experiment: Experiment, run_name: str) -> list[range]:
+    """The blocks of chains of a run, one sampling job each (config key chains_per_job)."""
+    return chain_blocks(experiment.run(run_name).sampling["num_chains"],
+                        plan.config.get("chains_per_job", "all"))
+
+
 def _sample_chain(plan, experiment, wildcards):
     run = experiment.run(wildcards["run"])
-    chain = int(wildcards["chain"])
-    if chain >= run.sampling["num_chains"]:
-        raise KeyError(f"run {run.name} of {experiment.name} has {run.sampling['num_chains']} "
-                       f"chains (sampling.num_chains), not chain {chain}")
+    blocks = {block_name(block): block for block in run_blocks(plan, experiment, run.name)}
+    if wildcards["chain"] not in blocks:
+        raise KeyError(f"run {run.name} of {experiment.name} samples its "
+                       f"{run.sampling['num_chains']} chains (sampling.num_chains) in the jobs "
+                       f"chain={', '.join(blocks)} (chains_per_job: "
+                       f"{plan.config.get('chains_per_job', 'all')}), not chain="
+                       f"{wildcards['chain']}")
     model = experiment_file(experiment.model_source,
                             "model.pt" if run.checkpoint is None else "checkpoints.pt")
     return {"model": model, **experiment.data_files()}, {
         "task": _task(experiment), "settings": experiment.sections("data", "kernel_inputs"),
         "seed": run.seed, "sampling": dict(run.sampling), "checkpoint": run.checkpoint,
-        "chain": chain, "state_dir": run_file(experiment.name, run.name, "chains")}
+        "chains": list(blocks[wildcards["chain"]]),
+        "state_dir": run_file(experiment.name, run.name, "chains")}
 
 
 def _merge_chains(plan, experiment, wildcards):
     run = experiment.run(wildcards["run"])
-    return {"chains": [run_file(experiment.name, run.name, f"chains/chain{chain}.nc")
-                       for chain in range(run.sampling["num_chains"])]}, {}
+    return {"chains": [run_file(experiment.name, run.name, f"chains/chain{block_name(block)}.nc")
+                       for block in run_blocks(plan, experiment, run.name)]}, {}
 
 
 def _compute_kernel(plan, experiment, wildcards):
     run = experiment.run(wildcards["run"])
     return {"traces": run_file(experiment.name, run.name, "traces.nc")}, {
-        "kind": wildcards["kind"], "centring": experiment.settings["kernel"]["centring"]}
+        "centring": experiment.settings["kernel"]["centring"]}
 
 
 def _convergence(plan, experiment, wildcards):
@@ -364,7 +386,8 @@ RULES: dict[str, Rule] = {
                          experiments=lambda plan: plan.pretrained),
     "sample_chain": Rule({"traces": f"{RUN}/chains/chain{{chain}}.nc"}, _sample_chain),
     "merge_chains": Rule({"traces": f"{RUN}/traces.nc"}, _merge_chains),
-    "compute_kernel": Rule({"kernel": f"{RUN}/kernel-{{kind}}.nc"}, _compute_kernel),
+    "compute_kernel": Rule({"covariance": f"{RUN}/kernel-covariance.nc",
+                            "correlation": f"{RUN}/kernel-correlation.nc"}, _compute_kernel),
     "convergence": Rule({"curve": f"{RUN}/convergence-curve.tsv",
                          "metrics": f"{RUN}/convergence.tsv"}, _convergence),
     "mislabel_baselines": Rule({"scores": f"{EXPERIMENT}/mislabel-baselines.tsv"},
@@ -475,8 +498,7 @@ WILDCARD_PATTERNS: dict[str, str] = {
     "run": r"seed\d+|gamma[0-9.e+-]+(?:-seed\d+)?|checkpoint\d+",
     "point": r"eps[0-9.e+-]+-nbeta[0-9.e+-]+-gamma[0-9.e+-]+",
     "seed": r"\d+",
-    "chain": r"\d+",
-    "kind": "covariance|correlation",
+    "chain": r"\d+(?:-\d+)?",
 }
 """What each wildcard matches (the experiment's: the experiments of the rule)."""
 

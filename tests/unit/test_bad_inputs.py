@@ -155,6 +155,11 @@ CASES = [
      "experiments.fashion.analysis.checks.max_rhat", "less than or equal to the minimum of 1"),
     ("allow-unconverged-as-text", experiment("modarith", training={"allow_unconverged": "yes"}),
      "experiments.modarith.training.allow_unconverged", "is not of type 'boolean'"),
+    # execution
+    ("chains-per-job-zero", {"chains_per_job": 0},
+     "chains_per_job", "'all' was expected; 0 is less than the minimum of 1"),
+    ("chains-per-job-word", {"chains_per_job": "each"},
+     "chains_per_job", "'all' was expected; 'each' is not of type 'integer'"),
 ]
 
 

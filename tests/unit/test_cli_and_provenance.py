@@ -28,15 +28,15 @@ def write_traces(path: Path, rng) -> None:
 def test_kernel_command_writes_a_kernel_with_provenance(tmp_path, rng):
     traces_path = tmp_path / "results/digits/seed0/traces.nc"
     write_traces(traces_path, rng)
-    code = cli.main(["compute_kernel", "--experiment", "digits", "--run", "seed0", "--kind",
-                     "covariance", *CONFIG, "--directory", str(tmp_path)])
+    code = cli.main(["compute_kernel", "--experiment", "digits", "--run", "seed0", *CONFIG,
+                     "--directory", str(tmp_path)])
     assert code == 0
     result = kernel.load_kernel(tmp_path / "results/digits/seed0/kernel-covariance.nc")
     losses = traces.load_traces(traces_path)["loss"].values
     np.testing.assert_allclose(result["kernel"].values, kernel.covariance_kernel(losses),
                                rtol=1e-6)
     assert result.attrs["rule"] == "cli:compute_kernel"
-    assert json.loads(result.attrs["config"]) == {"kind": "covariance", "centring": "pooled"}
+    assert json.loads(result.attrs["config"]) == {"centring": "pooled"}
     inputs = json.loads(result.attrs["input_sha256"])
     assert inputs == {"results/digits/seed0/traces.nc": file_sha256(traces_path)}
 

@@ -20,6 +20,9 @@ LOCK = {
 CONDA_SPEC = re.compile(r"[a-z0-9][a-z0-9_.-]* =[0-9][0-9a-z.]*")
 PIP_SPEC = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\[\]-]*==[0-9][0-9A-Za-z.+]*")
 ENV_FILES = sorted((ROOT / "envs").glob("*.yaml"))
+# the Python setup.sh makes .venv with: "sys.version_info[:2] == (3, 11)" -> "3.11"
+SETUP_PYTHON = ".".join(re.search(r"sys\.version_info\[:2\] == \((\d+), (\d+)\)",
+                                  (ROOT / "setup.sh").read_text()).groups())
 
 
 def test_every_rule_uses_an_existing_env_file():
@@ -43,6 +46,7 @@ def test_env_is_pinned_and_matches_the_lock(env_file):
     env = yaml.safe_load(env_file.read_text())
     assert env["channels"] == ["conda-forge", "nodefaults"]
     conda_specs = [d for d in env["dependencies"] if isinstance(d, str)]
+    assert f"python ={SETUP_PYTHON}" in conda_specs, f"{env_file.name}: not setup.sh's Python"
     pip_specs = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     for spec in conda_specs:
         # a conda match spec "name =version" (exact version, channel default), as conda parses it

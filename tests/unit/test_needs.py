@@ -46,6 +46,8 @@ def test_a_present_resource_returns_even_under_ci(monkeypatch):
     ("chromium", "apt-get install --no-install-recommends chromium"),
     ("latexmk", "latexmk texlive-latex-base texlive-latex-recommended"),
     ("arviz", "requirements.lock pins arviz"),
+    ("ruff", "requirements.lock pins ruff"),
+    ("snakefmt", "requirements.lock pins snakefmt"),
     ("slurm", "../shared/slurm/up.sh"),
 ])
 def test_each_install_step_is_the_one_setup_provides(name, step):
@@ -54,7 +56,7 @@ def test_each_install_step_is_the_one_setup_provides(name, step):
 
 def test_the_checks_see_what_they_look_for(monkeypatch, tmp_path):
     """The real checks, pointed at what is surely absent: an empty PATH, empty WordNet and
-    Fashion-MNIST directories, an unimportable arviz, no ../shared beside the repository."""
+    Fashion-MNIST directories, unimportable packages, no ../shared beside the repository."""
     from losskernel.tasks import fashion, wordnet
 
     monkeypatch.setenv("PATH", str(tmp_path))
@@ -65,6 +67,7 @@ def test_the_checks_see_what_they_look_for(monkeypatch, tmp_path):
     monkeypatch.setattr(fashion, "DEBIAN_DIR", str(tmp_path))
     assert "train-images-idx3-ubyte.gz" in needs.RESOURCES["fashion_mnist"].missing()
     monkeypatch.setattr(needs.importlib.util, "find_spec", lambda name: None)
-    assert needs.RESOURCES["arviz"].missing() == "the arviz package cannot be imported"
+    for package in ("arviz", "ruff", "snakefmt"):
+        assert needs.RESOURCES[package].missing() == f"the {package} package cannot be imported"
     monkeypatch.setattr(needs, "SLURM_SCRIPTS", tmp_path / "shared/slurm")
     assert needs.RESOURCES["slurm"].missing() == f"{tmp_path}/shared/slurm/up.sh is missing"

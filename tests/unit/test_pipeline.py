@@ -58,7 +58,7 @@ def plan() -> Plan:
     config = load_config([ROOT / "config/config.yaml"])
     config["experiments"] = {"modarith": config["experiments"]["modarith"]}
     update_config(config, {"experiments": {"modarith": TINY}})
-    return Plan.from_config(config, SCHEMA)
+    return Plan.from_config({**config, "chains_per_job": 1}, SCHEMA)  # a job per chain
 
 
 @pytest.fixture(autouse=True)
@@ -194,23 +194,47 @@ def test_two_chain_jobs_merged_equal_one_run_of_both_chains(plan, trained):
     assert merged.attrs["rule"] == "merge_chains" and merged.attrs["sgld_seed"] == 3
 
 
-@pytest.mark.parametrize("kind", ["covariance", "correlation"])
-def test_compute_kernel_writes_the_kernel_of_the_traces(plan, trained, kind):
+def test_a_job_of_both_chains_side_by_side_equals_a_job_per_chain(plan, trained):
+    """chains_per_job: all runs the run's chains in one job on 2 threads; its traces are those
+    of the jobs of one chain each, bit for bit."""
+    one_job = Plan.from_config({**plan.config, "chains_per_job": "all"}, SCHEMA)
+    block = dag.job(one_job, "sample_chain", {"experiment": "modarith", "run": "seed3",
+                                              "chain": "0-1"})
+    assert block.arguments["chains"] == [0, 1]
+    pipeline.run_step(block, RECORD, threads=2)
+    for chain in (0, 1):
+        pipeline.run_step(chain_job(plan, chain), RECORD, threads=1)
+    merged = []
+    for layout in (plan, one_job):  # each merge writes the run's traces.nc: keep the values
+        job = dag.job(layout, "merge_chains", {"experiment": "modarith", "run": "seed3"})
+        pipeline.run_step(job, {"rule": "merge_chains"})
+        with load_traces(job.outputs["traces"]) as traces:
+            merged.append({name: traces[name].values.copy() for name in
+                           ("loss", "batch_loss", "distance", "init_loss")})
+    per_chain, side_by_side = merged
+    for name, values in per_chain.items():
+        np.testing.assert_array_equal(values, side_by_side[name], err_msg=name)
+    assert list(Path(block.arguments["state_dir"]).glob("*.state.pt")) == []
+
+
+def test_compute_kernel_writes_both_kernels_of_the_traces(plan, trained):
     for chain in (0, 1):
         sample(chain_job(plan, chain))
     pipeline.run_step(dag.job(plan, "merge_chains", {"experiment": "modarith", "run": "seed3"}),
                       RECORD)
-    job = dag.job(plan, "compute_kernel", {"experiment": "modarith", "run": "seed3",
-                                           "kind": kind})
-    assert job.arguments == {"kind": kind, "centring": "pooled"}
+    job = dag.job(plan, "compute_kernel", {"experiment": "modarith", "run": "seed3"})
+    assert job.arguments == {"centring": "pooled"}
+    assert job.outputs == {"covariance": "results/modarith/seed3/kernel-covariance.nc",
+                           "correlation": "results/modarith/seed3/kernel-correlation.nc"}
     pipeline.run_step(job, {"rule": "compute_kernel"}, threads=2)  # the step takes no threads
-    kernel = load_kernel(job.outputs["kernel"])
     losses = load_traces(job.inputs["traces"])["loss"].values
-    expected = compute_kernel(losses, kind=kind, centring="pooled")
-    np.testing.assert_array_equal(kernel["kernel"].values, expected.astype(np.float32))
-    assert kernel["kernel"].shape == (10, 10)
-    assert (kernel.attrs["kind"], kernel.attrs["centring"]) == (kind, "pooled")
-    assert kernel.attrs["rule"] == "compute_kernel" and kernel.attrs["sgld_seed"] == 3
+    for kind in ("covariance", "correlation"):
+        kernel = load_kernel(job.outputs[kind])
+        expected = compute_kernel(losses, kind=kind, centring="pooled")
+        np.testing.assert_array_equal(kernel["kernel"].values, expected.astype(np.float32))
+        assert kernel["kernel"].shape == (10, 10)
+        assert (kernel.attrs["kind"], kernel.attrs["centring"]) == (kind, "pooled")
+        assert kernel.attrs["rule"] == "compute_kernel" and kernel.attrs["sgld_seed"] == 3
 
 
 def test_run_step_passes_threads_only_to_steps_that_take_them(monkeypatch):

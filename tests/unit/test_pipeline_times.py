@@ -156,3 +156,30 @@ def test_per_experiment_sums_its_jobs_and_spans_its_first_start_to_its_last_end(
     assert table.loc["modarith", "share"] == pytest.approx(0.82)
     markdown = pipeline_times.experiments_markdown(table)
     assert "| modarith | 5 | 82.0 | 82.0% | 2 min 1 s |" in markdown
+
+
+def load_slurm_resources():
+    spec = importlib.util.spec_from_file_location("slurm_resources",
+                                                  ROOT / "benchmarks/slurm_resources.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_slurm_resources_proposes_the_largest_job_times_the_margin(tmp_path):
+    slurm_resources = load_slurm_resources()
+    table = pipeline_times.read_benchmarks(fake_run(tmp_path))
+    proposal = slurm_resources.propose(table, margin=2.0).set_index("rule")
+    # train_model: 36 s (first repeat), 896.40 MB -> 5 min (the least), ceil(1792.8 / 256) · 256
+    assert proposal.loc["train_model", ["jobs", "runtime", "mem_mb"]].tolist() == [1, 5, 2048]
+    # sample_chain: the largest of 3 jobs, 22 s and 410.25 MB -> the least memory, 1024
+    assert proposal.loc["sample_chain", ["jobs", "max_s", "mem_mb"]].tolist() == [3, 22.0, 1024]
+    # a job too short to sample memory: the least memory
+    assert proposal.loc["headline_table", "mem_mb"] == 1024
+    assert slurm_resources.propose(table, margin=60.0).loc[
+        lambda rows: rows["rule"] == "sample_chain", "runtime"].item() == 22
+    yaml_text = slurm_resources.to_profile_yaml(proposal.reset_index(), tmp_path, 2.0)
+    assert "  train_model: {runtime: 5, mem_mb: 2048}  # 1 jobs, max 36 s, 896 MB" in yaml_text
+    with pytest.raises(ValueError, match=r"margin 0\.5 would ask for less"):
+        slurm_resources.propose(table, margin=0.5)

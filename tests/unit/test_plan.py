@@ -121,10 +121,10 @@ def test_readings_metrics_and_figures(plan):
 
 def test_a_job_has_its_files_and_arguments(plan):
     job = dag.job(plan, "sample_chain", {"experiment": "digits", "run": "checkpoint2",
-                                         "chain": "1"})
+                                         "chain": "0-1"})
     assert job.inputs == {"model": "results/digits/checkpoints.pt"}
-    assert job.outputs == {"traces": "results/digits/checkpoint2/chains/chain1.nc"}
-    assert job.arguments["seed"] == 0 and job.arguments["chain"] == 1
+    assert job.outputs == {"traces": "results/digits/checkpoint2/chains/chain0-1.nc"}
+    assert job.arguments["seed"] == 0 and job.arguments["chains"] == [0, 1]
     assert job.arguments["checkpoint"] == {"index": 2, "num_checkpoints": 6}
     assert job.arguments["state_dir"] == "results/digits/checkpoint2/chains"
     assert set(job.arguments["settings"]) == {"data", "kernel_inputs"}
@@ -133,15 +133,32 @@ def test_a_job_has_its_files_and_arguments(plan):
     assert reading.outputs == {"metrics": "results/modarith-control/seed2/separation.tsv",
                                "scores": "results/modarith-control/seed2/separation-scores.tsv"}
     assert reading.arguments["settings"] == {"knn_k": 20, "standard_error_batches": 10}
-    with pytest.raises(KeyError, match="has 4 chains"):
-        dag.job(plan, "sample_chain", {"experiment": "digits", "run": "seed0", "chain": "4"})
+    with pytest.raises(KeyError, match=r"in the jobs chain=0-3 \(chains_per_job: all\), not "
+                                       r"chain=1"):
+        dag.job(plan, "sample_chain", {"experiment": "digits", "run": "seed0", "chain": "1"})
     with pytest.raises(KeyError, match="no rule 'sample'"):
         dag.job(plan, "sample", {})
 
 
+@pytest.mark.parametrize(("chains_per_job", "blocks"), [
+    ("all", ["0-3"]), (1, ["0", "1", "2", "3"]), (2, ["0-1", "2-3"]), (3, ["0-2", "3"]),
+    (8, ["0-3"])])
+def test_chains_per_job_splits_a_run_into_blocks_of_chains(chains_per_job, blocks):
+    config = load_config([ROOT / "config/config.yaml"])
+    plan = plan_of({**config, "chains_per_job": chains_per_job})
+    assert [dag.block_name(block) for block in
+            dag.run_blocks(plan, plan.experiment("digits"), "seed0")] == blocks
+    merge = dag.job(plan, "merge_chains", {"experiment": "digits", "run": "seed0"})
+    assert merge.inputs["chains"] == [f"results/digits/seed0/chains/chain{block}.nc"
+                                      for block in blocks]
+    first = dag.job(plan, "sample_chain", {"experiment": "digits", "run": "seed0",
+                                           "chain": blocks[0]})
+    assert first.arguments["chains"] == list(dag.chain_blocks(4, chains_per_job)[0])
+
+
 def test_every_file_has_one_producer_and_the_jobs_of_all_are_the_dag(plan):
     assert dag.producer(plan, "results/digits/gamma30/kernel-correlation.nc") == (
-        "compute_kernel", {"experiment": "digits", "run": "gamma30", "kind": "correlation"})
+        "compute_kernel", {"experiment": "digits", "run": "gamma30"})
     assert dag.producer(plan, "results/modarith/model.pt") == (
         "train_model", {"experiment": "modarith"})
     assert dag.producer(plan, "results/nope/model.pt") is None
@@ -150,11 +167,13 @@ def test_every_file_has_one_producer_and_the_jobs_of_all_are_the_dag(plan):
     # 3 seeds of modarith, digits and fashion (4 chains) and of the control (2 chains);
     # checkpoints of modarith, digits and fashion and their γ with its replica (2 chains)
     main, small = 3 * 3, 3 + (6 + 6 + 5) + (5 + 1 + 4 + 1)
-    assert counts["sample_chain"] == 4 * main + 2 * small
-    assert counts["merge_chains"] == counts["diagnose_run"] == main + small
+    # one sampling job per run (chains_per_job: all)
+    assert counts["sample_chain"] == counts["merge_chains"] == main + small
+    assert counts["diagnose_run"] == main + small
     assert counts["diagnostics"] == counts["plot_diagnostics"] == 4
     assert counts["train_model"] == counts["check_experiment"] == 4
-    assert sum(counts.values()) == 328
+    assert counts["compute_kernel"] == main + small  # K and R in one job
+    assert sum(counts.values()) == 230  # 328 with a job per chain and per kernel
     made = {path for job in jobs for path in job.outputs.values()}
     for job in jobs:  # every job reads only what an earlier job made
         assert set(paths(job.inputs)) <= made

@@ -108,8 +108,8 @@ def test_the_commands_the_readme_shows_exist():
 
 
 def test_a_missing_input_names_the_command_that_makes_it(tmp_path, capsys):
-    code = cli.main(["compute_kernel", "--experiment", "digits", "--run", "gamma30", "--kind",
-                     "covariance", "--config", *CONFIGS, "--schema", SCHEMA,
+    code = cli.main(["compute_kernel", "--experiment", "digits", "--run", "gamma30",
+                     "--config", *CONFIGS, "--schema", SCHEMA,
                      "--directory", str(tmp_path)])
     assert code == 2
     error = capsys.readouterr().err
@@ -145,11 +145,12 @@ def test_jobs_lists_every_job_as_a_command(capsys):
                      "--schema", SCHEMA]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "losskernel train_model --experiment modarith-control"
-    assert "losskernel sample_chain --experiment modarith-control --run seed1 --chain 1" in lines
+    assert "losskernel sample_chain --experiment modarith-control --run seed1 --chain 0-1" in lines
     assert lines[-1] == "losskernel plot_diagnostics --experiment modarith-control"
-    # train; per seed 2 chains, their merge, R and K, the separation and the diagnostics;
-    # summary, UMAP, figures, the experiment's diagnostics and their figure, the checks
-    assert len(lines) == 1 + 2 * (2 + 1 + 2 + 1 + 1) + 6
+    # train; per seed its 2 chains in one job, their merge, K and R in one job, the separation
+    # and the diagnostics; summary, UMAP, figures, the experiment's diagnostics and their
+    # figure, the checks
+    assert len(lines) == 1 + 2 * (1 + 1 + 1 + 1 + 1) + 6
 
 
 @pytest.mark.slow

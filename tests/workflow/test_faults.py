@@ -32,7 +32,8 @@ from losskernel.plan import Plan
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG = [str(ROOT / "config/config.yaml"), str(ROOT / "tests/smoke/overrides.yaml")]
+CONFIG = [str(ROOT / "config/config.yaml"), str(ROOT / "tests/smoke/overrides.yaml"),
+          str(ROOT / "tests/smoke/one-chain-per-job.yaml")]  # faults in one chain's job
 SCHEMA = str(ROOT / "workflow/schemas/config.schema.yaml")
 PLAN = Plan.from_config(load_config(CONFIG), SCHEMA, check_files=False)
 LOSSKERNEL = [sys.executable, "-m", "losskernel.cli"]
@@ -41,7 +42,7 @@ JOBS = [("train_model", {}),
         ("sample_chain", {"run": "seed0", "chain": "0"}),
         ("sample_chain", {"run": "seed0", "chain": "1"}),
         ("merge_chains", {"run": "seed0"}),
-        ("compute_kernel", {"run": "seed0", "kind": "covariance"}),
+        ("compute_kernel", {"run": "seed0"}),
         ("mislabel_baselines", {}),
         ("mislabel_detection", {"seed": "0"})]
 """The jobs the module's work directory holds the outputs of, in order."""
@@ -102,9 +103,9 @@ DAMAGED = {  # file: (the next step that reads it, a file made from it)
     "chain": (output("sample_chain", "traces", run="seed0", chain="0"),
               ("merge_chains", {"run": "seed0"}), output("merge_chains", "traces", run="seed0")),
     "traces": (output("merge_chains", "traces", run="seed0"),
-               ("compute_kernel", {"run": "seed0", "kind": "covariance"}),
-               output("compute_kernel", "kernel", run="seed0", kind="covariance")),
-    "kernel": (output("compute_kernel", "kernel", run="seed0", kind="covariance"),
+               ("compute_kernel", {"run": "seed0"}),
+               output("compute_kernel", "covariance", run="seed0")),
+    "kernel": (output("compute_kernel", "covariance", run="seed0"),
                ("mislabel_detection", {"seed": "0"}),
                output("mislabel_detection", "metrics", seed="0")),
     "model": (output("train_model", "model"), ("sample_chain", {"run": "seed0", "chain": "0"}),
@@ -269,13 +270,14 @@ def small_disk(tmp_path):
 
 
 def test_a_full_disk_leaves_no_partial_file_and_the_rerun_finishes(made, small_disk):
-    """The kernel (6.5 MB) does not fit beside its traces on a 4 MB disk: the step fails with
-    ENOSPC and leaves nothing; with room made, the same command finishes."""
+    """The kernel K (6.5 MB, the step's first output) does not fit beside its traces on a 4 MB
+    disk: the step fails with ENOSPC and leaves nothing; with room made, the same command
+    finishes."""
     traces_file = output("merge_chains", "traces", run="seed0")
-    kernel = output("compute_kernel", "kernel", run="seed0", kind="covariance")
+    kernel = output("compute_kernel", "covariance", run="seed0")
     (small_disk / traces_file).parent.mkdir(parents=True)
     shutil.copy(made / traces_file, small_disk / traces_file)
-    step = [*wildcards("compute_kernel", {"run": "seed0", "kind": "covariance"}), "--config",
+    step = [*wildcards("compute_kernel", {"run": "seed0"}), "--config",
             *CONFIG, "--directory", str(small_disk)]
 
     full = losskernel(*step)

@@ -32,7 +32,9 @@ def digits(tmp_path_factory):
     longer.write_text(yaml.safe_dump({"experiments": {"digits": {"sampling": {
         "num_draws": 300, "num_steps_between_draws": 1}}}}))
     config = ["--config", str(ROOT / "config/config.yaml"),
-              str(ROOT / "tests/smoke/overrides.yaml"), str(longer), "--directory", str(tmp)]
+              str(ROOT / "tests/smoke/overrides.yaml"),
+              str(ROOT / "tests/smoke/one-chain-per-job.yaml"), str(longer),
+              "--directory", str(tmp)]
     trained = run("train_model", *config, "--experiment", "digits")
     assert trained.returncode == 0, trained.stderr[-2000:]
     return tmp, config

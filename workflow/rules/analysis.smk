@@ -8,15 +8,15 @@ rule convergence:
         unpack(inputs_of("convergence")),
     output:
         **outputs_of("convergence"),
-    params:
-        **params_of("convergence"),
     log:
         "results/logs/convergence/{experiment}/{run}.log",
     benchmark:
         "results/benchmarks/convergence/{experiment}/{run}.tsv"
-    threads: 1
     conda:
         "../../envs/analysis.yaml"
+    threads: 1
+    params:
+        **params_of("convergence"),
     script:
         "../scripts/run_step.py"
 
@@ -26,15 +26,15 @@ rule mislabel_baselines:
         unpack(inputs_of("mislabel_baselines")),
     output:
         **outputs_of("mislabel_baselines"),
-    params:
-        **params_of("mislabel_baselines"),
     log:
         "results/logs/mislabel_baselines/{experiment}.log",
     benchmark:
         "results/benchmarks/mislabel_baselines/{experiment}.tsv"
-    threads: 1
     conda:
         "../../envs/torch.yaml"
+    threads: 1
+    params:
+        **params_of("mislabel_baselines"),
     script:
         "../scripts/run_step.py"
 
@@ -44,17 +44,17 @@ rule input_features:
         unpack(inputs_of("input_features")),
     output:
         **outputs_of("input_features"),
-    params:
-        **params_of("input_features"),
     log:
         "results/logs/input_features/{experiment}.log",
     benchmark:
         "results/benchmarks/input_features/{experiment}.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: 1
     resources:
         gpu=uses_gpu("sampling"),
-    conda:
-        "../../envs/torch.yaml"
+    params:
+        **params_of("input_features"),
     script:
         "../scripts/run_step.py"
 
@@ -64,15 +64,15 @@ rule mislabel_detection:
         unpack(inputs_of("mislabel_detection")),
     output:
         **outputs_of("mislabel_detection"),
-    params:
-        **params_of("mislabel_detection"),
     log:
         "results/logs/mislabel_detection/{experiment}/seed{seed}.log",
     benchmark:
         "results/benchmarks/mislabel_detection/{experiment}/seed{seed}.tsv"
-    threads: 1
     conda:
         "../../envs/analysis.yaml"
+    threads: 1
+    params:
+        **params_of("mislabel_detection"),
     script:
         "../scripts/run_step.py"
 
@@ -82,15 +82,15 @@ rule gamma_sweep:
         unpack(inputs_of("gamma_sweep")),
     output:
         **outputs_of("gamma_sweep"),
-    params:
-        **params_of("gamma_sweep"),
     log:
         "results/logs/gamma_sweep/{experiment}.log",
     benchmark:
         "results/benchmarks/gamma_sweep/{experiment}.tsv"
-    threads: 1
     conda:
         "../../envs/analysis.yaml"
+    threads: 1
+    params:
+        **params_of("gamma_sweep"),
     script:
         "../scripts/run_step.py"
 
@@ -100,15 +100,15 @@ rule trajectory:
         unpack(inputs_of("trajectory")),
     output:
         **outputs_of("trajectory"),
-    params:
-        **params_of("trajectory"),
     log:
         "results/logs/trajectory/{experiment}.log",
     benchmark:
         "results/benchmarks/trajectory/{experiment}.tsv"
-    threads: 1
     conda:
         "../../envs/analysis.yaml"
+    threads: 1
+    params:
+        **params_of("trajectory"),
     script:
         "../scripts/run_step.py"
 
@@ -118,15 +118,15 @@ rule summarize_experiment:
         unpack(inputs_of("summarize_experiment")),
     output:
         **outputs_of("summarize_experiment"),
-    params:
-        **params_of("summarize_experiment"),
     log:
         "results/logs/summarize_experiment/{experiment}.log",
     benchmark:
         "results/benchmarks/summarize_experiment/{experiment}.tsv"
-    threads: 1
     conda:
         "../../envs/analysis.yaml"
+    threads: 1
+    params:
+        **params_of("summarize_experiment"),
     script:
         "../scripts/run_step.py"
 
@@ -136,15 +136,15 @@ rule check_experiment:
         unpack(inputs_of("check_experiment")),
     output:
         **outputs_of("check_experiment"),
-    params:
-        **params_of("check_experiment"),
     log:
         "results/logs/check_experiment/{experiment}.log",
     benchmark:
         "results/benchmarks/check_experiment/{experiment}.tsv"
-    threads: 1
     conda:
         "../../envs/analysis.yaml"
+    threads: 1
+    params:
+        **params_of("check_experiment"),
     script:
         "../scripts/run_step.py"
 
@@ -154,15 +154,15 @@ rule headline_table:
         unpack(inputs_of("headline_table")),
     output:
         **outputs_of("headline_table"),
-    params:
-        **params_of("headline_table"),
     log:
         "results/logs/headline_table/headline.log",
     benchmark:
         "results/benchmarks/headline_table/headline.tsv"
-    threads: 1
     conda:
         "../../envs/analysis.yaml"
+    threads: 1
+    params:
+        **params_of("headline_table"),
     script:
         "../scripts/run_step.py"
 
@@ -172,15 +172,15 @@ rule embed_umap:
         unpack(inputs_of("embed_umap")),
     output:
         **outputs_of("embed_umap"),
-    params:
-        **params_of("embed_umap"),
     log:
         "results/logs/embed_umap/{experiment}.log",
     benchmark:
         "results/benchmarks/embed_umap/{experiment}.tsv"
-    threads: 1
     conda:
         "../../envs/analysis.yaml"
+    threads: 1
+    params:
+        **params_of("embed_umap"),
     script:
         "../scripts/run_step.py"
 
@@ -190,15 +190,15 @@ rule diagnose_run:
         unpack(inputs_of("diagnose_run")),
     output:
         **outputs_of("diagnose_run"),
-    params:
-        **params_of("diagnose_run"),
     log:
         "results/logs/diagnose_run/{experiment}/{run}.log",
     benchmark:
         "results/benchmarks/diagnose_run/{experiment}/{run}.tsv"
-    threads: 1
     conda:
         "../../envs/analysis.yaml"
+    threads: 1
+    params:
+        **params_of("diagnose_run"),
     script:
         "../scripts/run_step.py"
 
@@ -208,14 +208,14 @@ rule diagnostics:
         unpack(inputs_of("diagnostics")),
     output:
         **outputs_of("diagnostics"),
-    params:
-        **params_of("diagnostics"),
     log:
         "results/logs/diagnostics/{experiment}.log",
     benchmark:
         "results/benchmarks/diagnostics/{experiment}.tsv"
-    threads: 1
     conda:
         "../../envs/analysis.yaml"
+    threads: 1
+    params:
+        **params_of("diagnostics"),
     script:
         "../scripts/run_step.py"

@@ -9,17 +9,17 @@ rule calibration_point:
         unpack(inputs_of("calibration_point")),
     output:
         **outputs_of("calibration_point"),
-    params:
-        **params_of("calibration_point"),
-    resources:
-        gpu=uses_gpu("sampling"),
     log:
         "results/logs/calibration_point/{experiment}/{point}.log",
     benchmark:
         "results/benchmarks/calibration_point/{experiment}/{point}.tsv"
-    threads: 1
     conda:
         "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        gpu=uses_gpu("sampling"),
+    params:
+        **params_of("calibration_point"),
     script:
         "../scripts/run_step.py"
 
@@ -29,14 +29,14 @@ rule calibrate_experiment:
         unpack(inputs_of("calibrate_experiment")),
     output:
         **outputs_of("calibrate_experiment"),
-    params:
-        **params_of("calibrate_experiment"),
     log:
         "results/logs/calibrate_experiment/{experiment}.log",
     benchmark:
         "results/benchmarks/calibrate_experiment/{experiment}.tsv"
-    threads: 1
     conda:
         "../../envs/analysis.yaml"
+    threads: 1
+    params:
+        **params_of("calibrate_experiment"),
     script:
         "../scripts/run_step.py"

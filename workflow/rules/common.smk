@@ -30,8 +30,8 @@ config.update(PLAN.config)
 
 
 wildcard_constraints:
-    experiment="|".join(PLAN.experiments),
     **dag.WILDCARD_PATTERNS,
+    experiment="|".join(PLAN.experiments),
 
 
 def job_of(rule, wildcards):
@@ -58,8 +58,7 @@ def figures_of(rule, category, captions=None):
     return {
         name: report(
             path,
-            caption=(captions or {}).get(name)
-            or f"../report/{Path(path).stem}.rst",
+            caption=(captions or {}).get(name) or f"../report/{Path(path).stem}.rst",
             category=category,
             subcategory="{experiment}",
         )
@@ -85,3 +84,9 @@ def uses_gpu(section):
     return lambda w: int(
         PLAN.experiment(w.experiment).settings[section]["device"].startswith("cuda")
     )
+
+
+def chains_in_job(wildcards):
+    """Threads of a sampling job: one per chain it runs (wildcard chain: 3, or 0-3)."""
+    first, _, last = wildcards.chain.partition("-")
+    return int(last or first) - int(first) + 1

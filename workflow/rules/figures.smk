@@ -7,15 +7,15 @@ rule plot_gamma_sweep:
         unpack(inputs_of("plot_gamma_sweep")),
     output:
         **figures_of("plot_gamma_sweep", category="Appendix analyses"),
-    params:
-        **params_of("plot_gamma_sweep"),
     log:
         "results/logs/plot_gamma_sweep/{experiment}.log",
     benchmark:
         "results/benchmarks/plot_gamma_sweep/{experiment}.tsv"
-    threads: 1
     conda:
         "../../envs/analysis.yaml"
+    threads: 1
+    params:
+        **params_of("plot_gamma_sweep"),
     script:
         "../scripts/run_step.py"
 
@@ -25,15 +25,15 @@ rule plot_mislabels:
         unpack(inputs_of("plot_mislabels")),
     output:
         **figures_of("plot_mislabels", category="Appendix analyses"),
-    params:
-        **params_of("plot_mislabels"),
     log:
         "results/logs/plot_mislabels/{experiment}.log",
     benchmark:
         "results/benchmarks/plot_mislabels/{experiment}.tsv"
-    threads: 1
     conda:
         "../../envs/analysis.yaml"
+    threads: 1
+    params:
+        **params_of("plot_mislabels"),
     script:
         "../scripts/run_step.py"
 
@@ -43,15 +43,15 @@ rule plot_trajectory:
         unpack(inputs_of("plot_trajectory")),
     output:
         **figures_of("plot_trajectory", category="Appendix analyses"),
-    params:
-        **params_of("plot_trajectory"),
     log:
         "results/logs/plot_trajectory/{experiment}.log",
     benchmark:
         "results/benchmarks/plot_trajectory/{experiment}.tsv"
-    threads: 1
     conda:
         "../../envs/analysis.yaml"
+    threads: 1
+    params:
+        **params_of("plot_trajectory"),
     script:
         "../scripts/run_step.py"
 
@@ -61,14 +61,14 @@ rule plot_diagnostics:
         unpack(inputs_of("plot_diagnostics")),
     output:
         **figures_of("plot_diagnostics", category="Sampler diagnostics"),
-    params:
-        **params_of("plot_diagnostics"),
     log:
         "results/logs/plot_diagnostics/{experiment}.log",
     benchmark:
         "results/benchmarks/plot_diagnostics/{experiment}.tsv"
-    threads: 1
     conda:
         "../../envs/analysis.yaml"
+    threads: 1
+    params:
+        **params_of("plot_diagnostics"),
     script:
         "../scripts/run_step.py"

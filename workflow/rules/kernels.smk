@@ -1,4 +1,4 @@
-# The loss kernel K (covariance) or its normalized form R (correlation) from one trace file.
+# The loss kernel K (covariance) and its normalized form R (correlation) from one trace file.
 
 
 rule compute_kernel:
@@ -6,14 +6,14 @@ rule compute_kernel:
         unpack(inputs_of("compute_kernel")),
     output:
         **outputs_of("compute_kernel"),
-    params:
-        **params_of("compute_kernel"),
     log:
-        "results/logs/compute_kernel/{experiment}/{run}-{kind}.log",
+        "results/logs/compute_kernel/{experiment}/{run}.log",
     benchmark:
-        "results/benchmarks/compute_kernel/{experiment}/{run}-{kind}.tsv"
-    threads: 1
+        "results/benchmarks/compute_kernel/{experiment}/{run}.tsv"
     conda:
         "../../envs/analysis.yaml"
+    threads: 1
+    params:
+        **params_of("compute_kernel"),
     script:
         "../scripts/run_step.py"

@@ -14,11 +14,14 @@ PAPER_SOURCE = Path(workflow.basedir) / "paper/main.tex"
 # relative to paper/, the directory latexmk runs in.
 PAPER_TEXT = re.sub(r"(?<!\\)%.*", "", PAPER_SOURCE.read_text())
 PAPER_GRAPHICSPATH = re.search(r"\\graphicspath\{\{([^}]*)\}", PAPER_TEXT)
-PAPER_FIGURES = list(dict.fromkeys(
-    os.path.normpath(os.path.join("paper", PAPER_GRAPHICSPATH.group(1) if PAPER_GRAPHICSPATH
-                                  else "", name))
-    for name in re.findall(r"\\includegraphics(?:\[[^]]*\])?\{([^}]+)\}", PAPER_TEXT)
-))
+PAPER_FIGURES = list(
+    dict.fromkeys(
+        os.path.normpath(
+            os.path.join("paper", PAPER_GRAPHICSPATH.group(1) if PAPER_GRAPHICSPATH else "", name)
+        )
+        for name in re.findall(r"\\includegraphics(?:\[[^]]*\])?\{([^}]+)\}", PAPER_TEXT)
+    )
+)
 # The Debian packages that compile main.tex: geometry, graphicx, amsmath and hyperref are in
 # texlive-latex-base, booktabs is in texlive-latex-recommended.
 TEX_PACKAGES = "latexmk texlive-latex-base texlive-latex-recommended"
@@ -29,15 +32,15 @@ rule paper_macros:
         unpack(inputs_of("paper_macros")),
     output:
         **outputs_of("paper_macros"),
-    params:
-        **params_of("paper_macros"),
     log:
         "results/logs/paper_macros/macros.log",
     benchmark:
         "results/benchmarks/paper_macros/macros.tsv"
-    threads: 1
     conda:
         "../../envs/analysis.yaml"
+    threads: 1
+    params:
+        **params_of("paper_macros"),
     script:
         "../scripts/run_step.py"
 
@@ -49,27 +52,27 @@ rule paper:
         figures=PAPER_FIGURES,
     output:
         pdf="paper/main.pdf",
+    log:
+        "results/logs/paper/latexmk.log",
+    benchmark:
+        "results/benchmarks/paper/latexmk.tsv"
+    # Where snakemake runs, not on a cluster node: it is seconds of work, and TeX is installed
+    # where the user installed it.
+    localrule: True
+    # latexmk runs in a shadow copy of the working directory, so its .aux, .log, .fls and
+    # .fdb_latexmk files are discarded with it and only main.pdf comes back.
+    shadow:
+        "minimal"
+    # Used only with --sdm apptainer (TeX Live 2022, as in Debian 12); otherwise the system's TeX.
+    container:
+        "docker://texlive/texlive:TL2022-historic"
+    threads: 1
     params:
         missing_tex=(
             "paper: latexmk is not on PATH. The paper needs a TeX system: install the Debian "
             f"packages {TEX_PACKAGES} (apt-get install --no-install-recommends {TEX_PACKAGES}), "
             "or build without the target `paper` (`all` does not need TeX)."
         ),
-    log:
-        "results/logs/paper/latexmk.log",
-    benchmark:
-        "results/benchmarks/paper/latexmk.tsv"
-    # latexmk runs in a shadow copy of the working directory, so its .aux, .log, .fls and
-    # .fdb_latexmk files are discarded with it and only main.pdf comes back.
-    shadow:
-        "minimal"
-    # Where snakemake runs, not on a cluster node: it is seconds of work, and TeX is installed
-    # where the user installed it.
-    localrule: True
-    threads: 1
-    # Used only with --sdm apptainer (TeX Live 2022, as in Debian 12); otherwise the system's TeX.
-    container:
-        "docker://texlive/texlive:TL2022-historic"
     shell:
         "if ! command -v latexmk > /dev/null; then"
         "  echo {params.missing_tex:q} | tee {log:q} >&2; exit 1;"

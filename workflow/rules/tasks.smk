@@ -9,8 +9,6 @@ for RULE, (TASK, DECLARATION) in dag.declared_rules(PLAN).items():
     rule:
         name:
             RULE
-        wildcard_constraints:
-            experiment=experiments_of(RULE),
         input:
             unpack(inputs_of(RULE)),
         output:
@@ -23,14 +21,16 @@ for RULE, (TASK, DECLARATION) in dag.declared_rules(PLAN).items():
                 if isinstance(DECLARATION, FigureSet)
                 else outputs_of(RULE)
             ),
-        params:
-            **params_of(RULE),
         log:
             f"results/logs/{RULE}/{dag.rules(PLAN)[RULE].log_name}.log",
         benchmark:
             f"results/benchmarks/{RULE}/{dag.rules(PLAN)[RULE].log_name}.tsv"
-        threads: 1
+        wildcard_constraints:
+            experiment=experiments_of(RULE),
         conda:
             f"../../envs/{DECLARATION.environment}.yaml"
+        threads: 1
+        params:
+            **params_of(RULE),
         script:
             "../scripts/run_step.py"

@@ -3,7 +3,7 @@ one trace file."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,37 +27,44 @@ if TYPE_CHECKING:
 
 def sample_chain(
     inputs: Files, outputs: Files, *, task: str, settings: Mapping[str, Any], seed: int,
-    sampling: Mapping[str, Any], checkpoint: Mapping[str, int] | None, chain: int,
+    sampling: Mapping[str, Any], checkpoint: Mapping[str, int] | None, chains: Sequence[int],
     state_dir: str, record: Record, threads: int = 1, progress: bool = True,
     save_every_seconds: float = 60.0,
 ) -> None:
-    """Chain ``chain`` of a run's SGLD around a trained model (input ``model``); write the
-    per-sample loss traces of the kernel inputs (output ``traces``).
+    """The ``chains`` of a run's SGLD around a trained model (input ``model``), side by side on
+    ``threads`` cores; write their per-sample loss traces of the kernel inputs (output
+    ``traces``).
 
     ``settings`` holds the task's ``data`` and ``kernel_inputs``, ``sampling`` the run's
-    sampling section and ``seed`` its seed (chain c of seed s is the same chain however many
-    chains a job runs). Without ``checkpoint`` the model is the final ``model.pt``; with
-    ``{"index": i, "num_checkpoints": n}`` it is a ``checkpoints.pt`` and SGLD is localized at
-    the i-th of n checkpoints chosen by ``select_checkpoints``.
+    sampling section and ``seed`` its seed. Every chain runs on one torch thread, whichever
+    job runs it and beside whichever others, so chain c of seed s has the same traces bit for
+    bit however many chains a job runs (config key ``chains_per_job``). Without
+    ``checkpoint`` the model is the final ``model.pt``; with ``{"index": i,
+    "num_checkpoints": n}`` it is a ``checkpoints.pt`` and SGLD is localized at the i-th of n
+    checkpoints chosen by ``select_checkpoints``.
 
-    The chain saves its progress to ``<state_dir>/chain<c>.state.pt`` every
+    Each chain saves its progress to ``<state_dir>/chain<c>.state.pt`` every
     ``save_every_seconds`` and on SIGTERM, then stops; run again, it resumes from the saved
-    draw with identical results on the CPU. The state file is deleted once the traces are
+    draw with identical results on the CPU. The state files are deleted once the traces are
     written.
     """
     from losskernel.method.parallel import sample_chains
     from losskernel.method.resume import Resumable, stop_on_sigterm
 
-    set_threads(threads)
+    set_threads(1)  # one torch thread per chain: the same arithmetic in every job layout
     prepared = _prepare(inputs, task, settings, seed, sampling, checkpoint)
-    state = Path(state_dir) / f"chain{chain}.state.pt"
-    resumable = Resumable(state, save_every_seconds, stop_on_sigterm())
+    stop = stop_on_sigterm()
+    states = {chain: Path(state_dir) / f"chain{chain}.state.pt" for chain in chains}
+    resumables = {chain: Resumable(state, save_every_seconds, stop)
+                  for chain, state in states.items()}
     traces = sample_chains(
         prepared.model, prepared.loss_fn, prepared.train_data, prepared.input_data,
-        prepared.config, chains=[chain], strata=prepared.strata, progress=progress,
-        device=sampling["device"], resumable=lambda _: resumable)
+        prepared.config, chains=list(chains), strata=prepared.strata, progress=progress,
+        device=sampling["device"], resumable=resumables.__getitem__,
+        parallel_chains=max(1, min(threads, len(chains))))
     save_traces(_trace_dataset(prepared, traces, record), outputs["traces"])
-    state.unlink(missing_ok=True)
+    for state in states.values():
+        state.unlink(missing_ok=True)
 
 
 def sample_traces(inputs: Files, *, task: str, settings: Mapping[str, Any], seed: int,
