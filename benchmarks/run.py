@@ -302,6 +302,9 @@ def end_to_end(task: Task, sizes: Sizes, threads: int, variants: list[str],
 
 
 VMAP_ROW = "evaluations only, two chains at once in torch.func.vmap (per chain)"
+COMPILE_SECONDS = "compile seconds"
+WHOLE_SET_ROW = "bare loop, evaluations only, all points in one batch"
+COMPILED_ROW = "bare loop, evaluations only, torch.compile'd model (after compiling)"
 
 
 def losses_in_batches(losses_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
@@ -314,16 +317,20 @@ def losses_in_batches(losses_of: Callable[[torch.Tensor, torch.Tensor], torch.Te
 
 
 def bare_chain(task: Task, sizes: Sizes, evaluate: bool = True, step: bool = True,
-               eval_batch_size: int = 1024) -> np.ndarray:
+               eval_batch_size: int = 1024, evaluator: nn.Module | None = None) -> np.ndarray:
     """The least a chain can do in eager torch: the same SGLD update written as a plain loop
     over the parameters, and at every draw the model and the loss on every point in batches.
 
     No checks, no diagnostics, no trace file; the yardstick for ``chains.sample_chain``'s own
-    overhead. ``step=False`` or ``evaluate=False`` times one half alone.
+    overhead. ``step=False`` or ``evaluate=False`` times one half alone. ``evaluator`` (with
+    ``step=False``) evaluates instead of the model, e.g. a ``torch.compile``d copy of it.
     """
     model = copy.deepcopy(task.model)
     params = list(model.parameters())
     anchors = [p.detach().clone() for p in params]
+    if evaluator is not None and step:
+        raise ValueError("an evaluator other than the model needs step=False")
+    forward = model if evaluator is None else evaluator
     generator = torch.Generator().manual_seed(0)
     order = np.random.default_rng(0).permutation(sizes.num_points)
     losses = np.empty((sizes.num_draws, sizes.num_points))
@@ -342,7 +349,7 @@ def bare_chain(task: Task, sizes: Sizes, evaluate: bool = True, step: bool = Tru
         if evaluate:
             with torch.inference_mode():
                 losses[draw] = losses_in_batches(
-                    lambda inputs, targets: per_sample_cross_entropy(model(inputs), targets),
+                    lambda inputs, targets: per_sample_cross_entropy(forward(inputs), targets),
                     task, eval_batch_size)
     return losses
 
@@ -382,12 +389,20 @@ def chain_against_bare_loop(task: Task, sizes: Sizes, threads: int,
                              num_chains=1, num_draws=sizes.num_draws,
                              batch_size=sizes.batch_size)
     data = chains.TensorData(task.inputs, task.targets)
+    compiled = torch.compile(copy.deepcopy(task.model))
+    start = time.perf_counter()
+    with torch.inference_mode():  # the first call compiles, for the evaluation's batch shape
+        compiled(task.inputs[:config.eval_batch_size])
+    compile_seconds = time.perf_counter() - start
     candidates: dict[str, Callable[[], object]] = {
         "losskernel sample_chain": lambda: chains.sample_chain(
             task.model, per_sample_cross_entropy, data, data, config, chain=0),
         "bare loop": lambda: bare_chain(task, sizes),
         "bare loop, SGLD steps only": lambda: bare_chain(task, sizes, evaluate=False),
         "bare loop, evaluations only": lambda: bare_chain(task, sizes, step=False),
+        WHOLE_SET_ROW: lambda: bare_chain(task, sizes, step=False,
+                                          eval_batch_size=sizes.num_points),
+        COMPILED_ROW: lambda: bare_chain(task, sizes, step=False, evaluator=compiled),
         VMAP_ROW: lambda: evaluations_over_chains_at_once(task, sizes, num_chains=2),
     }
     times: dict[str, list[float]] = {name: [] for name in candidates}
@@ -403,7 +418,8 @@ def chain_against_bare_loop(task: Task, sizes: Sizes, threads: int,
     per_draw[VMAP_ROW] /= 2  # two chains' evaluations per call
     for name, seconds in per_draw.items():
         report(f"  {name}: {seconds * 1e3:.2f} ms per draw")
-    return per_draw
+    report(f"  compiling the model for the evaluation: {compile_seconds:.1f} s")
+    return {**per_draw, COMPILE_SECONDS: compile_seconds}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -594,7 +610,19 @@ def bare_loop_section(bare: dict[str, float], sizes: Sizes) -> str:
     title = "### 2b. Where a chain's time goes: one chain on one thread against a bare loop\n\n"
     if not bare:
         return title + "Not measured (`--quick`).\n"
-    vmapped = bare[VMAP_ROW]
+    rows = {name: seconds for name, seconds in bare.items() if name != COMPILE_SECONDS}
+    evaluations = bare["bare loop, evaluations only"]
+    vmapped, whole, compiled = bare[VMAP_ROW], bare[WHOLE_SET_ROW], bare[COMPILED_ROW]
+    compile_seconds = bare[COMPILE_SECONDS]
+    saved = evaluations - compiled
+    if saved > 0:
+        payoff = (f"saves {saved * 1e3:.2f} ms per draw, so its {compile_seconds:.1f} s of "
+                  f"compiling pay after {compile_seconds / saved:.0f} draws of a chain (a "
+                  f"chain here makes {sizes.num_draws}; every chain compiles its own copy)")
+    else:
+        payoff = (f"is no faster ({compiled / evaluations:.2f}x the eager evaluation), so its "
+                  f"{compile_seconds:.1f} s of compiling never pay; losskernel does not "
+                  f"compile")
     return title + f"""`bare_chain` in this script is the least a chain can do in eager torch: the
 same SGLD update as a plain loop over the parameters, and at every draw the model and the loss
 on all points in batches of 1024, with no checks, diagnostics or trace. Per draw, medians of
@@ -602,18 +630,20 @@ on all points in batches of 1024, with no checks, diagnostics or trace. Per draw
 
 | | ms per draw |
 |---|---|
-{chr(10).join(f"| {name} | {seconds * 1e3:.2f} |" for name, seconds in bare.items())}
+{chr(10).join(f"| {name} | {seconds * 1e3:.2f} |" for name, seconds in rows.items())}
 
 `sample_chain` takes {bare['losskernel sample_chain'] / bare['bare loop']:.2f}x the bare loop.
+Evaluating all {sizes.num_points} points in one batch takes {whole / evaluations:.2f}x the
+batches of 1024 (the default `eval_batch_size`): a batch of 1024 keeps a layer's activations
+(1024 x 256 floats, 1 MiB) in the core's cache. A `torch.compile`d model for the evaluation
+{payoff}.
 Evaluating two chains at once (their weights stacked, the model mapped over them with
-`torch.func.vmap`) costs
-{vmapped / bare['bare loop, evaluations only']:.2f}x evaluating them one after the other on
+`torch.func.vmap`) costs {vmapped / evaluations:.2f}x evaluating them one after the other on
 this CPU, so losskernel does not; on a GPU it may pay.
 The evaluation of the {sizes.num_points} points is
-{bare['bare loop, evaluations only'] / bare['bare loop']:.0%} of the bare loop's time: the
+{evaluations / bare['bare loop']:.0%} of the bare loop's time: the
 model's own forward passes and the loss in eager torch, the same operations in both libraries;
-beyond it, only a compiled model or a lower precision (the optional bfloat16 above) would go
-faster.
+beyond it, only a lower precision (the optional bfloat16 above) goes faster.
 """
 
 

@@ -90,7 +90,7 @@ def stopping_rule_held(history: pd.DataFrame, training: Mapping[str, Any],
 
 def train_recipe(settings: Mapping[str, Any]) -> tuple[pd.DataFrame, int, float]:
     """Train as ``train_model`` does (progress off): ``(history, final_step, wall seconds)``."""
-    from losskernel.method.losses import cross_entropy_per_sample
+    from losskernel.method.losses import cross_entropy_per_sample_float64
     from losskernel.training import train_adamw, training_config_from_settings
 
     start = time.perf_counter()
@@ -98,7 +98,8 @@ def train_recipe(settings: Mapping[str, Any]) -> tuple[pd.DataFrame, int, float]
     data = module.make_data(settings["data"])
     train_data, _ = module.training_split(data)
     result = train_adamw(
-        module.build_model(settings["model"], data), cross_entropy_per_sample, train_data,
+        module.build_model(settings["model"], data), cross_entropy_per_sample_float64,
+        train_data,
         training_config_from_settings(training),
         evaluate=lambda model: module.evaluate(model, data),
         is_converged=lambda metrics: module.is_converged(metrics, training), progress=False,

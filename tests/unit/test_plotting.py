@@ -333,3 +333,54 @@ def test_figure1_figures_refuse_an_embedding_of_other_inputs(rng):
         figures.figure1_figures("toy", 0, correlation, embedding.iloc[:-1], lift, knn_k=4,
                                 inset_neighbours=3, inset_groups=["dogs"],
                                 excluded_edges=same_label, thumbnails=lambda ids: [])
+
+
+def test_kernel_distributions_are_densities_on_common_bins_with_their_kde(rng):
+    """Each panel's histogram integrates to 1 over bins shared by every panel, as many as
+    numpy's "auto" choice (at most MAX_BINS), with one density curve and the zero and mean
+    lines."""
+    from losskernel.plotting import basic
+
+    noise = rng.normal(size=(30, 30))
+    kernel = (noise + noise.T) / 2
+    groups = np.repeat(["add", "div"], 15)
+    drawn = basic.plot_kernel_distributions(kernel, groups, "toy")
+    edges = []
+    for axis in drawn.axes:
+        widths = np.array([bar.get_width() for bar in axis.patches])
+        heights = np.array([bar.get_height() for bar in axis.patches])
+        assert np.dot(widths, heights) == pytest.approx(1.0)
+        edges.append(np.array([bar.get_x() for bar in axis.patches]))
+        assert len(axis.get_lines()) == 3  # the density curve, zero, the mean
+    assert all(np.array_equal(edges[0], other) for other in edges[1:])
+    values = np.concatenate([kernel[(groups[:, None] == g) & (groups[None, :] == g)
+                                    & ~np.eye(30, dtype=bool)] for g in ("add", "div")]
+                            + [kernel[groups[:, None] != groups[None, :]]])
+    low, high = np.quantile(values, [0.001, 0.999])
+    shown = values[(values >= low) & (values <= high)]
+    auto = len(np.histogram_bin_edges(shown, "auto", range=(low, high))) - 1
+    assert len(edges[0]) == min(auto, basic.MAX_BINS) < 80
+
+
+def test_group_histograms_show_each_groups_share(rng):
+    """Both groups' step histograms sum to 1 (shares of the group, whatever its size) on the
+    same log-spaced bins; the legend counts each group and gives its mean."""
+    from losskernel.plotting import basic
+
+    values = np.exp(rng.normal(size=100))
+    flipped = np.arange(100) < 20
+    drawn = basic.plot_group_histograms(values, flipped, ("normal", "mislabeled"), "K(z, z)")
+    axis = drawn.axes[0]
+    assert axis.get_xscale() == "log"
+    shares = []
+    for fill in axis.collections:
+        vertices = fill.get_paths()[0].vertices
+        x, y = np.log10(vertices[:, 0]), vertices[:, 1]
+        area = 0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))
+        width = np.diff(np.unique(np.round(x, 9)))
+        assert np.ptp(width) < 1e-6  # equal bins in log space
+        shares.append(area / width.mean())  # sum over the bins of the share in each
+    np.testing.assert_allclose(shares, [1.0, 1.0])
+    assert [text.get_text() for text in axis.get_legend().get_texts()] == [
+        f"normal (n=80, mean {values[~flipped].mean():.3g})",
+        f"mislabeled (n=20, mean {values[flipped].mean():.3g})"]

@@ -4,6 +4,7 @@ target built with latexmk."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -13,9 +14,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 from tests.needs import TEX_PACKAGES, require
+
+from losskernel.pipeline.paper import figure_groups
+from losskernel.provenance import read_provenance
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ["--configfile", str(ROOT / "config/config.yaml"),
@@ -41,6 +46,8 @@ FIGURES = {
     **{("Sampler diagnostics", experiment): ["diagnostics"]
        for experiment in ("modarith", "modarith-control", "digits", "fashion")},
 }
+# The tables of the report (HTML pages), by category and subcategory.
+TABLES = {("Headline numbers", "all experiments"): ["results/tables/headline.html"]}
 
 
 def snakemake(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -114,11 +121,16 @@ def test_report_has_every_figure_with_a_caption_naming_its_paper_figure(report):
     html = report.read_text()
     results, categories = report_variable(html, "results"), report_variable(html, "categories")
     assert {(category, subcategory) for category, subcategories in categories.items()
-            for subcategory in subcategories} == set(FIGURES)
+            for subcategory in subcategories} == set(FIGURES) | set(TABLES)
     for (category, subcategory), names in FIGURES.items():
         expected = [f"results/figures/{subcategory}/{name}.png" for name in names]
         assert sorted(categories[category][subcategory]) == sorted(expected)
+    for (category, subcategory), paths in TABLES.items():
+        assert categories[category][subcategory] == paths
+    tables = {path for paths in TABLES.values() for path in paths}
     for path, result in results.items():
+        if path in tables:
+            continue  # test_report_has_the_headline_table
         assert result["mime_type"] == "image/png" and result["data_uri"].startswith(
             "data:image/png"), path
         # every caption opens with the paper figure it reproduces, in bold
@@ -126,6 +138,36 @@ def test_report_has_every_figure_with_a_caption_naming_its_paper_figure(report):
         assert lead and "paper" in lead.group(1).lower(), (path, result["caption"][:200])
         assert "{{" not in result["caption"] and "System Message" not in result["caption"], path
     assert "System Message" not in html  # the RST of the captions and of workflow.rst is valid
+
+
+@pytest.mark.slow
+def test_report_has_the_headline_table(report, workdir):
+    """The headline table is in the report as a page of its own, every row of
+    results/tables/headline.tsv with its value, under a caption that says what the columns
+    are; the report's description points to it."""
+    html = report.read_text()
+    result = report_variable(html, "results")["results/tables/headline.html"]
+    assert result["mime_type"] == "text/html"
+    caption = re.sub(r"\s+", " ", result["caption"])
+    assert caption.startswith("<p><strong>The numbers the paper quotes: the headline "
+                              "table.</strong>")
+    assert '<tt class="docutils literal">spread</tt>' in caption
+    page = base64.b64decode(result["data_uri"].split("base64,", 1)[1]).decode()
+    headline = pd.read_csv(workdir / "results/tables/headline.tsv", sep="\t", comment="#")
+    cells = re.findall(r"<td>(.*?)</td>", page)
+    rows = [cells[index:index + 6] for index in range(0, len(cells), 6)]
+    assert len(rows) == len(headline) > 0
+    for row, expected in zip(rows, headline.itertuples(), strict=True):
+        assert row[:2] == [expected.experiment, expected.metric]
+        assert float(row[2]) == pytest.approx(expected.value, rel=1e-5)
+        if np.isnan(expected.spread):
+            assert row[3] == "–"
+        else:
+            assert float(row[3]) == pytest.approx(expected.spread, rel=1e-5)
+        assert int(row[4]) == expected.n
+    commit = read_provenance(workdir / "results/tables/headline.tsv")["git_commit"]
+    assert f"written by rule headline_table at commit {commit[:7]}" in page
+    assert "javascript:app.showCategory('Headline%20numbers')" in html  # workflow.rst
 
 
 @pytest.mark.slow
@@ -175,6 +217,23 @@ def test_paper_target_builds_the_pdf_from_generated_macros_and_figures(workdir):
     assert len(re.findall(rb"/Subtype\s*/Image", pdf)) >= len(figures)  # every figure is in
     # latexmk's auxiliary files stayed in the shadow directory
     assert sorted(p.name for p in (workdir / "paper").iterdir()) == ["generated", "main.pdf"]
+    assert sorted(p.name for p in (workdir / "paper/generated").iterdir()) == [
+        "figure-provenance.tex", "macros.tex"]
+    # under each caption, who made its figures: as each figure's PNG records it
+    made = (workdir / "paper/generated/figure-provenance.tex").read_text()
+    record = read_provenance(workdir / "results/figures/modarith/kernel_heatmap.png")
+    with Image.open(workdir / "results/figures/modarith/kernel_heatmap.png") as image:
+        draw = image.info["losskernel:draw"]
+    assert draw == "losskernel.tasks.modarith._draw_separation"
+    assert (r"Made by rule \texttt{plot\_experiment} (\texttt{workflow/\allowbreak{}scripts/"
+            r"\allowbreak{}run\_step.\allowbreak{}py} $\rightarrow$ \texttt{losskernel."
+            r"\allowbreak{}tasks.\allowbreak{}modarith.\allowbreak{}\_draw\_separation}) at "
+            rf"commit \texttt{{{record['git_commit'][:7]}}}") in made
+    if shutil.which("pdftotext"):  # one sentence per figure: the run is of one commit
+        text = subprocess.run(["pdftotext", workdir / "paper/main.pdf", "-"], capture_output=True,
+                              text=True, check=True).stdout
+        assert len(re.findall(r"Made (?:by rule|at commit)", text)) == len(
+            figure_groups(PAPER.read_text())) == 4
 
     again = snakemake("--directory", str(workdir), *CONFIGS, "-n", "paper")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr

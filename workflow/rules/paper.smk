@@ -2,25 +2,22 @@
 # figure it includes is a workflow output. `snakemake --cores all paper` builds paper/main.pdf;
 # TeX is optional, so `all` does not ask for it.
 
-import os
-import re
+import sys
 from pathlib import Path
+
+from losskernel.pipeline.paper import included_figures
 
 # The source is read from the checkout, the macros and figures from the working directory, so
 # `snakemake --directory elsewhere paper` builds the paper of that directory's results.
 PAPER_SOURCE = Path(workflow.basedir) / "paper/main.tex"
-# Every figure main.tex includes (commented-out lines include nothing), as a path in the working
-# directory: each \includegraphics name resolved against the first \graphicspath entry, which is
-# relative to paper/, the directory latexmk runs in.
-PAPER_TEXT = re.sub(r"(?<!\\)%.*", "", PAPER_SOURCE.read_text())
-PAPER_GRAPHICSPATH = re.search(r"\\graphicspath\{\{([^}]*)\}", PAPER_TEXT)
-PAPER_FIGURES = list(
-    dict.fromkeys(
-        os.path.normpath(
-            os.path.join("paper", PAPER_GRAPHICSPATH.group(1) if PAPER_GRAPHICSPATH else "", name)
-        )
-        for name in re.findall(r"\\includegraphics(?:\[[^]]*\])?\{([^}]+)\}", PAPER_TEXT)
-    )
+# Every figure main.tex includes, as a path in the working directory (losskernel.pipeline.paper).
+PAPER_FIGURES = included_figures(PAPER_SOURCE.read_text())
+# The rule paper writes who made each figure (rule, step, commit: from the figure's own PNG
+# record) as the LaTeX macro \madeby, with the Python that runs snakemake and this checkout's
+# package, as the jobs use it.
+WRITE_FIGURE_PROVENANCE = (
+    "import sys; from losskernel.pipeline.paper import write_figure_provenance; "
+    "write_figure_provenance(*sys.argv[1:])"
 )
 # The Debian packages that compile main.tex: geometry, graphicx, amsmath and hyperref are in
 # texlive-latex-base, booktabs is in texlive-latex-recommended.
@@ -52,6 +49,7 @@ rule paper:
         figures=PAPER_FIGURES,
     output:
         pdf="paper/main.pdf",
+        provenance="paper/generated/figure-provenance.tex",
     log:
         "results/logs/paper/latexmk.log",
     benchmark:
@@ -64,6 +62,8 @@ rule paper:
     shadow:
         "minimal"
     # Used only with --sdm apptainer (TeX Live 2022, as in Debian 12); otherwise the system's TeX.
+    # The image has no Python with losskernel's packages: with --sdm apptainer, writing
+    # figure-provenance.tex fails (the rule's log says so).
     container:
         "docker://texlive/texlive:TL2022-historic"
     threads: 1
@@ -73,9 +73,16 @@ rule paper:
             f"packages {TEX_PACKAGES} (apt-get install --no-install-recommends {TEX_PACKAGES}), "
             "or build without the target `paper` (`all` does not need TeX)."
         ),
+        python=sys.executable,
+        src=str(Path(workflow.basedir) / "src"),
+        # the checkout of main.tex, whose git state the file's own record names
+        code=lambda wildcards, input: Path(input.tex).parents[1],
+        write_provenance=WRITE_FIGURE_PROVENANCE,
     shell:
         "if ! command -v latexmk > /dev/null; then"
         "  echo {params.missing_tex:q} | tee {log:q} >&2; exit 1;"
         " fi; "
+        "PYTHONPATH={params.src:q} {params.python:q} -c {params.write_provenance:q}"
+        " {input.tex:q} {output.provenance:q} {params.code:q} > {log:q} 2>&1 && "
         "cd paper && latexmk -pdf -interaction=nonstopmode -halt-on-error {input.tex:q}"
-        " > ../{log:q} 2>&1"
+        " >> ../{log:q} 2>&1"

@@ -5,9 +5,11 @@ the training data. After ``num_burnin_steps`` steps, every ``num_steps_between_d
 is a draw: the per-sample losses of a fixed set of kernel inputs are evaluated in batches of
 ``eval_batch_size`` and stored as ``loss[chain, draw, obs_id]``. This evaluation is most of the
 cost (for N inputs and batch B it is N / (3B) times the work of a step), so it runs in
-inference mode on contiguous slices, and optionally in bfloat16 (``eval_precision``; in the
-benchmark the worst of 3.3 million per-sample losses then moved by about 20% relative, floored
-at 0.1, and R by at most 0.03, see ``benchmarks/RESULTS.md``).
+inference mode on contiguous slices (of 1024 inputs by default: on a CPU the whole set in one
+batch is slower, its activations no longer fit in the cache, and a ``torch.compile``d model
+is no faster, see ``benchmarks/RESULTS.md`` 2b), and optionally in bfloat16
+(``eval_precision``; in the benchmark the worst of 3.3 million per-sample losses then moved
+by about 20% relative, floored at 0.1, and R by at most 0.03, see ``benchmarks/RESULTS.md``).
 
 Chains are independent. Chain ``c`` of a run with seed ``s`` draws its noise and its minibatch
 order from ``SeedSequence(s, spawn_key=(c,))``, so sampling a subset of chains (one job per chain)
@@ -138,16 +140,28 @@ def evaluate_per_sample_losses(
 
 @dataclass
 class ChainTrace:
-    """What one chain records at its draws."""
+    """What one chain records at its draws.
 
-    loss: np.ndarray  # (draw, obs_id) per-sample losses of the kernel inputs
+    The per-sample losses are kept in float32, as the trace file keeps them
+    (``losskernel.method.traces``): half the memory of float64, and the kernel loses nothing
+    it could use. The kernel is a covariance over draws, ``K_ij = Cov_s(l_i, l_j)``, centred
+    in float64 (``losskernel.method.kernel``). Storing ``l`` in float32 moves each value by at
+    most ``2^-24 l`` (and ``cross_entropy_per_sample`` in float32 by at most about
+    ``1e-5 l``), which changes ``K_ij`` by about that fraction of ``mean(l_i) mean(l_j)``:
+    negligible against ``K_ij`` itself unless an input's losses vary across draws by less
+    than ~1e-5 of their mean, i.e. it is constant to within the forward pass's own float32
+    rounding, where ``kernel.constant_inputs`` (which reads the dtype's epsilon) sets its R to
+    0. A loss function that returns float64 is rounded to float32 here.
+    """
+
+    loss: np.ndarray  # (draw, obs_id) per-sample losses of the kernel inputs, float32
     batch_loss: np.ndarray  # (draw,) minibatch loss of the step that made the draw
     distance: np.ndarray  # (draw,) ||w - w*||
 
     @classmethod
     def empty(cls, num_draws: int, num_inputs: int) -> ChainTrace:
         """A trace of ``num_draws`` draws of ``num_inputs`` losses, to be filled in."""
-        return cls(loss=np.empty((num_draws, num_inputs), dtype=np.float64),
+        return cls(loss=np.empty((num_draws, num_inputs), dtype=np.float32),
                    batch_loss=np.empty(num_draws, dtype=np.float64),
                    distance=np.empty(num_draws, dtype=np.float64))
 

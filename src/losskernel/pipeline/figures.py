@@ -1,9 +1,11 @@
 """Steps of the figures: they only draw, from computed tables and kernels, so restyling a
-figure never re-samples. Each figure's PNG metadata carries the provenance record."""
+figure never re-samples. Each figure's PNG metadata carries the provenance record, and names
+the step that ran and the function that drew it (``step``, ``draw``: the paper's captions
+quote them)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from losskernel.pipeline.io import Files, Record, load_inputs, read_tsv
@@ -11,15 +13,27 @@ from losskernel.tasks import load_task
 from losskernel.tasks.protocol import resolve_callable
 
 
-def save_figures(figures: Mapping[str, Any], outputs: Files, record: Record) -> None:
-    """Save each figure to the output of the same name; a missing or extra one is an error."""
+def save_figures(figures: Mapping[str, Any], outputs: Files, record: Record, *,
+                 step: Callable, draw: Callable) -> None:
+    """Save each figure to the output of the same name; a missing or extra one is an error.
+
+    Each figure's record adds ``step`` and ``draw``, the dotted names of the pipeline step
+    that ran and of the function that drew the figures (``module.qualname``)."""
     from losskernel.plotting import save_figure
 
     if set(figures) != set(outputs):
         raise ValueError(f"the figures drawn ({sorted(figures)}) are not the rule's outputs "
                          f"({sorted(outputs)})")
+    record = {**record, "step": dotted_name(step), "draw": dotted_name(draw)}
     for name, figure in figures.items():
         save_figure(figure, outputs[name], record)
+
+
+def dotted_name(function: Callable) -> str:
+    """``module.qualname`` of a function, e.g. ``losskernel.pipeline.figures.plot_mislabels``
+    (of its class for another callable)."""
+    named = function if hasattr(function, "__qualname__") else type(function)
+    return f"{named.__module__}.{named.__qualname__}"
 
 
 def plot_gamma_sweep(inputs: Files, outputs: Files, *, experiment: str,
@@ -31,7 +45,7 @@ def plot_gamma_sweep(inputs: Files, outputs: Files, *, experiment: str,
     save_figures(gamma_sweep_figures(
         experiment, localizations, read_tsv(inputs["cka"]), read_tsv(inputs["lift"]),
         [read_tsv(path) for path in inputs["convergence"]], read_tsv(inputs["ceiling"])),
-        outputs, record)
+        outputs, record, step=plot_gamma_sweep, draw=gamma_sweep_figures)
 
 
 def plot_diagnostics(inputs: Files, outputs: Files, *, experiment: str,
@@ -45,7 +59,7 @@ def plot_diagnostics(inputs: Files, outputs: Files, *, experiment: str,
                                                            strict=True)}
     save_figures({"diagnostics": diagnostics_figure(experiment, per_input,
                                                     read_tsv(inputs["runs"]), bounds)},
-                 outputs, record)
+                 outputs, record, step=plot_diagnostics, draw=diagnostics_figure)
 
 
 def plot_mislabels(inputs: Files, outputs: Files, *, experiment: str, figure_seed: int,
@@ -57,7 +71,8 @@ def plot_mislabels(inputs: Files, outputs: Files, *, experiment: str, figure_see
 
     save_figures(mislabel_figures(
         experiment, figure_seed, read_tsv(inputs["scores"]), read_tsv(inputs["metrics"]),
-        read_tsv(inputs["embedding"])), outputs, record)
+        read_tsv(inputs["embedding"])), outputs, record, step=plot_mislabels,
+        draw=mislabel_figures)
 
 
 def plot_trajectory(inputs: Files, outputs: Files, *, experiment: str, record: Record) -> None:
@@ -66,7 +81,8 @@ def plot_trajectory(inputs: Files, outputs: Files, *, experiment: str, record: R
     from losskernel.plotting.figures import trajectory_figures
 
     save_figures(trajectory_figures(experiment, read_tsv(inputs["table"]),
-                                    read_tsv(inputs["embedding"])), outputs, record)
+                                    read_tsv(inputs["embedding"])), outputs, record,
+                 step=plot_trajectory, draw=trajectory_figures)
 
 
 def plot_figures(inputs: Files, outputs: Files, *, experiment: str, task: str, figures: str,
@@ -75,5 +91,6 @@ def plot_figures(inputs: Files, outputs: Files, *, experiment: str, task: str, f
     its declared inputs."""
     module = load_task(task)
     declaration = next(f for f in module.FIGURES if f.name == figures)
-    drawn = resolve_callable(declaration.draw)(experiment, module, settings, **load_inputs(inputs))
-    save_figures(drawn, outputs, record)
+    draw = resolve_callable(declaration.draw)
+    drawn = draw(experiment, module, settings, **load_inputs(inputs))
+    save_figures(drawn, outputs, record, step=plot_figures, draw=draw)

@@ -29,7 +29,7 @@ def train_model(inputs: Files, outputs: Files, *, task: str, settings: Mapping[s
     ``max_steps``; a model that did not is warned about here, and the ``check`` rule fails on
     it unless ``training.allow_unconverged``.
     """
-    from losskernel.method.losses import cross_entropy_per_sample
+    from losskernel.method.losses import cross_entropy_per_sample_float64
     from losskernel.training import train_adamw, training_config_from_settings
 
     set_threads(threads)
@@ -37,7 +37,8 @@ def train_model(inputs: Files, outputs: Files, *, task: str, settings: Mapping[s
     data = module.make_data(data_settings(module, settings["data"], inputs))
     train_data, _ = module.training_split(data)
     result = train_adamw(
-        module.build_model(settings["model"], data), cross_entropy_per_sample, train_data,
+        module.build_model(settings["model"], data), cross_entropy_per_sample_float64,
+        train_data,
         training_config_from_settings(training),
         evaluate=lambda model: module.evaluate(model, data),
         is_converged=lambda metrics: module.is_converged(metrics, training), progress=progress,

@@ -6,7 +6,10 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+import seaborn as sns
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogLocator, MaxNLocator
 from sklearn.metrics import roc_curve
 
 GROUP_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
@@ -40,7 +43,13 @@ def plot_kernel_heatmap(kernel: np.ndarray, groups: np.ndarray, title: str = "",
 
 
 def plot_kernel_distributions(kernel: np.ndarray, groups: np.ndarray, title: str = "") -> Figure:
-    """Histograms of off-diagonal kernel values within each group and across groups."""
+    """Histograms of off-diagonal kernel values within each group and across groups, each with
+    its kernel density estimate (seaborn), on common bins over the central 99.8% of all values.
+
+    The bins are numpy's ``"auto"`` choice for that many values, at most ``MAX_BINS``: a few
+    hundred values get a few dozen bins rather than a comb of empty ones. The density curve is
+    cut at the values' range (R lies in [-1, 1]).
+    """
     groups = np.asarray(groups)
     names = list(np.unique(groups))
     off_diagonal = ~np.eye(len(groups), dtype=bool)
@@ -48,20 +57,36 @@ def plot_kernel_distributions(kernel: np.ndarray, groups: np.ndarray, title: str
               for n in names]
     panels.append(("cross-task", groups[:, None] != groups[None, :]))
     values = [kernel[mask] for _, mask in panels]
-    low, high = np.quantile(np.concatenate(values), [0.001, 0.999])
-    bins = np.linspace(low, high, 80)
+    pooled = np.concatenate(values)
+    low, high = np.quantile(pooled, [0.001, 0.999])
+    bins = _common_bins(pooled[(pooled >= low) & (pooled <= high)], low, high)
     figure, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3), sharex=True,
                                 sharey=True)
     for axis, (name, _), vals, colour in zip(axes, panels, values, GROUP_COLOURS, strict=False):
-        axis.hist(vals, bins=bins, color=colour, density=True, alpha=0.85)
+        shown = vals[(vals >= low) & (vals <= high)]  # as a histogram on these bins counts
+        sns.histplot(x=shown, bins=bins, stat="density", kde=True, kde_kws={"cut": 0},
+                     color=colour, alpha=0.55, linewidth=0, line_kws={"lw": 1.4}, ax=axis)
         axis.axvline(0, color="k", lw=0.6)
         axis.axvline(vals.mean(), color="k", ls="--", lw=0.8)
         axis.set_title(f"{name}: mean {vals.mean():+.4f}", fontsize=9)
         axis.set_xlabel("kernel value")
+        axis.set_ylabel("")
+        axis.xaxis.set_major_locator(MaxNLocator(5))  # 0.25 steps overlap at this width
     axes[0].set_ylabel("density")
     figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+MAX_BINS = 80
+"""The most bins of a histogram of kernel values (enough for a million values)."""
+
+
+def _common_bins(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Edges from ``low`` to ``high``: numpy's ``"auto"`` count for ``values``, at most
+    ``MAX_BINS``."""
+    auto = len(np.histogram_bin_edges(values, bins="auto", range=(low, high))) - 1
+    return np.linspace(low, high, min(max(auto, 1), MAX_BINS) + 1)
 
 
 def plot_embedding(coords: np.ndarray, groups: np.ndarray, title: str = "") -> Figure:
@@ -169,24 +194,31 @@ def plot_group_histograms(values: np.ndarray, positive: np.ndarray, names: tuple
                           xlabel: str, title: str = "") -> Figure:
     """Histograms of positive values for two groups on a log axis, with each group's mean.
 
-    Bar heights are the share of each group in a bin (not a density, which log-spaced bins
-    would inflate at small values), so both groups are comparable whatever their sizes.
+    Bar heights are the share of each group in a bin (seaborn's ``stat="probability"`` with
+    ``common_norm=False``; not a density, which log-spaced bins would inflate at small values),
+    so both groups are comparable whatever their sizes. Both are drawn as outlines over a light
+    fill on the same bins, so neither hides the other. Values <= 0 are shown at the smallest
+    positive value.
     """
     positive = np.asarray(positive, dtype=bool)
     floor = float(np.min(values[values > 0])) if np.any(values > 0) else 1e-12
     clipped = np.maximum(values, floor)
-    bins = np.geomspace(clipped.min(), clipped.max(), 60)
+    logs = np.log10(clipped)
+    bins = min(max(len(np.histogram_bin_edges(logs, bins="auto")) - 1, 1), 60)
+    labels = {name: f"{name} (n={mask.sum()}, mean {values[mask].mean():.3g})"
+              for name, mask in ((names[0], ~positive), (names[1], positive))}
+    table = pd.DataFrame({"value": clipped,
+                          "group": np.where(positive, labels[names[1]], labels[names[0]])})
     figure, axis = plt.subplots(figsize=(5.2, 3.4))
-    for name, mask, colour in ((names[0], ~positive, GROUP_COLOURS[0]),
-                               (names[1], positive, GROUP_COLOURS[1])):
-        axis.hist(clipped[mask], bins=bins, color=colour, alpha=0.6,
-                  weights=np.full(mask.sum(), 1.0 / max(mask.sum(), 1)),
-                  label=f"{name} (n={mask.sum()}, mean {values[mask].mean():.3g})")
+    sns.histplot(table, x="value", hue="group", hue_order=list(labels.values()),
+                 palette=list(GROUP_COLOURS[:2]), stat="probability", common_norm=False,
+                 log_scale=True, bins=bins, element="step", alpha=0.15, linewidth=1.2, ax=axis)
+    for mask, colour in zip((~positive, positive), GROUP_COLOURS, strict=False):
         axis.axvline(values[mask].mean(), color=colour, ls="--", lw=1)
-    axis.set_xscale("log")
+    axis.xaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))  # labels at 2 and 5 do not overlap
     axis.set_xlabel(xlabel)
     axis.set_ylabel("share of the group")
-    axis.legend(fontsize=8, frameon=False)
+    sns.move_legend(axis, "best", title=None, fontsize=8, frameon=False)
     axis.set_title(title, fontsize=10)
     return figure
 
