@@ -60,6 +60,7 @@ def load_plan(args: argparse.Namespace, check_files: bool = True) -> Plan:
 def run_rule(args: argparse.Namespace) -> int:
     """Run one job of a rule, as the workflow would."""
     from losskernel.pipeline import job_record, run_step, set_thread_pools
+    from losskernel.provenance import save_run_config
 
     plan = load_plan(args)
     rule = dag.rules(plan)[args.command]
@@ -77,7 +78,9 @@ def run_rule(args: argparse.Namespace) -> int:
     os.chdir(args.directory)
     _check_files(plan, job, args.force)
     set_thread_pools(args.threads)
-    run_step(job, job_record(job, CODE, rule=f"cli:{job.rule}"), args.threads)
+    save_run_config(plan.config)  # the whole config, as the workflow's jobs record it
+    run_step(job, job_record(job, CODE, rule=f"cli:{job.rule}", run_config=plan.config),
+             args.threads)
     for path in job.outputs.values():
         print(f"wrote {path}")
     return 0
@@ -133,6 +136,7 @@ def calibrate(args: argparse.Namespace) -> int:
     (the model first, if missing), in order, in ``--directory``; the last prints the verdict.
     The same jobs as ``snakemake calibrate``."""
     from losskernel.pipeline import job_record, run_step, set_thread_pools
+    from losskernel.provenance import save_run_config
 
     plan = load_plan(args)
     plan.experiment(args.experiment)  # an unknown name is an error
@@ -149,7 +153,9 @@ def calibrate(args: argparse.Namespace) -> int:
                 print(calibration_verdict(args.experiment, read_tsv(targets[0])))
             continue
         print(command_line(job.rule, job.wildcards), flush=True)
-        run_step(job, job_record(job, CODE, rule=f"cli:{job.rule}"), args.threads)
+        save_run_config(plan.config)
+        run_step(job, job_record(job, CODE, rule=f"cli:{job.rule}", run_config=plan.config),
+                 args.threads)
     print(f"wrote {' and '.join(targets)}")
     return 0
 
@@ -174,10 +180,11 @@ def size_jobs(args: argparse.Namespace) -> int:
 
 
 def trace_provenance(args: argparse.Namespace) -> int:
-    from losskernel.provenance import format_lineage, lineage
+    from losskernel.provenance import RUN_CONFIG_DIR, format_lineage, lineage
 
     nodes = lineage(args.path, workdir=args.workdir)
-    print(format_lineage(nodes, show_config=args.show_config), end="")
+    print(format_lineage(nodes, show_config=args.show_config,
+                         run_configs=Path(args.workdir) / RUN_CONFIG_DIR), end="")
     return int(any(node.unreadable or any(check.status != "ok" for check in node.inputs)
                    for node in nodes))
 
@@ -274,8 +281,11 @@ def _add_other_commands(commands, common: argparse.ArgumentParser) -> None:
     sub.add_argument("path", help="any artifact: .nc, .tsv, .png, .pt or .tex")
     sub.add_argument("--workdir", default=".", help="directory the workflow ran in; recorded "
                      "input paths are relative to it (default: the current directory)")
-    sub.add_argument("--config", dest="show_config", action="store_true",
-                     help="also print each artifact's config JSON")
+    sub.add_argument("--show-config", "--config", dest="show_config", action="store_true",
+                     help="also print each artifact's settings (its slice of the config, as "
+                          "JSON) and the file of each run's whole config, "
+                          "results/provenance/configs/<config sha256>.yaml, checked against "
+                          "its hash")
     sub.set_defaults(handler=trace_provenance)
 
 

@@ -3,6 +3,13 @@
 Every value is a netCDF-legal scalar (str or int): dicts are JSON strings, flags are 0/1, and a
 missing value is the empty string, so the same record can go into netCDF attributes, PNG
 metadata and the comment header of a TSV table.
+
+Two hashes name an artifact's config. ``config_sha256`` is the hash of the whole resolved
+config of the run that made it: one value for every artifact of a run, and the file
+:func:`save_run_config` wrote under ``RUN_CONFIG_DIR`` gives the config back. ``config`` is
+the slice of it the job received (its settings, i.e. its arguments) and ``settings_sha256``
+that slice's hash. Records written before run configs were recorded have no
+``settings_sha256``, and their ``config_sha256`` is the settings' hash.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -73,13 +81,16 @@ def package_versions(names: Iterable[str] = TRACKED_PACKAGES) -> dict[str, str]:
 def collect_provenance(
     config: Mapping | None = None,
     *,
+    run_config: Mapping | None = None,
     rule: str = "",
     wildcards: Mapping[str, str] | None = None,
     seed: int | None = None,
     inputs: Iterable[str | os.PathLike] = (),
     workdir: str | os.PathLike = ".",
 ) -> dict[str, str | int]:
-    """The provenance record of an artifact made now from ``inputs`` under ``config``."""
+    """The provenance record of an artifact made now from ``inputs`` with the job's settings
+    ``config`` (recorded whole, and hashed as ``settings_sha256``) by a run of the whole
+    config ``run_config`` (hashed as ``config_sha256``; empty without one)."""
     commit, dirty = git_state(workdir)
     return {
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -88,7 +99,8 @@ def collect_provenance(
         "rule": rule,
         "wildcards": canonical_json(dict(wildcards or {})),
         "config": canonical_json(config),
-        "config_sha256": config_sha256(config),
+        "settings_sha256": config_sha256(config),
+        "config_sha256": "" if run_config is None else config_sha256(run_config),
         "seed": "" if seed is None else int(seed),
         "input_sha256": canonical_json({str(p): file_sha256(p) for p in inputs}),
         "packages": canonical_json(package_versions()),
@@ -96,6 +108,44 @@ def collect_provenance(
         "host": socket.gethostname(),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID", ""),
     }
+
+
+RUN_CONFIG_DIR = Path("results/provenance/configs")
+"""Where :func:`save_run_config` keeps each run's whole config as ``<config_sha256>.yaml``,
+relative to the directory the workflow runs in."""
+
+
+def run_config_path(sha256: str, directory: str | os.PathLike = RUN_CONFIG_DIR) -> Path:
+    """The file of the run config whose hash is ``sha256``."""
+    return Path(directory) / f"{sha256}.yaml"
+
+
+def save_run_config(config: Mapping, directory: str | os.PathLike = RUN_CONFIG_DIR) -> Path:
+    """Write a run's whole config to ``<directory>/<config_sha256>.yaml`` unless it is there,
+    and return the file's path.
+
+    The file holds the config as it is hashed (its canonical JSON read back), as YAML with
+    sorted keys, so ``config_sha256(yaml.safe_load(file))`` is the file's name. Every job of a
+    run writes the same file, several at once: each writes a temporary file of its own and
+    renames it into place, so a reader never sees part of one and the last identical copy wins.
+    """
+    import yaml
+
+    plain = json.loads(canonical_json(config))
+    path = run_config_path(config_sha256(plain), directory)
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(prefix=f"{path.stem}.", suffix=".partial.yaml",
+                                       dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            yaml.safe_dump(plain, out, sort_keys=True, allow_unicode=True)
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def provenance_header(record: Mapping[str, str | int]) -> str:
@@ -189,8 +239,8 @@ def _short_error(error: BaseException, limit: int = 120) -> str:
 # Reading records back and tracing an artifact's lineage.
 
 RECORD_KEYS = ("created_at", "git_commit", "git_dirty", "rule", "wildcards", "config",
-               "config_sha256", "seed", "input_sha256", "packages", "python", "host",
-               "slurm_job_id", "training")
+               "settings_sha256", "config_sha256", "seed", "input_sha256", "packages", "python",
+               "host", "slurm_job_id", "training")
 """The keys of a record, in the order ``collect_provenance`` writes them; ``training`` (a
 trained model's and its history's: whether it met its convergence target, as JSON) last."""
 
@@ -295,8 +345,12 @@ class InputCheck:
 class Node:
     """One artifact of a lineage: who made it (rule, wildcards, seed, code, config, machine) and
     how its recorded inputs compare with the files on disk. ``depth`` is 0 for the artifact
-    asked about, 1 for its inputs, and so on. ``unreadable`` is the error of a file that cannot
-    be read (truncated or corrupted); its other fields are then empty."""
+    asked about, 1 for its inputs, and so on. ``config_sha256`` is the hash of the whole config
+    of the run that made it, ``settings`` the job's slice of it (JSON) and ``settings_sha256``
+    that slice's hash; an older record (no ``settings_sha256``) has ``config_sha256`` empty and
+    ``older_record`` set, and its recorded ``config_sha256``, the settings' hash, as
+    ``settings_sha256``. ``unreadable`` is the error of a file that cannot be read (truncated or
+    corrupted); its other fields are then empty."""
 
     path: str
     depth: int
@@ -306,7 +360,9 @@ class Node:
     git_commit: str = ""
     git_dirty: bool = False
     config_sha256: str = ""
-    config: str = ""
+    settings_sha256: str = ""
+    settings: str = ""
+    older_record: bool = False
     host: str = ""
     slurm_job_id: str = ""
     created_at: str = ""
@@ -351,11 +407,14 @@ def lineage(path: str | os.PathLike, workdir: str | os.PathLike = ".") -> list[N
             now = current_sha256(workdir / name)
             status = "missing" if not now else "ok" if now == sha256 else "changed"
             checks.append(InputCheck(name, str(sha256), now, status))
+        older = "settings_sha256" not in record
         nodes.append(Node(
             path=label, depth=depth, rule=record.get("rule", ""),
             wildcards=record.get("wildcards", ""), seed=record.get("seed", ""),
             git_commit=record.get("git_commit", ""), git_dirty=record.get("git_dirty") == "1",
-            config_sha256=record.get("config_sha256", ""), config=record.get("config", ""),
+            config_sha256="" if older else record.get("config_sha256", ""),
+            settings_sha256=record.get("config_sha256" if older else "settings_sha256", ""),
+            settings=record.get("config", ""), older_record=older,
             host=record.get("host", ""), slurm_job_id=record.get("slurm_job_id", ""),
             created_at=record.get("created_at", ""), inputs=tuple(checks)))
         for check in checks:
@@ -377,15 +436,19 @@ def _json_object(text: str, what: str) -> dict[str, object]:
     return value
 
 
-def format_lineage(nodes: Sequence[Node], show_config: bool = False) -> str:
-    """A lineage as an indented tree, one block per artifact, then a summary line.
+def format_lineage(nodes: Sequence[Node], show_config: bool = False,
+                   run_configs: str | os.PathLike = RUN_CONFIG_DIR) -> str:
+    """A lineage as an indented tree, one block per artifact, then a summary.
 
-    Each block is the artifact's path; a line with rule, wildcards, seed and config sha256; a
-    line with git commit (``+dirty`` when the work tree had uncommitted changes), host, SLURM job
-    and creation time; with ``show_config`` the config itself; then one line per recorded
-    input: ``ok``, ``CHANGED  since: recorded sha256 ..., now ...`` or ``MISSING``. An input traced
-    under an earlier artifact is marked ``(traced above)``. Hashes show their first 12 characters.
-    A file that cannot be read has one line, ``UNREADABLE`` and the error.
+    Each block is the artifact's path; a line with rule, wildcards, seed, the sha256 of its
+    run's config and of its settings (an older record has no run config: ``config sha256 -
+    (older record)``); a line with git commit (``+dirty`` when the work tree had uncommitted
+    changes), host, SLURM job and creation time; with ``show_config`` the settings themselves;
+    then one line per recorded input: ``ok``, ``CHANGED  since: recorded sha256 ..., now ...``
+    or ``MISSING``. An input traced under an earlier artifact is marked ``(traced above)``.
+    Hashes show their first 12 characters. A file that cannot be read has one line,
+    ``UNREADABLE`` and the error. The summary (:func:`_summary`) ends the text; with
+    ``show_config`` it names each run config's file in ``run_configs``.
     """
     lines = []
     for index, node in enumerate(nodes):
@@ -394,17 +457,20 @@ def format_lineage(nodes: Sequence[Node], show_config: bool = False) -> str:
         if node.unreadable:
             lines.append(f"{pad}    UNREADABLE  {node.unreadable}")
             continue
+        run_config = (_short(node.config_sha256) or "-") + (
+            " (older record)" if node.older_record else "")
         lines.append(f"{pad}    rule {node.rule or '-'} ({_wildcards_text(node.wildcards)}), "
-                     f"seed {node.seed or '-'}, config sha256 {_short(node.config_sha256) or '-'}")
+                     f"seed {node.seed or '-'}, config sha256 {run_config}, "
+                     f"settings sha256 {_short(node.settings_sha256) or '-'}")
         lines.append(f"{pad}    commit {_commit_text(node)}, host {node.host or '-'}, "
                      f"slurm job {node.slurm_job_id or '-'}, created {node.created_at or '-'}")
         if show_config:
-            lines.append(f"{pad}    config {node.config or '(not recorded)'}")
+            lines.append(f"{pad}    settings {node.settings or '(not recorded)'}")
         earlier = {other.path for other in nodes[:index]}
         for check in node.inputs:
             lines.append(f"{pad}    input {_check_text(check)}"
                          + ("  (traced above)" if check.path in earlier else ""))
-    lines.append(_summary(nodes))
+    lines.extend(_summary(nodes, run_configs if show_config else None))
     return "\n".join(lines) + "\n"
 
 
@@ -437,17 +503,75 @@ def _wildcards_text(wildcards: str) -> str:
     return ", ".join(f"{key}={value}" for key, value in values.items()) or "no wildcards"
 
 
-def _summary(nodes: Sequence[Node]) -> str:
+def _summary(nodes: Sequence[Node], run_configs: str | os.PathLike | None = None
+             ) -> list[str]:
+    """The summary lines of a lineage; the verdict line is the last.
+
+    The verdict counts artifacts and inputs and names the git commits and the run configs (by
+    sha256). When the artifacts come from more than one run config, or some record none (an
+    older record, or one made outside the workflow), the lines before it say which artifacts
+    came from which: an artifact whose job was not rerun keeps the config of the earlier run
+    that made it. With
+    ``run_configs`` (the directory of :func:`save_run_config`), each run config's file is
+    named and checked against its hash.
+    """
     checks = [check for node in nodes for check in node.inputs]
     changed = sum(check.status == "changed" for check in checks)
     missing = sum(check.status == "missing" for check in checks)
     unreadable = sum(bool(node.unreadable) for node in nodes)
-    commits = sorted({_commit_text(node) for node in nodes if not node.unreadable})
-    configs = sorted({_short(node.config_sha256) for node in nodes if node.config_sha256})
+    readable = [node for node in nodes if not node.unreadable]
+    commits = sorted({_commit_text(node) for node in readable})
+    by_config: dict[str, list[str]] = {}
+    for node in readable:
+        by_config.setdefault(node.config_sha256, []).append(node.path)
+    configs = sorted(sha256 for sha256 in by_config if sha256)
+    unrecorded = len(by_config.get("", []))
+    older = sum(node.older_record for node in readable)
     verdict = ("UNREADABLE FILES" if unreadable else "INPUTS DIFFER" if changed + missing
                else "all recorded inputs match")
     counts = f"{changed} changed, {missing} missing" + (
         f", {unreadable} unreadable" if unreadable else "")
-    return (f"{verdict}: {len(nodes)} artifacts, {len(checks)} inputs checked, {counts}; "
-            f"git commits: {', '.join(commits)}; "
-            f"config sha256 ({len(configs)}): {', '.join(configs)}")
+    lines = []
+    if len(configs) > 1 or (configs and unrecorded):
+        lines.append(f"artifacts by run config: {_plural(len(configs), 'run config')}"
+                     + (" and artifacts without one" if unrecorded else "")
+                     + "; an artifact whose job was not rerun keeps the config of the run "
+                       "that made it")
+        groups = sorted(by_config.items(), key=lambda group: (len(group[1]), group[0]))
+        for index, (sha256, paths) in enumerate(groups):
+            name = _short(sha256) if sha256 else "none recorded"
+            listed = (f"the other {_plural(len(paths), 'artifact')}" if index == len(groups) - 1
+                      else f"{_plural(len(paths), 'artifact')}: {', '.join(paths)}")
+            lines.append(f"  {name}: {listed}")
+    if run_configs is not None:
+        lines.extend(f"run config {_short(sha256)}: {_run_config_text(sha256, run_configs)}"
+                     for sha256 in configs)
+    recorded = (f"run config sha256 ({len(configs)}): {', '.join(map(_short, configs))}"
+                if configs else "run config sha256: none recorded")
+    if configs and unrecorded:
+        recorded += f", none recorded for {_plural(unrecorded, 'artifact')}"
+    if older:
+        recorded += (f" ({_plural(older, 'older record')}: the config sha256 recorded is the "
+                     "settings sha256)")
+    lines.append(f"{verdict}: {len(nodes)} artifacts, {len(checks)} inputs checked, {counts}; "
+                 f"git commits: {', '.join(commits)}; {recorded}")
+    return lines
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
+def _run_config_text(sha256: str, directory: str | os.PathLike) -> str:
+    """The file of a run config and whether it holds the config of that hash."""
+    import yaml
+
+    path = run_config_path(sha256, directory)
+    if not path.is_file():
+        return f"{path} (MISSING: not saved, or results/provenance/ was deleted)"
+    try:
+        saved = config_sha256(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except (OSError, yaml.YAMLError) as error:
+        return f"{path} (UNREADABLE: {_short_error(error)})"
+    return str(path) if saved == sha256 else (
+        f"{path} (CHANGED: its content hashes to {_short(saved)})")

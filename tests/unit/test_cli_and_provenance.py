@@ -39,6 +39,10 @@ def test_kernel_command_writes_a_kernel_with_provenance(tmp_path, rng):
     assert json.loads(result.attrs["config"]) == {"centring": "pooled"}
     inputs = json.loads(result.attrs["input_sha256"])
     assert inputs == {"results/digits/seed0/traces.nc": file_sha256(traces_path)}
+    # the run's whole config, as a workflow job records it, and saved under its hash
+    run_hash = result.attrs["config_sha256"]
+    saved = yaml.safe_load((tmp_path / f"results/provenance/configs/{run_hash}.yaml").read_text())
+    assert config_sha256(saved) == run_hash and set(saved) >= {"experiments", "chains_per_job"}
 
 
 def test_validate_config_command_names_the_bad_key(tmp_path, capsys):
@@ -54,10 +58,17 @@ def test_validate_config_command_names_the_bad_key(tmp_path, capsys):
 def test_provenance_record_is_netcdf_legal_and_complete(tmp_path):
     source = tmp_path / "input.txt"
     source.write_text("data")
-    record = collect_provenance({"b": 1, "a": [1, 2]}, rule="r", wildcards={"seed": "3"}, seed=3,
-                                inputs=[source], workdir=ROOT)
+    run = {"experiments": {"x": {"b": 1, "a": [1, 2]}}, "seeds": [0, 1]}
+    record = collect_provenance({"b": 1, "a": [1, 2]}, run_config=run, rule="r",
+                                wildcards={"seed": "3"}, seed=3, inputs=[source], workdir=ROOT)
     assert all(isinstance(value, str | int) for value in record.values())
-    assert record["config_sha256"] == config_sha256({"a": [1, 2], "b": 1})  # key order ignored
+    # the settings (the job's slice of the config) and their hash; key order ignored
+    assert record["config"] == '{"a":[1,2],"b":1}'
+    assert record["settings_sha256"] == config_sha256({"a": [1, 2], "b": 1})
+    # the whole run's config: the same hash for every job of the run, whatever its settings
+    assert record["config_sha256"] == config_sha256(run) == collect_provenance(
+        {"other": "settings"}, run_config=run)["config_sha256"]
+    assert collect_provenance({"b": 1})["config_sha256"] == ""  # no run config given
     assert record["seed"] == 3 and record["rule"] == "r"
     assert json.loads(record["input_sha256"]) == {str(source): file_sha256(source)}
     assert set(json.loads(record["packages"])) >= {"torch", "numpy", "losskernel"}

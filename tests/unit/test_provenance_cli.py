@@ -3,6 +3,8 @@ lineage through a small DAG built with the real writers, and flagging inputs cha
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import NamedTuple
 
@@ -19,6 +21,7 @@ from losskernel.method.sgld import SGLDConfig
 from losskernel.pipeline.paper import paper_macros
 from losskernel.provenance import (
     RECORD_KEYS,
+    RUN_CONFIG_DIR,
     ProvenanceError,
     canonical_json,
     collect_provenance,
@@ -27,6 +30,8 @@ from losskernel.provenance import (
     git_state,
     lineage,
     read_provenance,
+    run_config_path,
+    save_run_config,
     write_tsv,
 )
 
@@ -36,6 +41,12 @@ TRACES = "results/toy/seed0/traces.nc"
 TABLE = "results/toy/table.tsv"
 FIGURE = "results/figures/toy/roc.png"
 SAMPLING = {"step_size": 1e-3, "nbeta": 1.0, "localization": 10.0}
+RUN = {"experiments": {"toy": {"sampling": SAMPLING, "hidden": 8, "knn_k": 3}}}
+"""The whole config of the run that made the toy workflow's artifacts but its model."""
+EARLIER_RUN = {"experiments": {"toy": {"sampling": {**SAMPLING, "nbeta": 2.0}, "hidden": 8,
+                                       "knn_k": 3}}}
+"""The config of an earlier run that trained the model; the later run changed only a
+sampling setting, so it did not retrain."""
 
 
 def write_trace_file(path: str, record: dict, rng) -> None:
@@ -55,25 +66,28 @@ class ToyWorkflow(NamedTuple):
 @pytest.fixture
 def workflow(tmp_path, monkeypatch, rng) -> ToyWorkflow:
     """A finished toy workflow in ``tmp_path/work``: model.pt -> traces.nc -> table.tsv, and a
-    figure made from table.tsv and traces.nc (a DAG), with each artifact's record. The test
-    then runs from ``tmp_path``, outside the work directory."""
+    figure made from table.tsv and traces.nc (a DAG), with each artifact's record and its
+    run's config saved. The model is an earlier run's (``EARLIER_RUN``), the rest ``RUN``'s.
+    The test then runs from ``tmp_path``, outside the work directory."""
     work = tmp_path / "work"
     (work / "results/toy/seed0").mkdir(parents=True)
     monkeypatch.chdir(work)  # the recorded input paths are relative to the work directory
     toy = {"experiment": "toy"}
-    records = {MODEL: collect_provenance({"hidden": 8}, rule="train_model", wildcards=toy,
-                                         workdir=ROOT)}
+    save_run_config(EARLIER_RUN)
+    records = {MODEL: collect_provenance({"hidden": 8}, run_config=EARLIER_RUN,
+                                         rule="train_model", wildcards=toy, workdir=ROOT)}
     torch.save({"task": "toy", "provenance": records[MODEL], "state_dict": {}}, MODEL)
-    records[TRACES] = collect_provenance(SAMPLING, rule="sample_traces", seed=7,
+    save_run_config(RUN)
+    records[TRACES] = collect_provenance(SAMPLING, run_config=RUN, rule="sample_traces", seed=7,
                                          wildcards={**toy, "run": "seed0"}, inputs=[MODEL],
                                          workdir=ROOT)
     write_trace_file(TRACES, records[TRACES], rng)
-    records[TABLE] = collect_provenance({"knn_k": 3}, rule="separation", wildcards=toy, seed=7,
-                                        inputs=[TRACES], workdir=ROOT)
+    records[TABLE] = collect_provenance({"knn_k": 3}, run_config=RUN, rule="separation",
+                                        wildcards=toy, seed=7, inputs=[TRACES], workdir=ROOT)
     write_tsv(pd.DataFrame({"obs_id": list("abc"), "score": [0.1, 0.5, 0.9]}), TABLE,
               records[TABLE])
-    records[FIGURE] = collect_provenance({"figure_seed": 0}, rule="plot_roc", wildcards=toy,
-                                         inputs=[TABLE, TRACES], workdir=ROOT)
+    records[FIGURE] = collect_provenance({"figure_seed": 0}, run_config=RUN, rule="plot_roc",
+                                         wildcards=toy, inputs=[TABLE, TRACES], workdir=ROOT)
     figure, axis = plt.subplots()
     axis.plot([0, 1], [0, 1])
     plotting.save_figure(figure, FIGURE, records[FIGURE])
@@ -114,23 +128,38 @@ def test_lineage_of_a_figure_names_every_artifact_commit_seed_and_config(workflo
     assert {node.git_dirty for node in nodes} == {bool(dirty)}
     sampled = nodes[1]
     assert (sampled.rule, sampled.seed) == ("sample_traces", "7")
-    assert sampled.config_sha256 == config_sha256(SAMPLING)
-    assert sampled.config == canonical_json(SAMPLING)
+    assert sampled.config_sha256 == config_sha256(RUN)
+    assert (sampled.settings_sha256, sampled.settings) == (config_sha256(SAMPLING),
+                                                           canonical_json(SAMPLING))
     assert sampled.inputs[0].recorded_sha256 == file_sha256(work / MODEL)
+    # the model is the earlier run's: its job was not rerun, so it keeps that run's config
+    assert [node.config_sha256 for node in nodes] == [
+        config_sha256(RUN), config_sha256(RUN), config_sha256(EARLIER_RUN), config_sha256(RUN)]
 
-    code = cli.main(["provenance", str(figure), "--workdir", str(work), "--config"])
+    code = cli.main(["provenance", str(figure), "--workdir", str(work), "--show-config"])
     out = capsys.readouterr().out
     assert code == 0
     for path in (FIGURE, TRACES, MODEL, TABLE):
         assert path in out
+    run, earlier = config_sha256(RUN)[:12], config_sha256(EARLIER_RUN)[:12]
     assert "rule sample_traces (experiment=toy, run=seed0), seed 7, config sha256 " \
-           f"{config_sha256(SAMPLING)[:12]}..." in out
+           f"{run}..., settings sha256 {config_sha256(SAMPLING)[:12]}..." in out
     assert f"commit {commit[:12]}...{'+dirty' if dirty else ''}, host " in out
-    assert f"config {canonical_json(SAMPLING)}" in out
+    assert f"settings {canonical_json(SAMPLING)}" in out
     assert f"input ok       {TRACES}  (traced above)" in out  # the table's input, shared
-    assert out.splitlines()[-1].startswith(
+    # the summary says which artifacts came from which run config, and where each config is
+    summary = out.splitlines()[-6:]
+    assert summary[0] == ("artifacts by run config: 2 run configs; an artifact whose job was "
+                          "not rerun keeps the config of the run that made it")
+    assert summary[1:3] == [f"  {earlier}...: 1 artifact: {MODEL}",
+                            f"  {run}...: the other 3 artifacts"]
+    assert sorted(summary[3:5]) == sorted(
+        f"run config {sha[:12]}...: {work / run_config_path(sha)}"
+        for sha in (config_sha256(RUN), config_sha256(EARLIER_RUN)))
+    assert summary[5].startswith(
         "all recorded inputs match: 4 artifacts, 4 inputs checked, 0 changed, 0 missing; ")
-    assert "config sha256 (4): " in out.splitlines()[-1]
+    assert summary[5].endswith(
+        "; run config sha256 (2): " + ", ".join(f"{sha}..." for sha in sorted([run, earlier])))
 
 
 def test_an_input_changed_since_is_flagged_and_the_command_exits_1(workflow, capsys):
@@ -186,3 +215,113 @@ def test_a_file_without_a_record_is_a_clear_error(tmp_path, capsys):
     assert "cannot read a provenance record from a '.csv' file" in capsys.readouterr().err
     assert cli.main(["provenance", str(tmp_path / "absent.nc")]) == 2
     assert "absent.nc: no such file" in capsys.readouterr().err
+
+
+def test_a_lineage_made_by_one_run_shows_one_config_and_its_file(tmp_path, monkeypatch,
+                                                                  capsys):
+    monkeypatch.chdir(tmp_path)
+    saved = save_run_config(RUN)
+    first = collect_provenance({"knn_k": 3}, run_config=RUN, rule="separation", workdir=ROOT)
+    write_tsv(pd.DataFrame({"a": [1]}), "first.tsv", first)
+    second = collect_provenance({"figure_seed": 0}, run_config=RUN, rule="plot",
+                                inputs=["first.tsv"], workdir=ROOT)
+    write_tsv(pd.DataFrame({"a": [2]}), "second.tsv", second)
+    run = config_sha256(RUN)
+
+    assert cli.main(["provenance", "second.tsv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1].endswith(f"; run config sha256 (1): {run[:12]}...")
+    assert not any(line.startswith(("artifacts by run config", "run config ")) for line in lines)
+    assert cli.main(["provenance", "second.tsv", "--show-config"]) == 0
+    assert capsys.readouterr().out.splitlines()[-2] == f"run config {run[:12]}...: {saved}"
+    # a run config file edited or deleted since is flagged
+    saved.write_text(saved.read_text().replace("knn_k: 3", "knn_k: 4"))
+    cli.main(["provenance", "second.tsv", "--show-config"])
+    assert f"{saved} (CHANGED: its content hashes to " in capsys.readouterr().out
+    saved.unlink()
+    cli.main(["provenance", "second.tsv", "--show-config"])
+    assert f"{saved} (MISSING: " in capsys.readouterr().out
+
+
+def test_an_older_record_shows_its_settings_hash_labelled_and_no_run_config(
+        tmp_path, monkeypatch, capsys):
+    """A record written before run configs were recorded: no settings_sha256, and its
+    config_sha256 is the hash of its settings."""
+    monkeypatch.chdir(tmp_path)
+    older = collect_provenance({"knn_k": 3}, rule="separation", workdir=ROOT)
+    older = {key: value for key, value in older.items() if key != "settings_sha256"}
+    older["config_sha256"] = config_sha256({"knn_k": 3})
+    write_tsv(pd.DataFrame({"a": [1]}), "older.tsv", older)
+    newer = collect_provenance({"figure_seed": 0}, run_config=RUN, rule="plot",
+                               inputs=["older.tsv"], workdir=ROOT)
+    write_tsv(pd.DataFrame({"a": [2]}), "newer.tsv", newer)
+
+    nodes = lineage("newer.tsv")
+    assert [(node.config_sha256, node.settings_sha256, node.older_record) for node in nodes] == [
+        (config_sha256(RUN), config_sha256({"figure_seed": 0}), False),
+        ("", config_sha256({"knn_k": 3}), True)]
+    assert nodes[1].settings == canonical_json({"knn_k": 3})
+    assert cli.main(["provenance", "newer.tsv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "rule separation (no wildcards), seed -, config sha256 - (older record), settings " \
+           f"sha256 {config_sha256({'knn_k': 3})[:12]}..." in lines[5]
+    assert lines[-4:-1] == [
+        "artifacts by run config: 1 run config and artifacts without one; an artifact whose "
+        "job was not rerun keeps the config of the run that made it",
+        "  none recorded: 1 artifact: older.tsv",
+        f"  {config_sha256(RUN)[:12]}...: the other 1 artifact"]
+    assert lines[-1].endswith(f"; run config sha256 (1): {config_sha256(RUN)[:12]}..., none "
+                              "recorded for 1 artifact (1 older record: the config sha256 "
+                              "recorded is the settings sha256)")
+    # a lineage of older records only
+    assert cli.main(["provenance", "older.tsv"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith(
+        "; run config sha256: none recorded (1 older record: the config sha256 recorded is the "
+        "settings sha256)")
+
+
+def test_the_saved_run_config_is_the_resolved_default_config_and_hashes_to_its_name(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import yaml
+
+    from losskernel.config import load_config
+    from losskernel.plan import Plan
+
+    config = Plan.from_config(load_config([ROOT / "config/config.yaml"]),
+                              ROOT / "workflow/schemas/config.schema.yaml",
+                              check_files=False).config
+    directory = tmp_path / RUN_CONFIG_DIR
+    # every job of a run writes the same file, several at once
+    with ThreadPoolExecutor(8) as pool:
+        written = set(pool.map(lambda _: save_run_config(config, directory), range(16)))
+    path = directory / f"{config_sha256(config)}.yaml"
+    assert written == {path} and sorted(directory.iterdir()) == [path]  # no partial file left
+    assert yaml.safe_load(path.read_text()) == json.loads(canonical_json(config))
+    assert config_sha256(yaml.safe_load(path.read_text())) == config_sha256(config)
+    before = path.stat().st_mtime_ns
+    assert save_run_config(config, directory) == path and path.stat().st_mtime_ns == before
+
+
+def test_a_workflow_job_records_its_settings_and_its_runs_config(tmp_path, monkeypatch):
+    """run_logged (the workflow's run_step.py) saves the run's config and stamps the outputs
+    with its hash, the job's arguments being its settings."""
+    from losskernel import pipeline
+    from losskernel.job import Job
+
+    def toy_step(inputs, outputs, *, knn_k, record):
+        write_tsv(pd.DataFrame({"k": [knn_k]}), outputs["table"], record)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(pipeline.STEPS, "toy_step", toy_step)
+    monkeypatch.setattr(sys, "stdout", sys.stdout)  # run_logged sends both to the job's log
+    monkeypatch.setattr(sys, "stderr", sys.stderr)
+    job = Job(rule="separation", step="toy_step", wildcards={"experiment": "toy"}, inputs={},
+              outputs={"table": "results/toy/table.tsv"}, arguments={"knn_k": 3})
+    pipeline.run_logged(job, tmp_path / "job.log", 1, code_dir=ROOT, run_config=RUN)
+    sys.stdout.close()
+    record = read_provenance("results/toy/table.tsv")
+    assert record["config_sha256"] == config_sha256(RUN)
+    assert (record["config"], record["settings_sha256"]) == ('{"knn_k":3}',
+                                                             config_sha256({"knn_k": 3}))
+    assert (tmp_path / run_config_path(config_sha256(RUN))).is_file()

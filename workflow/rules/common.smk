@@ -84,9 +84,3 @@ def uses_gpu(section):
     return lambda w: int(
         PLAN.experiment(w.experiment).settings[section]["device"].startswith("cuda")
     )
-
-
-def chains_in_job(wildcards):
-    """Threads of a sampling job: one per chain it runs (wildcard chain: 3, or 0-3)."""
-    first, _, last = wildcards.chain.partition("-")
-    return int(last or first) - int(first) + 1

@@ -2,7 +2,9 @@
 
 Every rule runs this script. Its params carry the step's name and the job's arguments, its
 input and output files are the job's files, all from the plan (losskernel.dag), so the job is
-the one `losskernel <rule>` runs outside Snakemake.
+the one `losskernel <rule>` runs outside Snakemake. The provenance of its outputs names the
+run's whole resolved config (snakemake.config, not a param: a param would rerun every job when
+any setting changed) by its hash, saved under results/provenance/configs/.
 """
 
 import sys
@@ -27,4 +29,4 @@ def files(named) -> dict:
 
 job = Job(rule=sm.rule, step=sm.params.step, wildcards=dict(sm.wildcards.items()),
           inputs=files(sm.input), outputs=files(sm.output), arguments=sm.params.arguments)
-run_logged(job, sm.log[0], sm.threads, code_dir=CODE)
+run_logged(job, sm.log[0], sm.threads, code_dir=CODE, run_config=sm.config)

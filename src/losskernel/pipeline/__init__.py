@@ -28,7 +28,7 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from losskernel.job import Job, paths
 from losskernel.pipeline import (
@@ -71,26 +71,32 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 read their own variable and, unset, take every core."""
 
 
-def run_logged(job: Job, log: str | os.PathLike, threads: int, code_dir: str | os.PathLike
-               ) -> None:
+def run_logged(job: Job, log: str | os.PathLike, threads: int, code_dir: str | os.PathLike,
+               run_config: Mapping | None = None) -> None:
     """Run a job as a workflow rule does: its output to ``log``, its thread pools sized to
-    ``threads``, and its outputs stamped with :func:`job_record`."""
+    ``threads``, and its outputs stamped with :func:`job_record`. ``run_config``, the run's
+    whole config, is saved once per run (``provenance.save_run_config``) so that its hash in
+    the record gives it back."""
+    from losskernel.provenance import save_run_config
+
     handle = open(log, "w", buffering=1)
     sys.stdout = sys.stderr = handle
     set_thread_pools(threads)
-    run_step(job, job_record(job, code_dir), threads)
+    if run_config is not None:
+        save_run_config(run_config)
+    run_step(job, job_record(job, code_dir, run_config=run_config), threads)
 
 
-def job_record(job: Job, code_dir: str | os.PathLike, rule: str | None = None
-               ) -> dict[str, str | int]:
-    """The provenance record of a job's outputs: its arguments as the config, its rule (or
-    ``rule``), wildcards, seed and inputs, and the git state of ``code_dir``, the code's
-    repository."""
+def job_record(job: Job, code_dir: str | os.PathLike, rule: str | None = None,
+               run_config: Mapping | None = None) -> dict[str, str | int]:
+    """The provenance record of a job's outputs: its arguments as its settings, the hash of
+    ``run_config`` (the run's whole config) as its config, its rule (or ``rule``), wildcards,
+    seed and inputs, and the git state of ``code_dir``, the code's repository."""
     from losskernel.provenance import collect_provenance
 
     seed = job.wildcards.get("seed", job.arguments.get("seed"))
     return collect_provenance(
-        job.arguments, rule=rule or job.rule, wildcards=job.wildcards,
+        job.arguments, run_config=run_config, rule=rule or job.rule, wildcards=job.wildcards,
         seed=None if seed is None else int(seed), inputs=paths(job.inputs), workdir=code_dir)
 
 
