@@ -226,7 +226,8 @@ def test_a_second_snakemake_in_the_same_directory_is_refused(tmp_path):
     """The first run is stopped (SIGSTOP) once it has trained the model, so the second surely
     starts while it holds the directory's lock; the first then finishes with its files intact."""
     target = output("sample_chain", "traces", run="seed0", chain="0")
-    command = [*SNAKEMAKE, target, "--directory", str(tmp_path), "--cores", "1", *CONFIGS]
+    command = [*SNAKEMAKE, target, "--directory", str(tmp_path), "--cores", "1", *CONFIGS,
+               CONFIG[-1]]  # one chain per job, as the module's PLAN
     first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
     model = tmp_path / output("train_model", "model")
