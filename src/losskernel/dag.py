@@ -174,7 +174,7 @@ def block_name(chains: range) -> str:
 def run_blocks(plan: Plan, experiment: Experiment, run_name: str) -> list[range]:
     """The blocks of chains of a run, one sampling job each (config key chains_per_job)."""
     return chain_blocks(experiment.run(run_name).sampling["num_chains"],
-                        plan.config.get("chains_per_job", "all"))
+                        plan.config["chains_per_job"])  # the schema's default: all
 
 
 def _sample_chain(plan, experiment, wildcards):
@@ -184,7 +184,7 @@ def _sample_chain(plan, experiment, wildcards):
         raise KeyError(f"run {run.name} of {experiment.name} samples its "
                        f"{run.sampling['num_chains']} chains (sampling.num_chains) in the jobs "
                        f"chain={', '.join(blocks)} (chains_per_job: "
-                       f"{plan.config.get('chains_per_job', 'all')}), not chain="
+                       f"{plan.config['chains_per_job']}), not chain="
                        f"{wildcards['chain']}")
     model = experiment_file(experiment.model_source,
                             "model.pt" if run.checkpoint is None else "checkpoints.pt")

@@ -25,7 +25,7 @@ import re
 import shutil
 import socket
 import subprocess
-import tempfile
+import threading
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -135,16 +135,9 @@ def save_run_config(config: Mapping, directory: str | os.PathLike = RUN_CONFIG_D
     path = run_config_path(config_sha256(plain), directory)
     if path.is_file():
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(prefix=f"{path.stem}.", suffix=".partial.yaml",
-                                       dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            yaml.safe_dump(plain, out, sort_keys=True, allow_unicode=True)
-        os.replace(partial, path)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, shared=True) as partial:
+        partial.write_text(yaml.safe_dump(plain, sort_keys=True, allow_unicode=True),
+                           encoding="utf-8")
     return path
 
 
@@ -167,7 +160,7 @@ DISK_FULL_BYTES = 1 << 20
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, shared: bool = False) -> Iterator[Path]:
     """A temporary sibling of ``path`` to write to, renamed onto ``path`` once the body succeeds.
 
     The temporary file is ``<stem>.partial<suffix>`` in the same directory (created if needed),
@@ -177,10 +170,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     disk is full (less than ``DISK_FULL_BYTES`` left) it is re-raised as an ``OSError`` ENOSPC
     naming ``path``, since netCDF and torch report a failed write only as "HDF error" or
     "unexpected pos". A SIGKILL can leave the temporary file; the next write replaces it.
+    With ``shared`` (several writers of the same content at once, as every job of a run saves
+    the run's config), each writer has its own ``<stem>.partial.<pid>-<thread><suffix>``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.stem}.partial{path.suffix}")
+    writer = f".{os.getpid()}-{threading.get_ident()}" if shared else ""
+    partial = path.with_name(f"{path.stem}.partial{writer}{path.suffix}")
     try:
         yield partial
         os.replace(partial, path)
