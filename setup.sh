@@ -55,7 +55,16 @@ if ! command -v chromium >/dev/null || ! command -v latexmk >/dev/null; then
     fi
 fi
 
-[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+# torch makes the venv about 6 GB; a full disk would otherwise fail half-way through pip.
+if [ ! -x .venv/bin/python ]; then
+    free_gb=$(( $(df -Pk . | awk 'NR == 2 {print $4}') / 1024 / 1024 ))
+    if [ "$free_gb" -lt 8 ]; then
+        echo "setup.sh: only ${free_gb} GB free on the disk of $(pwd); the venv needs about" \
+             "6 GB and the tests 2 GB more. Free at least 8 GB, or clone to another disk." >&2
+        exit 1
+    fi
+    "$PYTHON" -m venv .venv
+fi
 # pip prints one warning per package for the machine's local index folders; keep the real errors.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.lock \
     2> >(grep -v "is neither a file nor a directory" >&2)
