@@ -59,8 +59,7 @@ def load_plan(args: argparse.Namespace, check_files: bool = True) -> Plan:
 
 def run_rule(args: argparse.Namespace) -> int:
     """Run one job of a rule, as the workflow would."""
-    from losskernel.pipeline import job_record, run_step, set_thread_pools
-    from losskernel.provenance import save_run_config
+    from losskernel.pipeline import run_recorded, set_thread_pools
 
     plan = load_plan(args)
     rule = dag.rules(plan)[args.command]
@@ -78,9 +77,8 @@ def run_rule(args: argparse.Namespace) -> int:
     os.chdir(args.directory)
     _check_files(plan, job, args.force)
     set_thread_pools(args.threads)
-    save_run_config(plan.config)  # the whole config, as the workflow's jobs record it
-    run_step(job, job_record(job, CODE, rule=f"cli:{job.rule}", run_config=plan.config),
-             args.threads)
+    # the whole config, as the workflow's jobs record it
+    run_recorded(job, CODE, args.threads, run_config=plan.config, rule=f"cli:{job.rule}")
     for path in job.outputs.values():
         print(f"wrote {path}")
     return 0
@@ -135,8 +133,7 @@ def calibrate(args: argparse.Namespace) -> int:
     """``losskernel calibrate``: every job of an experiment's calibration that has not run
     (the model first, if missing), in order, in ``--directory``; the last prints the verdict.
     The same jobs as ``snakemake calibrate``."""
-    from losskernel.pipeline import job_record, run_step, set_thread_pools
-    from losskernel.provenance import save_run_config
+    from losskernel.pipeline import run_recorded, set_thread_pools
 
     plan = load_plan(args)
     plan.experiment(args.experiment)  # an unknown name is an error
@@ -153,9 +150,7 @@ def calibrate(args: argparse.Namespace) -> int:
                 print(calibration_verdict(args.experiment, read_tsv(targets[0])))
             continue
         print(command_line(job.rule, job.wildcards), flush=True)
-        save_run_config(plan.config)
-        run_step(job, job_record(job, CODE, rule=f"cli:{job.rule}", run_config=plan.config),
-                 args.threads)
+        run_recorded(job, CODE, args.threads, run_config=plan.config, rule=f"cli:{job.rule}")
     print(f"wrote {' and '.join(targets)}")
     return 0
 

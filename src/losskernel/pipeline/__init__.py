@@ -74,17 +74,23 @@ read their own variable and, unset, take every core."""
 def run_logged(job: Job, log: str | os.PathLike, threads: int, code_dir: str | os.PathLike,
                run_config: Mapping | None = None) -> None:
     """Run a job as a workflow rule does: its output to ``log``, its thread pools sized to
-    ``threads``, and its outputs stamped with :func:`job_record`. ``run_config``, the run's
-    whole config, is saved once per run (``provenance.save_run_config``) so that its hash in
-    the record gives it back."""
-    from losskernel.provenance import save_run_config
-
+    ``threads``, and its outputs stamped (:func:`run_recorded`)."""
     handle = open(log, "w", buffering=1)
     sys.stdout = sys.stderr = handle
     set_thread_pools(threads)
+    run_recorded(job, code_dir, threads, run_config)
+
+
+def run_recorded(job: Job, code_dir: str | os.PathLike, threads: int = 1,
+                 run_config: Mapping | None = None, rule: str | None = None) -> None:
+    """Run a job's step with its outputs stamped with :func:`job_record`. ``run_config``, the
+    run's whole config, is first saved once per run (``provenance.save_run_config``), so that
+    its hash in the record gives it back."""
+    from losskernel.provenance import save_run_config
+
     if run_config is not None:
         save_run_config(run_config)
-    run_step(job, job_record(job, code_dir, run_config=run_config), threads)
+    run_step(job, job_record(job, code_dir, rule=rule, run_config=run_config), threads)
 
 
 def job_record(job: Job, code_dir: str | os.PathLike, rule: str | None = None,

@@ -85,8 +85,15 @@ MAX_BINS = 80
 def _common_bins(values: np.ndarray, low: float, high: float) -> np.ndarray:
     """Edges from ``low`` to ``high``: numpy's ``"auto"`` count for ``values``, at most
     ``MAX_BINS``."""
-    auto = len(np.histogram_bin_edges(values, bins="auto", range=(low, high))) - 1
-    return np.linspace(low, high, min(max(auto, 1), MAX_BINS) + 1)
+    return np.linspace(low, high, _auto_bin_count(values, MAX_BINS, (low, high)) + 1)
+
+
+def _auto_bin_count(values: np.ndarray, most: int,
+                    value_range: tuple[float, float] | None = None) -> int:
+    """numpy's ``"auto"`` number of bins for ``values`` (over ``value_range``), from 1 to
+    ``most``."""
+    auto = len(np.histogram_bin_edges(values, bins="auto", range=value_range)) - 1
+    return min(max(auto, 1), most)
 
 
 def plot_embedding(coords: np.ndarray, groups: np.ndarray, title: str = "") -> Figure:
@@ -203,8 +210,7 @@ def plot_group_histograms(values: np.ndarray, positive: np.ndarray, names: tuple
     positive = np.asarray(positive, dtype=bool)
     floor = float(np.min(values[values > 0])) if np.any(values > 0) else 1e-12
     clipped = np.maximum(values, floor)
-    logs = np.log10(clipped)
-    bins = min(max(len(np.histogram_bin_edges(logs, bins="auto")) - 1, 1), 60)
+    bins = _auto_bin_count(np.log10(clipped), 60)  # log-spaced, as the axis
     labels = {name: f"{name} (n={mask.sum()}, mean {values[mask].mean():.3g})"
               for name, mask in ((names[0], ~positive), (names[1], positive))}
     table = pd.DataFrame({"value": clipped,
