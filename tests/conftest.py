@@ -1,8 +1,12 @@
-"""Shared fixtures. Tests run on CPU with one torch thread, as the workflow's rules do."""
+"""Shared fixtures. Tests run on CPU with one torch thread, as the workflow's rules do, and
+in a home of their own."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -10,6 +14,42 @@ import pytest
 import torch
 
 torch.set_num_threads(1)
+
+USER_STATE_VARIABLES = ("TORCH_HOME", "NLTK_DATA", "MPLCONFIGDIR", "SNAKEMAKE_PROFILE",
+                        "SNAKEMAKE_OUTPUT_CACHE", "XDG_RUNTIME_DIR")
+"""Variables that point a library at the user's own files; the tests unset them."""
+HOME_KEY = pytest.StashKey[Path]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give the whole run, and every process it starts, an empty home of its own.
+
+    What a library keeps under the user's home or cache must not decide whether a test passes:
+    ArviZ warns once a day, remembered in ``~/.cache/arviz``; torch looks for weights in
+    ``~/.cache/torch``, nltk for corpora in ``~/nltk_data``, matplotlib for a ``matplotlibrc``,
+    and snakemake for profiles in ``~/.config/snakemake``. So ``HOME`` and the XDG base
+    directories point into a new temporary directory before any test module is imported,
+    removed when the run ends. Set at configure time, before collection, so that the
+    libraries that read them on import see them too.
+    """
+    home = Path(tempfile.mkdtemp(prefix="losskernel-tests-home-"))
+    config.stash[HOME_KEY] = home
+    for variable in USER_STATE_VARIABLES:
+        os.environ.pop(variable, None)
+    os.environ.update({
+        "HOME": str(home),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local/share"),
+        "XDG_STATE_HOME": str(home / ".local/state"),
+    })
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    home = config.stash.get(HOME_KEY, None)
+    if home is not None:
+        shutil.rmtree(home, ignore_errors=True)
+
 
 
 @pytest.fixture(autouse=True)

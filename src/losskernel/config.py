@@ -12,7 +12,8 @@ A config is read in four steps, each done in one place:
    experiment schema each experiment's task extends with its ``SETTINGS_SCHEMA``.
 
 :func:`read_config` does all four (the defaults are valid values, so the schema checks the
-config as the jobs will see it). Errors are ``ConfigError`` naming the dotted key and the
+config as the jobs will see it), after refusing NaN and ±inf at any key
+(:func:`refuse_non_finite`). Errors are ``ConfigError`` naming the dotted key and the
 fix, raised before anything runs. Checks across keys (the figure seed among the seeds, enough
 checkpoints, files that exist) belong to :class:`losskernel.plan.Plan`.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -75,10 +77,33 @@ def read_config(config: Mapping, schema_path: str | os.PathLike,
     if not isinstance(config.get("experiments"), Mapping) or not config["experiments"]:
         raise ConfigError(f"invalid config key experiments: it must name at least one "
                           f"experiment. Fix it in {source}")
+    refuse_non_finite(config, source)
     schema = load_yaml(schema_path)
     filled = fill_defaults(resolve_variants(config), schema)
     validate_schema(filled, schema, f"{source}; allowed values are described in {schema_path}")
     return filled
+
+
+def refuse_non_finite(config: Any, source: str, path: tuple[str | int, ...] = ()) -> None:
+    """Raise ``ConfigError`` naming the first key (in file order) whose value is NaN or ±inf.
+
+    YAML reads ``.nan`` and ``.inf`` as floats, and JSON schema's ``minimum`` and
+    ``exclusiveMinimum`` let NaN through (every comparison with NaN is false), so without this
+    a NaN step size would pass the dry run and fail only at sampling time, after training. No
+    setting of the workflow means anything with a non-finite value, so every key is checked,
+    those of a user's task schema too.
+    """
+    if isinstance(config, Mapping):
+        for key, value in config.items():
+            refuse_non_finite(value, source, (*path, key))
+    elif isinstance(config, list | tuple):
+        for index, value in enumerate(config):
+            refuse_non_finite(value, source, (*path, index))
+    elif isinstance(config, float) and not math.isfinite(config):
+        key = ".".join(str(part) for part in path) or "(top level)"
+        raise ConfigError(f"invalid config key {key}: {config} is not a finite number "
+                          f"(YAML reads .nan and .inf as numbers); write a finite value. "
+                          f"Fix it in {source}.")
 
 
 def lay_over(base: Mapping, variant: Mapping) -> dict:

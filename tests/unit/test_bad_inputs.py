@@ -155,6 +155,20 @@ CASES = [
      "experiments.fashion.analysis.checks.max_rhat", "less than or equal to the minimum of 1"),
     ("allow-unconverged-as-text", experiment("modarith", training={"allow_unconverged": "yes"}),
      "experiments.modarith.training.allow_unconverged", "is not of type 'boolean'"),
+    # non-finite numbers (YAML's .nan and .inf): the schema's minimum lets NaN through
+    ("nbeta-nan", experiment("modarith", sampling={"nbeta": float("nan")}),
+     "experiments.modarith.sampling.nbeta", "nan is not a finite number"),
+    ("localization-inf", experiment("digits", sampling={"localization": float("inf")}),
+     "experiments.digits.sampling.localization", "inf is not a finite number"),
+    ("gamma-sweep-minus-inf",
+     experiment("digits", analysis={"gamma_sweep": {"localizations": [10, float("-inf")]}}),
+     "experiments.digits.analysis.gamma_sweep.localizations.1", "-inf is not a finite number"),
+    ("label-noise-nan", experiment("digits", data={"label_noise": float("nan")}),
+     "experiments.digits.data.label_noise", "write a finite value"),
+    ("learning-rate-inf-in-a-variant",
+     {"experiments": {"digits-fast": {"based_on": "digits",
+                                      "training": {"learning_rate": float("inf")}}}},
+     "experiments.digits-fast.training.learning_rate", "inf is not a finite number"),
     # execution
     ("chains-per-job-zero", {"chains_per_job": 0},
      "chains_per_job", "'all' was expected; 0 is less than the minimum of 1"),
@@ -202,6 +216,34 @@ def test_a_bad_config_is_refused_naming_the_key(default_config, name, override, 
 BAD_YAML = "experiments:\n  digits:\n    sampling: {step_size: 1e-3}\n"
 """A mistake as a researcher types it: YAML 1.1 reads 1e-3 as a string."""
 BAD_KEY = "experiments.digits.sampling.step_size"
+NON_FINITE_YAML = {  # YAML's spellings of NaN and infinity, each read as a float
+    ".nan": ("experiments:\n  modarith:\n    sampling: {nbeta: .nan}\n",
+             "experiments.modarith.sampling.nbeta: nan is not a finite number"),
+    ".inf": ("experiments:\n  digits:\n    sampling: {localization: .inf}\n",
+             "experiments.digits.sampling.localization: inf is not a finite number"),
+    "-.Inf": ("experiments:\n  fashion:\n    sampling: {step_size: -.Inf}\n",
+              "experiments.fashion.sampling.step_size: -inf is not a finite number"),
+}
+
+
+@pytest.mark.parametrize("spelling", list(NON_FINITE_YAML))
+def test_snakemake_and_validate_config_refuse_non_finite_numbers(tmp_path, capsys, spelling):
+    text, says = NON_FINITE_YAML[spelling]
+    (tmp_path / "override.yaml").write_text(text)
+    code = cli.main(["validate-config", "--config", str(DEFAULT), str(tmp_path / "override.yaml"),
+                     "--schema", str(SCHEMA)])
+    assert code == 2
+    assert f"invalid config key {says}" in capsys.readouterr().err
+    if spelling == ".nan":  # the dry run reads the config through the same call
+        work = tmp_path / "work"
+        work.mkdir()
+        run = subprocess.run(
+            [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+             "--directory", str(work), "-n", "--configfile", str(DEFAULT),
+             str(tmp_path / "override.yaml")],
+            cwd=work, capture_output=True, text=True, timeout=600)
+        assert run.returncode != 0 and f"invalid config key {says}" in run.stdout + run.stderr
+        assert not (work / "results").exists()
 
 
 def test_snakemake_refuses_a_bad_override_before_any_job(tmp_path):

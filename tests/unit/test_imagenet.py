@@ -172,19 +172,29 @@ def test_config_checks_name_the_key_and_the_fix(tmp_path, settings):
     trained = {**base, "model": MODEL}
     with pytest.raises(ValueError, match=r"^training: model\.source 'train' needs"):
         imagenet.check_settings(trained)
-    torch_cache = imagenet.weights_path({"weights": "torch_cache"})
-    assert torch_cache.name == "googlenet-1378be20.pth" and torch_cache.parent.name == "checkpoints"
 
 
-def test_pretrained_names_the_weights_and_checkpoint_steps(tmp_path):
+def test_torch_cache_is_the_file_torchvision_downloads_under_torch_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    expected = tmp_path / "torch/hub/checkpoints/googlenet-1378be20.pth"  # torch.hub's layout
+    assert imagenet.weights_path({"weights": "torch_cache"}) == expected
+    monkeypatch.delenv("TORCH_HOME")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert imagenet.weights_path({"weights": "torch_cache"}) == (
+        tmp_path / "cache/torch/hub/checkpoints/googlenet-1378be20.pth")
+
+
+def test_pretrained_names_the_weights_and_checkpoint_steps(tmp_path, monkeypatch):
     assert imagenet.pretrained(MODEL) is None  # source train: trained here
     model_settings = {**MODEL, "source": "pretrained", "weights": str(tmp_path / "w.pth"),
                       "checkpoints": [{"step": 0, "path": "a.pt"}, {"step": 500, "path": "b.pt"}]}
     assert imagenet.pretrained(model_settings) == Pretrained(
         str(tmp_path / "w.pth"), ((0, "a.pt"), (500, "b.pt")))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     from_cache = imagenet.pretrained({**model_settings, "weights": "torch_cache",
                                       "checkpoints": []})
-    assert from_cache == Pretrained(str(imagenet.weights_path({"weights": "torch_cache"})), ())
+    assert from_cache == Pretrained(
+        str(tmp_path / "torch/hub/checkpoints/googlenet-1378be20.pth"), ())
     assert imagenet.available_checkpoints({"model": model_settings}) == 2
     trained = {"model": MODEL, "training": {"num_checkpoints": 7, "max_steps": 1000}}
     # the distinct steps training saves: log_spaced_steps(1000, 7) = [0, 3, 15, 62, 250, 1000]

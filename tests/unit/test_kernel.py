@@ -44,6 +44,41 @@ def test_float32_kernel_matches_the_float64_reference_at_scale(rng, kind, centri
         assert np.all(np.diag(fast) == 1) and np.abs(fast).max() <= 1
 
 
+EDGE_SHAPES = {  # inputs N, block_inputs, chunk_columns: every edge of the blocks and chunks
+    "one partial block": (7, 512, 4096),
+    "exactly one block": (64, 64, 4096),
+    "N a multiple of the block, chunks of one column": (96, 32, 1),
+    "blocks and chunks that do not divide N": (301, 16, 97),
+    "over one default chunk, the last block partial": (4500, 512, 4096),
+}
+
+
+def independent_kernel(losses: np.ndarray, kind: str) -> np.ndarray:
+    """K by ``np.cov``, R by ``np.corrcoef`` over the varying inputs (0 elsewhere), in float64."""
+    stacked = losses.reshape(-1, losses.shape[-1]).astype(np.float64)
+    if kind == "covariance":
+        return np.cov(stacked, rowvar=False)
+    varying = np.ptp(stacked, axis=0) > 0
+    expected = np.zeros((stacked.shape[1],) * 2)
+    expected[np.ix_(varying, varying)] = np.corrcoef(stacked[:, varying], rowvar=False)
+    return expected
+
+
+@pytest.mark.parametrize("precision", ["float32", "float64"])
+@pytest.mark.parametrize("kind", ["covariance", "correlation"])
+@pytest.mark.parametrize("shape", list(EDGE_SHAPES))
+def test_kernel_is_exactly_symmetric_and_right_at_every_block_edge(rng, shape, kind, precision):
+    num_inputs, block_inputs, chunk_columns = EDGE_SHAPES[shape]
+    scales = 10.0 ** rng.uniform(-1, 1, num_inputs)
+    losses = (3.0 + scales * rng.normal(size=(2, 20, num_inputs))).astype(precision)
+    losses[:, :, -2] = 0.25  # a constant input, in the last block and chunk
+    actual = kernel.compute_kernel(losses, kind, precision=precision,
+                                   block_inputs=block_inputs, chunk_columns=chunk_columns)
+    assert actual.dtype == np.dtype(precision) and actual.shape == (num_inputs, num_inputs)
+    np.testing.assert_array_equal(actual, actual.T)
+    assert_kernel_close(actual, independent_kernel(losses, kind), precision)
+
+
 def test_covariance_kernel_recovers_a_known_covariance(rng):
     true_covariance = np.array([[2.0, 0.8, 0.0], [0.8, 1.0, -0.3], [0.0, -0.3, 0.5]])
     samples = rng.multivariate_normal(np.zeros(3), true_covariance, size=200_000)
@@ -112,3 +147,7 @@ def test_invalid_arguments_are_named():
         kernel.covariance_kernel(np.zeros((2, 1, 3)), centring="per_chain")
     with pytest.raises(ValueError, match="precision"):
         kernel.compute_kernel(np.zeros((2, 5, 3)), precision="float16")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="block_inputs must be a positive number of inputs, got 0"):
+        kernel.compute_kernel(np.ones((2, 5, 3)), block_inputs=0)
+    with pytest.raises(ValueError, match=r"chunk_columns must be a positive number .* got 0"):
+        kernel.compute_kernel(np.ones((2, 5, 3)), chunk_columns=0)

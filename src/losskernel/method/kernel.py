@@ -18,7 +18,8 @@ losses ``Z = Lc / ||Lc||`` (columns of unit norm), ``R = Z^T Z``, with no N x N 
 
 Centring and scaling run in float64; the product runs in float32 by default. It is symmetric,
 so only the blocks on and above the diagonal are multiplied (half the work of a general matrix
-product of the same shape) and the rest are their transposes (``benchmarks/RESULTS.md``). Its
+product of the same shape) and the rest are their transposes (``benchmarks/RESULTS.md``); the
+result is exactly symmetric on every CPU, the diagonal blocks included (:func:`_gram`). Its
 error is that of a float32 dot product of S terms, about 1e-6 relative to ``sqrt(K_ii K_jj)``;
 ``precision="float64"`` is the reference.
 """
@@ -39,6 +40,10 @@ KernelKind = Literal["covariance", "correlation"]
 Precision = Literal["float32", "float64"]
 CENTRINGS: tuple[str, ...] = ("pooled", "per_chain")
 KERNEL_KINDS: tuple[str, ...] = ("covariance", "correlation")
+BLOCK_INPUTS = 512
+"""Inputs per block row of the matrix product (:func:`_gram`)."""
+CHUNK_COLUMNS = 4096
+"""Inputs standardized at a time in float64 for R (:func:`standardized_losses`)."""
 
 
 def centre_losses(
@@ -73,22 +78,32 @@ def degrees_of_freedom(num_chains: int, num_draws: int, centring: Centring) -> i
     return dof
 
 
-def _gram(columns: np.ndarray, block: int = 512) -> np.ndarray:
+def _gram(columns: np.ndarray, block_inputs: int = BLOCK_INPUTS) -> np.ndarray:
     """``columns^T columns`` for ``columns (S, N)``, in the dtype of ``columns``, exactly
-    symmetric.
+    symmetric on every CPU.
 
-    Block row ``i`` (``block`` inputs) is multiplied from the diagonal rightwards, one matrix
+    Block row ``i`` (``block_inputs`` inputs) is multiplied from the diagonal rightwards, one matrix
     product on views of ``columns``; the blocks below the diagonal are copies of their
-    transposes. This does the half of the work that BLAS's syrk (numpy's ``X.T @ X``) does,
-    without syrk's element-by-element mirror of the other triangle. On this project's 2-core
-    CPU that was 1.6-2.3x faster than syrk for N = 4096, S = 800, and 1.1x for N = 10000,
-    S = 2000 (the latter is section 3 of ``benchmarks/RESULTS.md``).
+    transposes. The diagonal block comes from a general matrix product, whose ``(a, b)`` and
+    ``(b, a)`` entries are two dot products that BLAS may sum in different orders (they
+    differed in the last bit on some CPUs), so its lower triangle is replaced by the mirror of
+    its upper one: ``O(N * block_inputs)`` copies against the product's ``O(N^2 * S)`` work.
+
+    This does the half of the work that BLAS's syrk (numpy's ``X.T @ X``) does, without
+    syrk's element-by-element mirror of the other triangle. On this project's 2-core CPU that
+    was 1.6-2.3x faster than syrk for N = 4096, S = 800, and 1.1x for N = 10000, S = 2000
+    (section 3 of ``benchmarks/RESULTS.md``; the mirror of the diagonal blocks costs about 1 %,
+    ``benchmarks/kernel_symmetry.py``).
     """
+    if block_inputs < 1:
+        raise ValueError(f"block_inputs must be a positive number of inputs, got {block_inputs}")
     num_inputs = columns.shape[1]
     gram = np.empty((num_inputs, num_inputs), dtype=columns.dtype)
-    for start in range(0, num_inputs, block):
-        stop = start + block
+    for start in range(0, num_inputs, block_inputs):
+        stop = min(start + block_inputs, num_inputs)
         np.matmul(columns[:, start:stop].T, columns[:, start:], out=gram[start:stop, start:])
+        diagonal = gram[start:stop, start:stop]
+        np.copyto(diagonal, diagonal.T.copy(), where=np.tri(stop - start, k=-1, dtype=bool))
         gram[stop:, start:stop] = gram[start:stop, stop:].T
     return gram
 
@@ -100,15 +115,19 @@ def _check_precision(precision: str) -> np.dtype:
 
 
 def covariance_kernel(
-    losses: np.ndarray, centring: Centring = "pooled", precision: Precision = "float32"
+    losses: np.ndarray, centring: Centring = "pooled", precision: Precision = "float32", *,
+    block_inputs: int = BLOCK_INPUTS,
 ) -> np.ndarray:
-    """The loss kernel ``K = Lc^T Lc / dof``, shape ``(N, N)``, from ``losses (chain, draw, N)``."""
+    """The loss kernel ``K = Lc^T Lc / dof``, shape ``(N, N)``, from ``losses (chain, draw, N)``.
+
+    Exactly symmetric. ``block_inputs`` sets the blocks of the product (:func:`_gram`); it
+    changes the rounding of the entries, never their symmetry."""
     dtype = _check_precision(precision)
     num_chains, num_draws, _ = losses.shape
     dof = degrees_of_freedom(num_chains, num_draws, centring)
     centred = centre_losses(losses, centring, dtype)
     centred *= dtype.type(1 / np.sqrt(dof))  # on the S x N operand, not on the N x N result
-    return _gram(centred)
+    return _gram(centred, block_inputs)
 
 
 ROUNDING_ULPS = 4
@@ -129,7 +148,7 @@ def constant_inputs(losses: np.ndarray) -> np.ndarray:
 
 def standardized_losses(
     losses: np.ndarray, centring: Centring = "pooled", dtype: np.dtype | type = np.float32,
-    chunk_columns: int = 4096,
+    chunk_columns: int = CHUNK_COLUMNS,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``Z = Lc / ||Lc||`` column by column, shape ``(S, N)`` in ``dtype``, so that ``R = Z^T Z``;
     and which inputs vary (not :func:`constant_inputs`; the other columns of Z are 0).
@@ -137,6 +156,8 @@ def standardized_losses(
     Centring, norms and scaling run in float64 a chunk of columns at a time (each column is
     centred on its own), so the float64 temporaries are ``S x chunk_columns``, not ``S x N``.
     """
+    if chunk_columns < 1:
+        raise ValueError(f"chunk_columns must be a positive number of inputs, got {chunk_columns}")
     num_chains, num_draws, num_inputs = losses.shape
     standardized = np.empty((num_chains * num_draws, num_inputs), dtype=dtype)
     varies = np.empty(num_inputs, dtype=bool)
@@ -151,18 +172,21 @@ def standardized_losses(
 
 
 def correlation_kernel(
-    losses: np.ndarray, centring: Centring = "pooled", precision: Precision = "float32"
+    losses: np.ndarray, centring: Centring = "pooled", precision: Precision = "float32", *,
+    block_inputs: int = BLOCK_INPUTS, chunk_columns: int = CHUNK_COLUMNS,
 ) -> np.ndarray:
     """The normalized kernel ``R = Z^T Z`` with ``Z = Lc / ||Lc||`` column by column.
 
     A constant input (:func:`constant_inputs`) has ``R_ij = 0`` for every j, itself included,
-    as in :func:`correlation_from_covariance`; every other diagonal entry is 1.
+    as in :func:`correlation_from_covariance`; every other diagonal entry is 1. Exactly
+    symmetric; ``block_inputs`` (:func:`_gram`) and ``chunk_columns``
+    (:func:`standardized_losses`) bound the memory and change only the rounding.
     """
     dtype = _check_precision(precision)
     num_chains, num_draws, _ = losses.shape
     degrees_of_freedom(num_chains, num_draws, centring)  # the same check as for K
-    standardized, varies = standardized_losses(losses, centring, dtype)
-    correlation = _gram(standardized)
+    standardized, varies = standardized_losses(losses, centring, dtype, chunk_columns)
+    correlation = _gram(standardized, block_inputs)
     np.clip(correlation, -1.0, 1.0, out=correlation)
     np.fill_diagonal(correlation, varies.astype(dtype))
     return correlation
@@ -178,14 +202,17 @@ def correlation_from_covariance(covariance: np.ndarray) -> np.ndarray:
 
 def compute_kernel(
     losses: np.ndarray, kind: KernelKind = "correlation", centring: Centring = "pooled",
-    precision: Precision = "float32",
+    precision: Precision = "float32", *, block_inputs: int = BLOCK_INPUTS,
+    chunk_columns: int = CHUNK_COLUMNS,
 ) -> np.ndarray:
-    """The covariance kernel K or the normalized kernel R from ``losses (chain, draw, N)``."""
+    """The covariance kernel K or the normalized kernel R from ``losses (chain, draw, N)``,
+    exactly symmetric (the block sizes: :func:`correlation_kernel`)."""
     if kind not in KERNEL_KINDS:
         raise ValueError(f"kind must be one of {KERNEL_KINDS}, got {kind!r}")
     if kind == "covariance":
-        return covariance_kernel(losses, centring, precision)
-    return correlation_kernel(losses, centring, precision)
+        return covariance_kernel(losses, centring, precision, block_inputs=block_inputs)
+    return correlation_kernel(losses, centring, precision, block_inputs=block_inputs,
+                              chunk_columns=chunk_columns)
 
 
 def kernel_dataset(
