@@ -3,15 +3,18 @@ in a home of their own."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest
 import torch
+from threadpoolctl import ThreadpoolController
 
 torch.set_num_threads(1)
 
@@ -51,14 +54,30 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(home, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def restored_thread_counts() -> Iterator[None]:
+    """Put torch's thread count and every loaded BLAS/OpenMP pool's back as they were: a step
+    run in-process sizes them to its ``threads`` (``pipeline.io``, ``threadpool_limits``), and
+    a later test must not run with another test's pools. A pool first loaded inside is left."""
+    torch_threads = torch.get_num_threads()
+    pools = {pool.filepath: pool.num_threads for pool in ThreadpoolController().lib_controllers}
+    try:
+        yield
+    finally:
+        for pool in ThreadpoolController().lib_controllers:
+            if pool.filepath in pools and pool.num_threads != pools[pool.filepath]:
+                pool.set_num_threads(pools[pool.filepath])
+        torch.set_num_threads(torch_threads)  # last: torch's OpenMP pool is one of the above
+
 
 @pytest.fixture(autouse=True)
 def isolated_environment():
-    """Restore the environment after each test: a step run in-process (the command line)
-    sizes thread pools through variables such as OMP_NUM_THREADS, which must not reach the
-    processes later tests start."""
+    """Restore the environment and the thread pools after each test: a step run in-process
+    (the command line) sizes thread pools, directly and through variables such as
+    OMP_NUM_THREADS, which must reach neither later tests nor the processes they start."""
     saved = dict(os.environ)
-    yield
+    with restored_thread_counts():
+        yield
     os.environ.clear()
     os.environ.update(saved)
 
