@@ -4,8 +4,9 @@ Every case is an override laid over config/config.yaml, key by key as ``snakemak
 --configfile config/config.yaml override.yaml`` lays it (``DELETE`` removes a key, which an
 override file cannot, to show a forgotten one). The merged config goes through
 :meth:`losskernel.plan.Plan.from_config`, the one call the Snakefile makes to validate at parse
-time (workflow/rules/common.smk), so the table runs in seconds. One test runs ``snakemake -n``
-itself on one mistake, and one the ``losskernel validate-config`` command.
+time (workflow/rules/common.smk), so the table runs in seconds. Two tests run ``snakemake -n``
+itself (on a number YAML reads as text, and on a NaN), and two the ``losskernel
+validate-config`` command.
 
 Mistakes already tested elsewhere are not repeated here: a non-numeric step size, negative
 localization, non-prime modulus, too many kernel inputs per task, knn_k of modarith, diagnostics
@@ -226,6 +227,15 @@ NON_FINITE_YAML = {  # YAML's spellings of NaN and infinity, each read as a floa
 }
 
 
+def dry_run(override: Path, work: Path) -> subprocess.CompletedProcess:
+    """``snakemake -n`` of the default config with ``override`` laid over it, in ``work``."""
+    work.mkdir()
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+         "--directory", str(work), "-n", "--configfile", str(DEFAULT), str(override)],
+        cwd=work, capture_output=True, text=True, timeout=600)
+
+
 @pytest.mark.parametrize("spelling", list(NON_FINITE_YAML))
 def test_snakemake_and_validate_config_refuse_non_finite_numbers(tmp_path, capsys, spelling):
     text, says = NON_FINITE_YAML[spelling]
@@ -235,31 +245,19 @@ def test_snakemake_and_validate_config_refuse_non_finite_numbers(tmp_path, capsy
     assert code == 2
     assert f"invalid config key {says}" in capsys.readouterr().err
     if spelling == ".nan":  # the dry run reads the config through the same call
-        work = tmp_path / "work"
-        work.mkdir()
-        run = subprocess.run(
-            [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
-             "--directory", str(work), "-n", "--configfile", str(DEFAULT),
-             str(tmp_path / "override.yaml")],
-            cwd=work, capture_output=True, text=True, timeout=600)
+        run = dry_run(tmp_path / "override.yaml", tmp_path / "work")
         assert run.returncode != 0 and f"invalid config key {says}" in run.stdout + run.stderr
-        assert not (work / "results").exists()
+        assert not (tmp_path / "work/results").exists()
 
 
 def test_snakemake_refuses_a_bad_override_before_any_job(tmp_path):
     (tmp_path / "override.yaml").write_text(BAD_YAML)
-    work = tmp_path / "work"
-    work.mkdir()
-    run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
-         "--directory", str(work), "-n", "--configfile", str(DEFAULT),
-         str(tmp_path / "override.yaml")],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    run = dry_run(tmp_path / "override.yaml", tmp_path / "work")
     output = run.stdout + run.stderr
     assert run.returncode != 0, output[-3000:]
     assert f"invalid config key {BAD_KEY}: '1e-3' is not of type 'number'" in output
     assert "write 1.0e-3" in output
-    assert not (work / "results").exists()  # nothing ran
+    assert not (tmp_path / "work/results").exists()  # nothing ran
 
 
 def test_validate_config_exits_2_naming_the_key(tmp_path, capsys):
