@@ -1,4 +1,5 @@
 """``losskernel <rule> ...``: every job of the workflow from a shell, without Snakemake.
+(``losskernel calibrate`` is the exception: it hands the calibration to Snakemake.)
 
 Every rule of the workflow is a command of the same name. It reads the same config files as
 ``snakemake`` (later files override earlier ones, key by key), takes the job's wildcards as
@@ -17,7 +18,7 @@ and, besides the rules:
     losskernel validate-config --config config/config.yaml my-overrides.yaml
     losskernel jobs            --experiment <name>      # every job of an experiment
     losskernel plan            --experiment <name>      # sizes and hours of its jobs
-    losskernel calibrate       --experiment <name>      # pass/fail of a grid of SGLD settings
+    losskernel calibrate       --experiment <name>      # snakemake's calibration, its verdict
     losskernel provenance results/figures/<name>/<figure>.png
 """
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -130,28 +132,30 @@ def list_jobs(args: argparse.Namespace) -> int:
 
 
 def calibrate(args: argparse.Namespace) -> int:
-    """``losskernel calibrate``: every job of an experiment's calibration that has not run
-    (the model first, if missing), in order, in ``--directory``; the last prints the verdict.
-    The same jobs as ``snakemake calibrate``."""
-    from losskernel.pipeline import run_recorded, set_thread_pools
+    """``losskernel calibrate``: Snakemake makes an experiment's calibration table and figure
+    in ``--directory`` (every point whose inputs or settings changed, the model first if it is
+    missing: Snakemake's rerun rules), then the verdict is printed from the table."""
+    from losskernel.pipeline.diagnostics import calibration_verdict
+    from losskernel.pipeline.io import read_tsv
 
-    plan = load_plan(args)
-    plan.experiment(args.experiment)  # an unknown name is an error
-    Path(args.directory).mkdir(parents=True, exist_ok=True)
-    os.chdir(args.directory)
-    set_thread_pools(args.threads)
+    plan = load_plan(args)  # a bad config or experiment is refused before Snakemake starts
+    plan.experiment(args.experiment)
+    snakefile = CODE.parents[1] / "Snakefile"
+    if not snakefile.is_file():
+        raise FileNotFoundError(f"{snakefile} does not exist: losskernel calibrate runs the "
+                                f"workflow of a clone of the repository, with this package "
+                                f"installed from it (setup.sh does)")
     targets = dag.calibration_targets(plan, [args.experiment])
-    for job in dag.jobs_for(plan, targets):
-        if all(Path(path).exists() for path in job.outputs.values()):
-            if job.rule == "calibrate_experiment":  # done before: say its verdict again
-                from losskernel.pipeline.diagnostics import calibration_verdict
-                from losskernel.pipeline.io import read_tsv
-
-                print(calibration_verdict(args.experiment, read_tsv(targets[0])))
-            continue
-        print(command_line(job.rule, job.wildcards), flush=True)
-        run_recorded(job, CODE, args.threads, run_config=plan.config, rule=f"cli:{job.rule}")
-    print(f"wrote {' and '.join(targets)}")
+    Path(args.directory).mkdir(parents=True, exist_ok=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "snakemake", *targets, "--snakefile", str(snakefile),
+         "--directory", str(Path(args.directory).resolve()), "--cores", str(args.threads),
+         "--configfile", *(str(Path(path).resolve()) for path in args.config)], check=False)
+    if run.returncode != 0:
+        print(f"losskernel calibrate: snakemake stopped (exit {run.returncode}); its log "
+              f"above names the job that failed", file=sys.stderr)
+        return 1
+    print(calibration_verdict(args.experiment, read_tsv(Path(args.directory) / targets[0])))
     return 0
 
 
@@ -264,10 +268,12 @@ def _add_other_commands(commands, common: argparse.ArgumentParser) -> None:
     _add_plan_command(commands, common)
     sub = commands.add_parser(
         "calibrate", parents=[common], help="short SGLD runs over a grid of step size × nβ "
-        "× γ (analysis.calibration), each marked pass/fail with the reason; suggests one")
+        "× γ (analysis.calibration), run by Snakemake (what changed only), each marked "
+        "pass/fail with the reason; suggests one")
     sub.add_argument("--experiment", required=True)
     sub.add_argument("--directory", default=".", help="where results/ is (default: here)")
-    sub.add_argument("--threads", type=int, default=1, help="cores for each job")
+    sub.add_argument("--threads", "--cores", type=int, default=1,
+                     help="cores Snakemake may use (its --cores; default 1)")
     sub.set_defaults(handler=calibrate)
     sub = commands.add_parser(
         "provenance", help="the lineage of a result back to configs, seeds and code version, "

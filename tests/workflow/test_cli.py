@@ -160,16 +160,30 @@ def test_jobs_lists_every_job_as_a_command(capsys):
 
 
 @pytest.mark.slow
-def test_calibrate_runs_the_grid_and_names_the_verdict(copy_of_the_run):
+def test_calibrate_runs_what_changed_through_snakemake_and_names_the_verdict(copy_of_the_run,
+                                                                           tmp_path):
     """`losskernel calibrate` on the tiny digits model: ε = 0.001 and a diverging ε = 10 ×
     (nβ = 0, 50), each point a short run of 2 chains × 20 draws in one process; every setting
-    gets a status and the reason, the terminal the verdict."""
-    result = losskernel("calibrate", "--experiment", "digits", "--config", *CONFIGS,
-                        "--schema", SCHEMA, "--directory", str(copy_of_the_run))
+    gets a status and the reason, the terminal the verdict. Snakemake decides what runs: a
+    second call runs nothing, a step size added to the grid runs its points only, and a
+    retrained model reruns every point."""
+    def calibrate(*overrides: Path) -> subprocess.CompletedProcess:
+        return losskernel("calibrate", "--experiment", "digits", "--config", *CONFIGS,
+                          *map(str, overrides), "--schema", SCHEMA,
+                          "--directory", str(copy_of_the_run))
+
+    def points() -> dict[str, int]:
+        """Each calibration point's file and when it was written."""
+        return {path.stem: path.stat().st_mtime_ns
+                for path in (copy_of_the_run / "results/digits/calibration").glob("*.tsv")}
+
+    model = (copy_of_the_run / "results/digits/model.pt").stat().st_mtime_ns
+    result = calibrate()
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "losskernel calibration_point --experiment digits --point eps10-nbeta50-gamma100" \
-        in result.stdout
-    assert "train_model" not in result.stdout  # the model exists
+    assert (copy_of_the_run / "results/digits/model.pt").stat().st_mtime_ns == model
+    first = points()
+    assert sorted(first) == ["eps0.001-nbeta0-gamma100", "eps0.001-nbeta50-gamma100",
+                             "eps10-nbeta0-gamma100", "eps10-nbeta50-gamma100"]
     table = pd.read_csv(copy_of_the_run / "results/digits/calibration.tsv", sep="\t",
                         comment="#").set_index(["step_size", "nbeta"])
     assert sorted(table.index) == [(1e-3, 0), (1e-3, 50), (10, 0), (10, 50)]
@@ -179,9 +193,26 @@ def test_calibrate_runs_the_grid_and_names_the_verdict(copy_of_the_run):
     assert table.loc[(1e-3, 50), "status"] in ("pass", "fail")
     assert table.loc[(1e-3, 50), "configured"] and not table.loc[(10, 50), "configured"]
     assert "calibration of digits:" in result.stdout
+    assert "  step_size 10, nbeta 50, localization 100: fail (diverged)" in result.stdout
     assert "configured: step_size 0.001" in result.stdout
     assert (copy_of_the_run / "results/figures/digits/calibration.png").stat().st_size > 0
-    again = losskernel("calibrate", "--experiment", "digits", "--config", *CONFIGS,
-                       "--schema", SCHEMA, "--directory", str(copy_of_the_run))
-    assert "calibration_point" not in again.stdout  # every point is done: nothing reruns
+
+    again = calibrate()
+    assert again.returncode == 0 and points() == first  # every point is done: nothing reruns
     assert "calibration of digits:" in again.stdout
+
+    wider = tmp_path / "wider.yaml"  # laid over the smoke config's grid, key by key
+    wider.write_text("experiments:\n  digits:\n    analysis:\n"
+                     "      calibration: {step_sizes: [1.0e-3, 10.0, 3.0e-3]}\n")
+    widened = calibrate(wider)
+    assert widened.returncode == 0, widened.stderr[-3000:]
+    after = points()
+    assert {point for point, written in after.items() if first.get(point) != written} == {
+        "eps0.003-nbeta0-gamma100", "eps0.003-nbeta50-gamma100"}
+    assert "  step_size 0.003, nbeta 50, localization 100: " in widened.stdout
+
+    retrained = losskernel("train_model", "--experiment", "digits", "--config", *CONFIGS,
+                           "--schema", SCHEMA, "--directory", str(copy_of_the_run), "--force")
+    assert retrained.returncode == 0, retrained.stderr[-3000:]
+    assert calibrate(wider).returncode == 0
+    assert all(written != after[point] for point, written in points().items())

@@ -123,16 +123,19 @@ def calibrate_experiment(inputs: Files, outputs: Files, *, experiment: str,
 
 
 def calibration_verdict(experiment: str, table: pd.DataFrame) -> str:
-    """What the calibration says, in a few lines: the configured setting's status and the
-    suggestion."""
+    """What the calibration says, in a few lines: every setting's status (the nβ = 0 controls
+    left out), then the configured setting's and the suggestion."""
+    def setting(row) -> str:
+        return (f"step_size {row.step_size:g}, nbeta {row.nbeta:g}, localization "
+                f"{row.localization:g}: {row.status}"
+                + (f" ({row.reason})" if isinstance(row.reason, str) and row.reason else ""))
+
+    graded = table[table["status"] != "control"]
     lines = [f"calibration of {experiment}: {int((table['status'] == 'pass').sum())} of "
-             f"{int((table['status'] != 'control').sum())} settings pass"]
+             f"{len(graded)} settings pass",
+             *(f"  {setting(row)}" for row in graded.itertuples())]
     for label, column in (("configured", "configured"), ("suggested", "suggested")):
-        for row in table[table[column]].itertuples():
-            lines.append(f"  {label}: step_size {row.step_size:g}, nbeta {row.nbeta:g}, "
-                         f"localization {row.localization:g}: {row.status}"
-                         + (f" ({row.reason})" if isinstance(row.reason, str) and row.reason
-                            else ""))
+        lines += [f"  {label}: {setting(row)}" for row in table[table[column]].itertuples()]
     if not table["suggested"].any():
         lines.append("  no setting passes: widen the grid (analysis.calibration)")
     return "\n".join(lines)
