@@ -100,10 +100,14 @@ def refuse_non_finite(config: Any, source: str, path: tuple[str | int, ...] = ()
         for index, value in enumerate(config):
             refuse_non_finite(value, source, (*path, index))
     elif isinstance(config, float) and not math.isfinite(config):
-        key = ".".join(str(part) for part in path) or "(top level)"
-        raise ConfigError(f"invalid config key {key}: {config} is not a finite number "
+        raise ConfigError(f"invalid config key {dotted_key(path)}: {config} is not a finite number "
                           f"(YAML reads .nan and .inf as numbers); write a finite value. "
                           f"Fix it in {source}.")
+
+
+def dotted_key(path: Sequence[str | int]) -> str:
+    """A key's place in the config as error messages name it: ``experiments.x.seeds.1``."""
+    return ".".join(str(part) for part in path) or "(top level)"
 
 
 def lay_over(base: Mapping, variant: Mapping) -> dict:
@@ -209,7 +213,7 @@ def _raise_first(errors, prefix: tuple[str, ...], where: str) -> None:
     errors = sorted(errors, key=lambda e: (len(e.path), [str(p) for p in e.path]))
     if errors:
         error = errors[0]
-        key = ".".join(str(part) for part in (*prefix, *error.path)) or "(top level)"
+        key = dotted_key((*prefix, *error.path))
         more = f" ({len(errors) - 1} more problem(s) after this one)" if len(errors) > 1 else ""
         raise ConfigError(f"invalid config key {key}: {error.message}.{_hint(error)} "
                           f"Fix it in {where}.{more}")

@@ -92,8 +92,8 @@ def _gram(columns: np.ndarray, block_inputs: int = BLOCK_INPUTS) -> np.ndarray:
     This does the half of the work that BLAS's syrk (numpy's ``X.T @ X``) does, without
     syrk's element-by-element mirror of the other triangle. On this project's 2-core CPU that
     was 1.6-2.3x faster than syrk for N = 4096, S = 800, and 1.1x for N = 10000, S = 2000
-    (section 3 of ``benchmarks/RESULTS.md``; the mirror of the diagonal blocks costs about 1 %,
-    ``benchmarks/kernel_symmetry.py``).
+    (section 3 of ``benchmarks/RESULTS.md``). The mirror of the diagonal blocks took no
+    measurable time at N = 10000, S = 2000 (``benchmarks/kernel_symmetry.py``).
     """
     if block_inputs < 1:
         raise ValueError(f"block_inputs must be a positive number of inputs, got {block_inputs}")
