@@ -5,9 +5,10 @@
 #   snakemake --cores all --configfile config/config.yaml config/imagenet.yaml figure1
 #   snakemake --cores all calibrate            # pass/fail of a grid of SGLD settings
 #
-# What each experiment runs is known to the package (losskernel.plan, losskernel.dag); the
-# rules in workflow/rules/, one file per stage, say how each job is executed, and every job
-# runs its step of losskernel.pipeline through workflow/scripts/run_step.py.
+# Which experiments, runs and seeds exist, and what each job is told, come from the package
+# (losskernel.plan, losskernel.params); the rules in workflow/rules/, one file per stage, write
+# the files each job reads and writes, and each rule runs its step of losskernel.pipeline
+# through its own script, workflow/scripts/<rule>.py.
 
 from snakemake.utils import min_version
 
@@ -31,25 +32,64 @@ include: "workflow/rules/paper.smk"
 include: "workflow/rules/calibration.smk"
 
 
+# The run's whole config, resolved, under its hash: every output's provenance names it by that
+# hash (config_sha256), and `losskernel provenance --show-config` reads it back.
+rule run_config:
+    output:
+        config="results/provenance/configs/{sha256}.yaml",
+    log:
+        "results/logs/run_config/{sha256}.log",
+    benchmark:
+        "results/benchmarks/run_config/{sha256}.tsv"
+    localrule: True
+    conda:
+        "envs/analysis.yaml"
+    script:
+        "workflow/scripts/run_config.py"
+
+
 rule all:
     default_target: True
     input:
-        dag.targets(PLAN),
+        checks(PLAN.experiments),
+        rules.headline_table.output.table,
+        rules.paper_macros.output.macros,
+        [path for name in PLAN.experiments for path in figures(name)],
+        expand(rules.run_config.output.config, sha256=CONFIG_SHA256),
 
 
 rule check:
     input:
         # every experiment's gates (analysis.checks): a failed one stops the workflow
-        dag.check_targets(PLAN),
+        checks(PLAN.experiments),
+        expand(rules.run_config.output.config, sha256=CONFIG_SHA256),
 
 
 rule figure1:
     input:
-        # the experiments that draw Figure 1: their figures and headline rows
-        dag.offering_targets(PLAN, "figure1"),
+        # the experiments that draw Figure 1: their figures, headline rows and checks
+        [path for name in offering("figure1") for path in figures(name)],
+        expand(rules.summarize_experiment.output.headline, experiment=offering("figure1")),
+        checks(offering("figure1")),
+        expand(rules.run_config.output.config, sha256=CONFIG_SHA256),
 
 
 rule calibrate:
     input:
         # every experiment's calibration table and figure (analysis.calibration)
-        dag.calibration_targets(PLAN),
+        tables=expand(rules.calibrate_experiment.output.table, experiment=PLAN.experiments),
+        figures=expand(rules.calibrate_experiment.output.figure, experiment=PLAN.experiments),
+        config=expand(rules.run_config.output.config, sha256=CONFIG_SHA256),
+    # no output: every call prints each experiment's verdict (its tables are made only when
+    # their inputs or settings changed), on the terminal and in the log
+    log:
+        "results/logs/calibrate/verdict.log",
+    benchmark:
+        "results/benchmarks/calibrate/verdict.tsv"
+    localrule: True
+    conda:
+        "envs/analysis.yaml"
+    params:
+        experiments=list(PLAN.experiments),
+    script:
+        "workflow/scripts/calibrate.py"

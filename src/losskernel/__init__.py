@@ -7,8 +7,8 @@ regenerates its paper's figures.
 ``losskernel.plotting``     every figure
 ``losskernel.tasks``        the experiments' tasks and their contract (``tasks.protocol``)
 ``losskernel.plan``         what a config's experiments run (runs, readings, checks)
-``losskernel.dag``          each rule's files and each job's arguments
+``losskernel.params``       what each job is told (its rule's params)
 ``losskernel.pipeline``     one step per rule: load, call the method and readings, write
-``losskernel.cli``          every rule as a command, and ``plan``, ``jobs``, ``provenance``
+``losskernel.cli``          ``validate-config``, ``plan``, ``calibrate``, ``provenance``
 ==========================  ==================================================================
 """

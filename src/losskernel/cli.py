@@ -1,24 +1,12 @@
-"""``losskernel <rule> ...``: every job of the workflow from a shell, without Snakemake.
-(``losskernel calibrate`` is the exception: it hands the calibration to Snakemake.)
+"""``losskernel``: check a config, size an experiment's jobs, calibrate, trace a result.
 
-Every rule of the workflow is a command of the same name. It reads the same config files as
-``snakemake`` (later files override earlier ones, key by key), takes the job's wildcards as
-options, and runs the job the workflow would run: the same input files, output files and
-arguments (``losskernel.dag``), the same step (``losskernel.pipeline``). Paths are relative to
-``--directory`` (default: here), as with ``snakemake --directory``. An output that exists is
-not replaced without ``--force``; ``--output NAME=PATH`` writes an output elsewhere. Examples:
-
-    losskernel train_model    --experiment <name>
-    losskernel sample_chain   --experiment <name> --run seed0 --chain 0-3
-    losskernel merge_chains   --experiment <name> --run seed0
-    losskernel compute_kernel --experiment <name> --run seed0
-
-and, besides the rules:
+Snakemake runs every job of the workflow and decides what to rerun: ``snakemake --cores all``
+for everything, ``snakemake <file>`` for one result and what it needs. These commands read the
+same config files as ``snakemake`` (later files override earlier ones, key by key):
 
     losskernel validate-config --config config/config.yaml my-overrides.yaml
-    losskernel jobs            --experiment <name>      # every job of an experiment
     losskernel plan            --experiment <name>      # sizes and hours of its jobs
-    losskernel calibrate       --experiment <name>      # snakemake's calibration, its verdict
+    losskernel calibrate                                # snakemake's target calibrate
     losskernel provenance results/figures/<name>/<figure>.png
 """
 
@@ -28,13 +16,11 @@ import argparse
 import os
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from losskernel import dag
 from losskernel.config import ConfigError, load_config
 from losskernel.errors import CheckFailed
-from losskernel.job import Job, paths
 from losskernel.plan import Plan
 from losskernel.provenance import ProvenanceError
 
@@ -42,120 +28,32 @@ DEFAULT_CONFIG = ["config/config.yaml"]
 DEFAULT_SCHEMA = Path("workflow/schemas/config.schema.yaml")
 CODE = Path(__file__).resolve().parent
 """Where the package's code is: the git state of its repository goes into provenance."""
-OTHER_COMMANDS = ("validate-config", "jobs", "plan", "provenance", "calibrate")
-"""The commands that are no rule."""
-WILDCARD_HELP = {
-    "experiment": "the experiment (a key of experiments in the config)",
-    "run": "the run: seed<S>, gamma<γ> or checkpoint<i> (see `losskernel jobs`)",
-    "seed": "the SGLD seed (one of sampling.seeds)",
-    "chain": "the chains of the job: one (3) or a block (0-3); `losskernel jobs` lists them",
-    "point": "a setting of the calibration grid: eps<ε>-nbeta<nβ>-gamma<γ>",
-}
-
-
 def load_plan(args: argparse.Namespace, check_files: bool = True) -> Plan:
     """The plan of the command's config files."""
     return Plan.from_config(load_config(args.config), args.schema,
                             source=" + ".join(map(str, args.config)), check_files=check_files)
 
 
-def run_rule(args: argparse.Namespace) -> int:
-    """Run one job of a rule, as the workflow would."""
-    from losskernel.pipeline import run_recorded, set_thread_pools
-
-    plan = load_plan(args)
-    rule = dag.rules(plan)[args.command]
-    try:
-        job = dag.job(plan, args.command, {name: str(getattr(args, name))
-                                           for name in rule.wildcards})
-    except KeyError as error:
-        raise ConfigError(error.args[0]) from None
-    outputs = {**job.outputs, **_redirected(args.output, job.outputs)}
-    arguments = dict(job.arguments)
-    if getattr(args, "save_every", None) is not None:
-        arguments["save_every_seconds"] = args.save_every
-    job = Job(job.rule, job.step, job.wildcards, job.inputs, outputs, arguments)
-    Path(args.directory).mkdir(parents=True, exist_ok=True)
-    os.chdir(args.directory)
-    _check_files(plan, job, args.force)
-    set_thread_pools(args.threads)
-    # the whole config, as the workflow's jobs record it
-    run_recorded(job, CODE, args.threads, run_config=plan.config, rule=f"cli:{job.rule}")
-    for path in job.outputs.values():
-        print(f"wrote {path}")
-    return 0
-
-
-def _redirected(overrides: Sequence[str], outputs: dict[str, str]) -> dict[str, str]:
-    """``NAME=PATH`` options as absolute paths by output name."""
-    redirected = {}
-    for override in overrides:
-        name, _, path = override.partition("=")
-        if name not in outputs or not path:
-            raise ConfigError(f"--output {override!r}: give NAME=PATH with NAME one of this "
-                              f"rule's outputs: {', '.join(outputs)}")
-        redirected[name] = str(Path(path).resolve())
-    return redirected
-
-
-def _check_files(plan: Plan, job: Job, force: bool) -> None:
-    """Every input exists (else name the rule that makes it); no output is replaced unless
-    ``force``."""
-    for path in paths(job.inputs):
-        if not Path(path).exists():
-            maker = dag.producer(plan, path)
-            hint = "" if maker is None else (f"; make it with `{command_line(*maker)}` or "
-                                             f"snakemake")
-            raise FileNotFoundError(f"input {path} does not exist (in {Path.cwd()}){hint}")
-    existing = [path for path in job.outputs.values() if Path(path).exists()]
-    if existing and not force:
-        raise FileExistsError(f"{', '.join(existing)} exists already; pass --force to replace "
-                              f"it, or --output NAME=PATH to write elsewhere")
-
-
-def command_line(rule: str, wildcards: Mapping[str, str]) -> str:
-    """The command that runs the job of ``rule`` at ``wildcards``."""
-    return f"losskernel {rule}" + "".join(f" --{name} {value}"
-                                         for name, value in wildcards.items())
-
-
-def list_jobs(args: argparse.Namespace) -> int:
-    """Every job of the workflow's target ``all`` (or of one experiment), as the command that
-    runs it, in an order that runs each after the jobs it reads from."""
-    plan = load_plan(args, check_files=False)
-    if args.experiment is not None:
-        plan.experiment(args.experiment)  # an unknown name is an error
-    for job in dag.jobs_for(plan, dag.targets(plan)):
-        if args.experiment in (None, job.wildcards.get("experiment")):
-            print(command_line(job.rule, job.wildcards))
-    return 0
-
-
 def calibrate(args: argparse.Namespace) -> int:
-    """``losskernel calibrate``: Snakemake makes an experiment's calibration table and figure
-    in ``--directory`` (every point whose inputs or settings changed, the model first if it is
-    missing: Snakemake's rerun rules), then the verdict is printed from the table."""
-    from losskernel.pipeline.diagnostics import calibration_verdict
-    from losskernel.pipeline.io import read_tsv
-
-    plan = load_plan(args)  # a bad config or experiment is refused before Snakemake starts
-    plan.experiment(args.experiment)
+    """``losskernel calibrate``: Snakemake's target ``calibrate`` in ``--directory``, with this
+    checkout's workflow: every experiment's calibration table and figure (the points whose
+    inputs or settings changed, the model first if it is missing: Snakemake's rerun rules),
+    then each experiment's verdict, which the target prints."""
+    load_plan(args)  # a bad config is refused before Snakemake starts
     snakefile = CODE.parents[1] / "Snakefile"
     if not snakefile.is_file():
         raise FileNotFoundError(f"{snakefile} does not exist: losskernel calibrate runs the "
                                 f"workflow of a clone of the repository, with this package "
                                 f"installed from it (setup.sh does)")
-    targets = dag.calibration_targets(plan, [args.experiment])
     Path(args.directory).mkdir(parents=True, exist_ok=True)
     run = subprocess.run(
-        [sys.executable, "-m", "snakemake", *targets, "--snakefile", str(snakefile),
+        [sys.executable, "-m", "snakemake", "calibrate", "--snakefile", str(snakefile),
          "--directory", str(Path(args.directory).resolve()), "--cores", str(args.threads),
          "--configfile", *(str(Path(path).resolve()) for path in args.config)], check=False)
     if run.returncode != 0:
         print(f"losskernel calibrate: snakemake stopped (exit {run.returncode}); its log "
               f"above names the job that failed", file=sys.stderr)
         return 1
-    print(calibration_verdict(args.experiment, read_tsv(Path(args.directory) / targets[0])))
     return 0
 
 
@@ -188,37 +86,6 @@ def trace_provenance(args: argparse.Namespace) -> int:
                    for node in nodes))
 
 
-def rule_names(argv: Sequence[str]) -> dict[str, list[str]]:
-    """Every rule (a command) with its wildcards: the fixed rules, the rules the built-in
-    tasks declare, and those of the tasks of the config named in ``argv`` (if it reads). The
-    config is read only when ``argv`` names no command known without it (a task's own rule)."""
-    from losskernel.tasks import BUILTIN_TASKS, load_task
-
-    found = {name: rule.wildcards for name, rule in dag.RULES.items()}
-    for task in BUILTIN_TASKS:
-        module = load_task(task)
-        for declaration in (*module.DATA_FILES, *module.READINGS, *module.FIGURES):
-            found[declaration.rule] = dag.declared_wildcards(declaration)
-    if argv and (argv[0] in found or argv[0] in OTHER_COMMANDS):
-        return found
-    known = argparse.Namespace(config=_option_values(argv, "--config") or DEFAULT_CONFIG,
-                               schema=(_option_values(argv, "--schema") or [DEFAULT_SCHEMA])[0])
-    try:
-        plan = load_plan(known, check_files=False)
-    except (ConfigError, OSError):
-        return found  # the command itself reports a config that does not read
-    return {**found, **{name: rule.wildcards for name, rule in dag.rules(plan).items()}}
-
-
-def _option_values(argv: Sequence[str], option: str) -> list[str]:
-    """The values after ``option`` in ``argv`` (up to the next option), before parsing."""
-    if option not in argv:
-        return []
-    values = list(argv[argv.index(option) + 1:])
-    return values[:next((i for i, value in enumerate(values) if value.startswith("-")),
-                        len(values))]
-
-
 def _common_options() -> argparse.ArgumentParser:
     options = argparse.ArgumentParser(add_help=False)
     options.add_argument("--config", nargs="+", default=DEFAULT_CONFIG,
@@ -228,49 +95,23 @@ def _common_options() -> argparse.ArgumentParser:
     return options
 
 
-def build_parser(rules: dict[str, list[str]]) -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="losskernel", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    common = _common_options()
-    for name, wildcards in rules.items():
-        _add_rule_command(commands, common, name, wildcards)
-    _add_other_commands(commands, common)
+    _add_commands(commands, _common_options())
     return parser
 
 
-def _add_rule_command(commands, common: argparse.ArgumentParser, name: str,
-                      wildcards: list[str]) -> None:
-    sub = commands.add_parser(name, parents=[common], help=f"run a job of rule {name}",
-                              description=f"Run one job of the workflow's rule {name}: its "
-                                          f"inputs, outputs and arguments as snakemake's.")
-    for wildcard in wildcards:
-        sub.add_argument(f"--{wildcard}", required=True, help=WILDCARD_HELP[wildcard])
-    sub.add_argument("--directory", default=".", help="where results/ is (default: here)")
-    sub.add_argument("--threads", type=int, default=1, help="cores for the job")
-    sub.add_argument("--output", action="append", default=[], metavar="NAME=PATH",
-                     help="write the output NAME to PATH instead (repeatable)")
-    sub.add_argument("--force", action="store_true", help="replace outputs that exist")
-    if name == "sample_chain":
-        sub.add_argument("--save-every", type=float, default=None, metavar="SECONDS",
-                         help="seconds between progress saves (default 60)")
-    sub.set_defaults(handler=run_rule)
-
-
-def _add_other_commands(commands, common: argparse.ArgumentParser) -> None:
+def _add_commands(commands, common: argparse.ArgumentParser) -> None:
     sub = commands.add_parser("validate-config", parents=[common],
                               help="check config files before anything runs")
     sub.set_defaults(handler=validate)
-    sub = commands.add_parser("jobs", parents=[common],
-                              help="every job of the workflow (or of --experiment), as commands")
-    sub.add_argument("--experiment", default=None)
-    sub.set_defaults(handler=list_jobs)
     _add_plan_command(commands, common)
     sub = commands.add_parser(
         "calibrate", parents=[common], help="short SGLD runs over a grid of step size × nβ "
-        "× γ (analysis.calibration), run by Snakemake (what changed only), each marked "
-        "pass/fail with the reason; suggests one")
-    sub.add_argument("--experiment", required=True)
+        "× γ (analysis.calibration) of every experiment, run by Snakemake (what changed "
+        "only), each marked pass/fail with the reason; suggests one")
     sub.add_argument("--directory", default=".", help="where results/ is (default: here)")
     sub.add_argument("--threads", "--cores", type=int, default=1,
                      help="cores Snakemake may use (its --cores; default 1)")
@@ -315,7 +156,7 @@ def _add_plan_command(commands, common: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(rule_names(argv)).parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
     except (ConfigError, OSError, ProvenanceError) as error:

@@ -1,7 +1,7 @@
 """A job of the workflow: a rule at concrete wildcards, with its files and arguments.
 
-Kept apart from :mod:`losskernel.dag`, which makes jobs from a plan, so that a running job
-imports neither the plan nor the config schema.
+Snakemake makes the jobs; a rule's script hands its job over as the ``snakemake`` object
+(:func:`script_job`). A running job imports neither the plan nor the config schema.
 """
 
 from __future__ import annotations
@@ -31,3 +31,20 @@ def paths(files: Files) -> list[str]:
     """Every path of a job's files, in order."""
     return [str(path) for named in files.values()
             for path in (named if isinstance(named, list | tuple) else [named])]
+
+
+def script_job(snakemake: Any, step: str) -> Job:
+    """The job of a rule's script from its ``snakemake`` object (its ``rule``, ``wildcards``,
+    ``input``, ``output`` and ``params``). The step's arguments are the param ``arguments``
+    (:func:`losskernel.params.job_params`) and every other param by its own name."""
+    params = dict(snakemake.params.items())
+    arguments = {**params.pop("arguments", {}), **params}
+    return Job(rule=snakemake.rule, step=step, wildcards=dict(snakemake.wildcards.items()),
+               inputs=_named(snakemake.input), outputs=_named(snakemake.output),
+               arguments=arguments)
+
+
+def _named(files: Any) -> dict:
+    """Snakemake's named files as a dict: name -> path, or a list of paths."""
+    return {name: value if isinstance(value, str) else list(value)
+            for name, value in files.items()}

@@ -20,7 +20,8 @@ An experiment's runs are its SGLD samplings, each with its own directory under
   training checkpoints, with the trajectory's sampling overrides.
 
 Each run carries only its own settings, so changing another run's settings (another γ, a new
-seed) never reruns it. What the jobs read and write is in :mod:`losskernel.dag`.
+seed) never reruns it. What the jobs read and write is written in the workflow's rules
+(``workflow/rules/*.smk``); what each job is told is in :mod:`losskernel.params`.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import Any
 
 from losskernel.config import ConfigError, read_config
 from losskernel.tasks import load_task
-from losskernel.tasks.protocol import Pretrained, Task
+from losskernel.tasks.protocol import DataFile, FigureSet, Pretrained, Reading, Task
 
 GENERIC_READINGS: dict[str, tuple[str, ...]] = {
     # per-seed readings of the appendix analyses (configured by their analysis section) and
@@ -263,9 +264,25 @@ class Experiment:
         """The named sections of the settings (what a step's arguments carry)."""
         return {name: self.settings[name] for name in names}
 
+    def chain_blocks(self, run_name: str, chains_per_job: int | str) -> list[range]:
+        """The blocks of chains of a run, one sampling job each (config key chains_per_job)."""
+        return chain_blocks(self.run(run_name).sampling["num_chains"], chains_per_job)
+
     def data_files(self) -> dict[str, str]:
         """The task's data files by key: inputs of every step that builds the data."""
         return {data_file.key: data_file.path for data_file in self.task.DATA_FILES}
+
+
+def chain_blocks(num_chains: int, chains_per_job: int | str) -> list[range]:
+    """The chains of a run that each sampling job runs: consecutive blocks of
+    ``chains_per_job`` chains (``"all"``: one block), the last one shorter if need be."""
+    size = num_chains if chains_per_job == "all" else int(chains_per_job)
+    return [range(first, min(first + size, num_chains)) for first in range(0, num_chains, size)]
+
+
+def block_name(chains: range) -> str:
+    """The ``chain`` wildcard of a sampling job: ``3`` for one chain, ``0-3`` for chains 0..3."""
+    return str(chains[0]) if len(chains) == 1 else f"{chains[0]}-{chains[-1]}"
 
 
 class Plan:
@@ -292,6 +309,26 @@ class Plan:
             raise ConfigError(f"no experiment {name!r} in the config; choose from "
                               f"{', '.join(self.experiments)}")
         return self.experiments[name]
+
+    def run_blocks(self, experiment: str, run_name: str) -> dict[str, range]:
+        """The sampling jobs of a run by their ``chain`` wildcard, each with its chains."""
+        blocks = self.experiment(experiment).chain_blocks(run_name, self.config["chains_per_job"])
+        return {block_name(block): block for block in blocks}
+
+    def declarations(self) -> dict[str, tuple[str, DataFile | Reading | FigureSet]]:
+        """The data files, readings and figure sets of the configured tasks by rule name, each
+        with the config name of a task that declares it (each is a rule of the workflow)."""
+        found: dict[str, tuple[str, DataFile | Reading | FigureSet]] = {}
+        for experiment in self.experiments.values():
+            task = experiment.task
+            for declaration in (*task.DATA_FILES, *task.READINGS, *task.FIGURES):
+                found.setdefault(declaration.rule, (experiment.settings["task"], declaration))
+        return found
+
+    def offering(self, declaration: Reading | FigureSet) -> list[str]:
+        """The experiments whose task declares this reading or figure set."""
+        return [name for name, experiment in self.experiments.items()
+                if declaration in (*experiment.task.READINGS, *experiment.task.FIGURES)]
 
     @property
     def trained(self) -> list[str]:

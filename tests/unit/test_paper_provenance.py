@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from tests.needs import require
 
-from losskernel.pipeline.figures import save_figures
+from losskernel.pipeline.figures import plot_figures, save_figures
 from losskernel.pipeline.paper import (
     figure_groups,
     figure_provenance_macros,
@@ -73,7 +73,7 @@ def test_figure_provenance_comes_from_each_figures_record(tmp_path, monkeypatch)
     (tmp_path / "main.tex").write_text(TEX)
     for name in ("toy/outside.png", "toy/a.png", "toy/b.png"):
         (tmp_path / "results/figures" / name).parent.mkdir(parents=True, exist_ok=True)
-        figure(tmp_path / "results/figures" / name, RECORD, np.sum, np.mean)
+        figure(tmp_path / "results/figures" / name, RECORD, plot_figures, np.mean)
     figure(tmp_path / "results/figures/other/c.png",
            {**RECORD, "rule": "cli:plot_other", "git_dirty": 1}, np.sum, np.median)
     record = read_provenance(tmp_path / "results/figures/toy/a.png")
@@ -84,29 +84,31 @@ def test_figure_provenance_comes_from_each_figures_record(tmp_path, monkeypatch)
     assert text.startswith("% generated from the PNG metadata")
     assert "% rule: paper" in text  # the file's own record
     first = (r"Made by rule \texttt{plot\_toy} (\texttt{workflow/\allowbreak{}scripts/"
-             r"\allowbreak{}run\_step.\allowbreak{}py} $\rightarrow$ \texttt{numpy.\allowbreak{}"
-             r"mean}) at commit \texttt{abc1234}: toy/\allowbreak{}a, b.")
+             r"\allowbreak{}plot\_figures.\allowbreak{}py} $\rightarrow$ "
+             r"\texttt{numpy.\allowbreak{}mean}) at commit \texttt{abc1234}: "
+             r"toy/\allowbreak{}a, b.")
     assert f"\\csname lk@madeby@first\\endcsname{{%\n  {first}}}" in text
     second = (r"Made by rule \texttt{plot\_other} (\texttt{losskernel plot\_other} "
               r"$\rightarrow$ \texttt{numpy.\allowbreak{}median}) at commit \texttt{abc1234} "
               r"(uncommitted changes): other/\allowbreak{}c. Made by rule \texttt{plot\_toy} "
-              r"(\texttt{workflow/\allowbreak{}scripts/\allowbreak{}run\_step.\allowbreak{}py} "
+              r"(\texttt{workflow/\allowbreak{}scripts/\allowbreak{}plot\_figures."
+              r"\allowbreak{}py} "
               r"$\rightarrow$ \texttt{numpy.\allowbreak{}mean}) at commit \texttt{abc1234}: "
               r"toy/\allowbreak{}a.")
     assert f"\\csname lk@madeby@second\\endcsname{{%\n  {second}}}" in text
 
 
 def test_rules_at_one_commit_share_a_sentence():
+    # a record without a step names no script; a step names its rule's script
     made = {"rule": "plot_a", "git_commit": "1234567890", "git_dirty": "1", "draw": "m.f"}
     text = figure_provenance_macros({"key": [
         ("results/figures/x/a.png", made),
-        ("results/figures/x/b.png", {**made, "rule": "plot_b", "draw": "", "step": "m.g"}),
+        ("results/figures/x/b.png", {**made, "rule": "plot_b", "draw": "", "step": "m.plot_b"}),
         ("results/figures/y/c.png", made)]})
     assert (r"Made at commit \texttt{1234567} (uncommitted changes) by rule \texttt{plot\_a} "
-            r"(\texttt{workflow/\allowbreak{}scripts/\allowbreak{}run\_step.\allowbreak{}py} "
-            r"$\rightarrow$ \texttt{m.\allowbreak{}f}): x/\allowbreak{}a; y/\allowbreak{}c; "
+            r"(\texttt{m.\allowbreak{}f}): x/\allowbreak{}a; y/\allowbreak{}c; "
             r"rule \texttt{plot\_b} (\texttt{workflow/\allowbreak{}scripts/\allowbreak{}"
-            r"run\_step.\allowbreak{}py} $\rightarrow$ \texttt{m.\allowbreak{}g}): "
+            r"plot\_b.\allowbreak{}py} $\rightarrow$ \texttt{m.\allowbreak{}plot\_b}): "
             r"x/\allowbreak{}b.}") in text
 
 

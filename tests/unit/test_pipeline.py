@@ -1,13 +1,15 @@
 """The pipeline's steps on tiny real files, run with the arguments the plan gives their jobs.
 
 The tiny experiment is the default ``modarith`` made small (p = 11, an MLP, 8 training steps,
-5 kernel inputs per task, 2 chains of 4 draws). The tests run in a fresh directory, where the
-jobs' relative paths (``results/modarith/...``) are what the workflow would write.
+5 kernel inputs per task, 2 chains of 4 draws). The tests run in a fresh directory and build
+each job as Snakemake would: its files the relative paths its rule in ``workflow/rules/*.smk``
+writes (``results/modarith/...``), its arguments :func:`losskernel.params.job_params`.
 """
 
 from __future__ import annotations
 
 import inspect
+import re
 import signal
 from pathlib import Path
 
@@ -15,9 +17,9 @@ import numpy as np
 import pytest
 import torch
 
-from losskernel import dag, pipeline
+from losskernel import pipeline
 from losskernel.config import load_config, update_config
-from losskernel.job import Job
+from losskernel.job import Files, Job
 from losskernel.method import resume
 from losskernel.method.chains import evaluate_per_sample_losses
 from losskernel.method.kernel import compute_kernel, load_kernel
@@ -26,11 +28,14 @@ from losskernel.method.parallel import sample_chains
 from losskernel.method.resume import SamplingInterrupted
 from losskernel.method.sgld import SGLDConfig
 from losskernel.method.traces import TRACE_VARIABLES, load_traces
+from losskernel.params import PARAMS, job_params
 from losskernel.pipeline.io import checkpoint_steps, load_model, read_tsv
 from losskernel.plan import Plan
 from losskernel.tasks import load_task
+from losskernel.tasks.protocol import DataFile, FigureSet, Reading
 
 ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = ROOT / "workflow/scripts"
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
 TINY = {
     "data": {"modulus": 11},
@@ -74,15 +79,57 @@ def sigterm_handler():
 def trained(plan, tmp_path, monkeypatch):
     """The tiny model trained by its job in a fresh directory (the working directory)."""
     monkeypatch.chdir(tmp_path)
-    job = dag.job(plan, "train_model", {"experiment": "modarith"})
+    job = train_job(plan)
     pipeline.models.train_model(job.inputs, job.outputs, **job.arguments, record=RECORD,
                                 progress=False)
     return job
 
 
-def chain_job(plan, chain: int, run: str = "seed3") -> Job:
-    return dag.job(plan, "sample_chain", {"experiment": "modarith", "run": run,
-                                          "chain": str(chain)})
+def rule_job(plan: Plan, rule: str, wildcards: dict[str, str], inputs: Files,
+             outputs: dict[str, str], **params: object) -> Job:
+    """The job of ``rule`` at ``wildcards`` as its script gets it: the files its rule names,
+    the arguments of :func:`job_params`, and the rule's other ``params`` (the fixed rules'
+    scripts run the step of the rule's name)."""
+    return Job(rule=rule, step=rule, wildcards=wildcards, inputs=inputs, outputs=outputs,
+               arguments={**job_params(plan, rule, wildcards), **params})
+
+
+def train_job(plan: Plan) -> Job:
+    """Rule train_model (models.smk); modarith has no data files to read."""
+    return rule_job(plan, "train_model", {"experiment": "modarith"}, inputs={},
+                    outputs={"model": "results/modarith/model.pt",
+                             "checkpoints": "results/modarith/checkpoints.pt",
+                             "history": "results/modarith/training.tsv"})
+
+
+def chain_job(plan: Plan, chain: int | str, run: str = "seed3") -> Job:
+    """Rule sample_chain (sampling.smk): the model, or for a checkpoint run the checkpoints
+    (common.smk, ``sampled_model``); its state directory that of its chain file."""
+    checkpoint = plan.experiment("modarith").run(run).checkpoint
+    model = "results/modarith/model.pt" if checkpoint is None else (
+        "results/modarith/checkpoints.pt")
+    traces = f"results/modarith/{run}/chains/chain{chain}.nc"
+    return rule_job(plan, "sample_chain", {"experiment": "modarith", "run": run,
+                                           "chain": str(chain)},
+                    inputs={"model": model}, outputs={"traces": traces},
+                    state_dir=str(Path(traces).parent))
+
+
+def merge_job(plan: Plan, run: str = "seed3") -> Job:
+    """Rule merge_chains (sampling.smk): the chain file of each of the run's sampling jobs."""
+    chains = [f"results/modarith/{run}/chains/chain{block}.nc"
+              for block in plan.run_blocks("modarith", run)]
+    return rule_job(plan, "merge_chains", {"experiment": "modarith", "run": run},
+                    inputs={"chains": chains},
+                    outputs={"traces": f"results/modarith/{run}/traces.nc"})
+
+
+def kernel_job(plan: Plan, run: str = "seed3") -> Job:
+    """Rule compute_kernel (kernels.smk)."""
+    return rule_job(plan, "compute_kernel", {"experiment": "modarith", "run": run},
+                    inputs={"traces": f"results/modarith/{run}/traces.nc"},
+                    outputs={"covariance": f"results/modarith/{run}/kernel-covariance.nc",
+                             "correlation": f"results/modarith/{run}/kernel-correlation.nc"})
 
 
 def sample(job: Job, **changes) -> None:
@@ -105,9 +152,9 @@ def reference_chains(plan) -> tuple[dict, np.ndarray]:
 
 def test_train_model_writes_the_model_its_checkpoints_and_history(plan, trained):
     outputs = trained.outputs
-    assert outputs == {"model": "results/modarith/model.pt",
-                       "checkpoints": "results/modarith/checkpoints.pt",
-                       "history": "results/modarith/training.tsv"}
+    # the step writes its rule's outputs and nothing else beside them
+    assert sorted(path.name for path in Path("results/modarith").iterdir()) == [
+        "checkpoints.pt", "model.pt", "training.tsv"]
     saved = torch.load(outputs["model"], weights_only=False)
     settings = plan.experiment("modarith").settings
     assert (saved["task"], saved["data"], saved["model"]) == (TASK, settings["data"],
@@ -132,8 +179,8 @@ def test_train_model_writes_the_model_its_checkpoints_and_history(plan, trained)
 
 def test_sample_chain_writes_one_chain_of_the_kernel_inputs(plan, trained):
     job = chain_job(plan, 1)
-    assert job.outputs == {"traces": "results/modarith/seed3/chains/chain1.nc"}
     assert job.arguments["seed"] == 3 and job.arguments["checkpoint"] is None
+    assert job.arguments["chains"] == [1]  # chains_per_job: 1
     sample(job)
     dataset = load_traces(job.outputs["traces"])
     assert dict(dataset["loss"].sizes) == {"chain": 1, "draw": 4, "obs_id": 10}
@@ -150,8 +197,7 @@ def test_sample_chain_writes_one_chain_of_the_kernel_inputs(plan, trained):
 
 def test_a_checkpoint_run_samples_around_the_chosen_training_checkpoint(plan, trained):
     # 2 of the saved [0, 2, 8]: the first and the last; checkpoint0 is the initialization
-    job = chain_job(plan, 0, run="checkpoint0")
-    assert job.inputs["model"] == "results/modarith/checkpoints.pt"
+    job = chain_job(plan, 0, run="checkpoint0")  # reads checkpoints.pt
     assert job.arguments["checkpoint"] == {"index": 0, "num_checkpoints": 2}
     assert job.arguments["sampling"]["num_draws"] == 5  # the trajectory's override
     sample(job)
@@ -178,9 +224,8 @@ def test_sampling_refuses_a_model_trained_on_other_data_and_writes_nothing(plan,
 def test_two_chain_jobs_merged_equal_one_run_of_both_chains(plan, trained):
     for chain in (1, 0):  # in either order
         pipeline.run_step(chain_job(plan, chain), RECORD, threads=1)
-    merge = dag.job(plan, "merge_chains", {"experiment": "modarith", "run": "seed3"})
-    assert merge.inputs == {"chains": ["results/modarith/seed3/chains/chain0.nc",
-                                       "results/modarith/seed3/chains/chain1.nc"]}
+    assert list(plan.run_blocks("modarith", "seed3")) == ["0", "1"]  # a job per chain
+    merge = merge_job(plan)
     pipeline.run_step(merge, {"rule": "merge_chains"})
     merged = load_traces(merge.outputs["traces"])
     assert merged["chain"].values.tolist() == [0, 1]
@@ -198,15 +243,14 @@ def test_a_job_of_both_chains_side_by_side_equals_a_job_per_chain(plan, trained)
     """chains_per_job: all runs the run's chains in one job on 2 threads; its traces are those
     of the jobs of one chain each, bit for bit."""
     one_job = Plan.from_config({**plan.config, "chains_per_job": "all"}, SCHEMA)
-    block = dag.job(one_job, "sample_chain", {"experiment": "modarith", "run": "seed3",
-                                              "chain": "0-1"})
+    block = chain_job(one_job, "0-1")
     assert block.arguments["chains"] == [0, 1]
     pipeline.run_step(block, RECORD, threads=2)
     for chain in (0, 1):
         pipeline.run_step(chain_job(plan, chain), RECORD, threads=1)
     merged = []
     for layout in (plan, one_job):  # each merge writes the run's traces.nc: keep the values
-        job = dag.job(layout, "merge_chains", {"experiment": "modarith", "run": "seed3"})
+        job = merge_job(layout)
         pipeline.run_step(job, {"rule": "merge_chains"})
         with load_traces(job.outputs["traces"]) as traces:
             merged.append({name: traces[name].values.copy() for name in
@@ -220,12 +264,9 @@ def test_a_job_of_both_chains_side_by_side_equals_a_job_per_chain(plan, trained)
 def test_compute_kernel_writes_both_kernels_of_the_traces(plan, trained):
     for chain in (0, 1):
         sample(chain_job(plan, chain))
-    pipeline.run_step(dag.job(plan, "merge_chains", {"experiment": "modarith", "run": "seed3"}),
-                      RECORD)
-    job = dag.job(plan, "compute_kernel", {"experiment": "modarith", "run": "seed3"})
+    pipeline.run_step(merge_job(plan), RECORD)
+    job = kernel_job(plan)
     assert job.arguments == {"centring": "pooled"}
-    assert job.outputs == {"covariance": "results/modarith/seed3/kernel-covariance.nc",
-                           "correlation": "results/modarith/seed3/kernel-correlation.nc"}
     pipeline.run_step(job, {"rule": "compute_kernel"}, threads=2)  # the step takes no threads
     losses = load_traces(job.inputs["traces"])["loss"].values
     for kind in ("covariance", "correlation"):
@@ -279,23 +320,95 @@ def test_a_state_file_left_by_a_stopped_chain_is_resumed_and_deleted(plan, train
     np.testing.assert_array_equal(resumed["loss"].values[0], chains[0].loss.astype(np.float32))
 
 
-def test_every_rule_gives_its_step_arguments_its_signature_accepts():
-    """For one job of every rule of the default config and the ImageNet config (files not
-    checked), the step's signature binds the job's files, arguments and record."""
-    config = load_config([ROOT / "config/config.yaml", ROOT / "config/imagenet.yaml"])
-    full = Plan.from_config(config, SCHEMA, check_files=False)
+RULE = re.compile(r"^rule (\w+):\n(.*?)(?=^\S|\Z)", re.MULTILINE | re.DOTALL)
+"""A rule written in a Snakemake file: its name and its indented body."""
+DECLARED_SCRIPTS = {DataFile: "make_data_file", Reading: "score_reading",
+                    FigureSet: "plot_figures"}
+"""The script of each kind of a task's declared rule (workflow/rules/tasks.smk)."""
+
+
+def written_rules() -> dict[str, str]:
+    """The body of every rule written out in the Snakefile and workflow/rules/*.smk, by name
+    (the tasks' declared rules, made in a loop of tasks.smk, are not)."""
+    files = [ROOT / "Snakefile", *sorted((ROOT / "workflow/rules").glob("*.smk"))]
+    return {name: body for path in files for name, body in RULE.findall(path.read_text())}
+
+
+def script_step(script: str) -> str | None:
+    """The step a rule's script runs, ``run_script(snakemake, <step>, CODE)``; None for a
+    script that runs no step (a target's)."""
+    found = re.search(r"run_script\(snakemake, (\w+), CODE\)",
+                      (SCRIPTS / f"{script}.py").read_text())
+    return found.group(1) if found else None
+
+
+def rule_jobs(full: Plan) -> dict[str, tuple[str, dict[str, str], list[str]]]:
+    """One job of every rule with params: its script, wildcards and the names of the rule's
+    params but ``arguments``. A fixed rule's job is digits' (it has every analysis; the
+    pretrained model's rule: ImageNet's), a declared rule's one of an experiment it serves."""
+    digits = full.experiment("digits")
+    wildcards = {"experiment": "digits", "run": "seed0", "seed": "0",
+                 "chain": next(iter(full.run_blocks("digits", "seed0"))),
+                 "point": digits.calibration_points[0]}
+    written = written_rules()
     jobs = {}
-    for job in dag.jobs_for(full, [*dag.targets(full), *dag.calibration_targets(full)]):
-        jobs.setdefault(job.rule, job)
-    assert set(jobs) == set(dag.rules(full))
-    assert set(dag.RULES) < set(jobs)
-    assert {job.step for job in jobs.values()} == set(pipeline.STEPS)  # every step is used
-    for rule, job in jobs.items():
-        step = pipeline.STEPS[job.step]
+    for rule in PARAMS:
+        script = re.search(r'script:\s+"\.\./scripts/(\w+)\.py"', written[rule])
+        assert script, f"rule {rule} runs no script of workflow/scripts"
+        params = re.search(r"^ {4}params:\n((?: {8}.*\n)+)", written[rule], re.MULTILINE)
+        others = [name for name in re.findall(r"^ {8}(\w+)=", params.group(1), re.MULTILINE)
+                  if name != "arguments"]
+        at = {**wildcards, "experiment": "imagenet"} if rule == "import_model" else wildcards
+        jobs[rule] = (script.group(1), at, others)
+    for rule, (_, declaration) in full.declarations().items():
+        at = {} if isinstance(declaration, DataFile) else {
+            "experiment": full.offering(declaration)[0], "seed": "0"}
+        jobs[rule] = (DECLARED_SCRIPTS[type(declaration)], at, [])
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def full() -> Plan:
+    """The default config and the ImageNet config (files not checked): every rule has jobs."""
+    config = load_config([ROOT / "config/config.yaml", ROOT / "config/imagenet.yaml"])
+    return Plan.from_config(config, SCHEMA, check_files=False)
+
+
+def test_every_rule_takes_its_own_params_and_its_script_runs_a_step(full):
+    """Every written rule's params are its own entry of losskernel.params.PARAMS, and PARAMS
+    has no rule the workflow lacks; each rule's script runs a step (a fixed rule's, the step of
+    its name); every step is some rule's, and every script of workflow/scripts some rule's."""
+    written = written_rules()
+    params_of = {rule: re.findall(r'arguments=params_of\("(\w+)"\)', body)
+                 for rule, body in written.items()}
+    assert {rule: named for rule, named in params_of.items() if named} == {
+        rule: [rule] for rule in PARAMS}
+    tasks_smk = (ROOT / "workflow/rules/tasks.smk").read_text()
+    assert all(f'"../scripts/{script}.py"' in tasks_smk for script in DECLARED_SCRIPTS.values())
+    jobs = rule_jobs(full)
+    steps = {rule: script_step(script) for rule, (script, _, _) in jobs.items()}
+    assert {rule: steps[rule] for rule in PARAMS} == {rule: rule for rule in PARAMS}
+    assert set(steps.values()) == set(pipeline.STEPS)
+    # the targets' scripts (they print or save, and run no step) are the only others
+    targets = {re.search(r'"workflow/scripts/(\w+)\.py"', written[rule]).group(1)
+               for rule in ("run_config", "calibrate")}
+    assert {script_step(script) for script in targets} == {None}
+    assert {path.stem for path in SCRIPTS.glob("*.py")} == {
+        script for script, _, _ in jobs.values()} | targets
+
+
+def test_every_rule_gives_its_step_arguments_its_signature_accepts(full):
+    """For one job of every rule, the step's signature binds the job's files, its arguments
+    (job_params), the rule's other params (sample_chain's state_dir) and the record."""
+    jobs = rule_jobs(full)
+    assert jobs["sample_chain"][2] == ["state_dir"]
+    for rule, (script, wildcards, others) in jobs.items():
+        step = pipeline.STEPS[script_step(script)]
+        arguments = {**job_params(full, rule, wildcards),
+                     **{name: f"<{name}>" for name in others}}
         threads = {"threads": 1} if "threads" in inspect.signature(step).parameters else {}
         try:
-            inspect.signature(step).bind(job.inputs, job.outputs, **job.arguments, record={},
-                                         **threads)
+            inspect.signature(step).bind({}, {}, **arguments, record={}, **threads)
         except TypeError as error:
-            pytest.fail(f"rule {rule}: {job.step}{inspect.signature(step)} does not take "
-                        f"{sorted(job.arguments)}: {error}")
+            pytest.fail(f"rule {rule}: {step.__name__}{inspect.signature(step)} does not take "
+                        f"{sorted(arguments)}: {error}")

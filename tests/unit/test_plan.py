@@ -1,18 +1,19 @@
-"""The plan of a config: runs and their settings, readings, figures, and each job's files and
-arguments (losskernel.plan, losskernel.dag)."""
+"""The plan of a config: runs and their settings, readings, figures, and each job's arguments
+(losskernel.plan, losskernel.params). Which files the jobs read and write is Snakemake's to
+resolve from the rules; the dry runs of tests/workflow check it."""
 
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from losskernel import dag
 from losskernel.config import ConfigError, load_config
-from losskernel.job import paths
-from losskernel.plan import Plan, quoted_settings
+from losskernel.params import job_params
+from losskernel.plan import Plan, block_name, chain_blocks, quoted_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
+APPENDIX_ANALYSES = ("mislabels", "gamma_sweep", "trajectory", "diagnostics")
+"""The analysis sections whose figures workflow/rules/figures.smk draws."""
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +66,10 @@ def test_the_gamma_nearest_the_localization_reuses_the_main_run():
     assert digits.gamma_runs == ["gamma30", "seed0", "gamma1000"]
     assert digits.gamma_seeds == [1, 0, 2]
     assert digits.gamma_replica == ("gamma100-seed3", 100, 3)
-    assert dag.producer(plan_of(config), "results/digits/gamma100-seed3/traces.nc") == (
-        "merge_chains", {"experiment": "digits", "run": "gamma100-seed3"})
+    # no run gamma100: the replica is the one new run beside the main runs' seed0
+    assert [run for run in digits.runs if "gamma" in run] == [
+        "gamma30", "gamma1000", "gamma100-seed3"]
+    assert digits.run("gamma100-seed3").sampling == digits.run("seed0").sampling
 
 
 def plan_of(config) -> Plan:
@@ -90,11 +93,17 @@ def test_calibration_grid_and_points(plan):
         2e-4, 6e-4, 1.8e-3]
     with pytest.raises(KeyError, match="no calibration point 'eps1-nbeta1-gamma1'"):
         digits.calibration_setting("eps1-nbeta1-gamma1")
-    targets = dag.calibration_targets(plan, ["digits"])
-    assert targets == ["results/digits/calibration.tsv", "results/figures/digits/calibration.png"]
-    jobs = dag.jobs_for(plan, targets)
-    assert Counter(job.rule for job in jobs) == {
-        "train_model": 1, "calibration_point": 12, "calibrate_experiment": 1}
+    assert len(set(digits.calibration_points)) == 12  # a job each
+    # a point's job samples at its setting with the calibration's chains, draws and seed
+    point = job_params(plan, "calibration_point",
+                       {"experiment": "digits", "point": "eps0.003-nbeta0-gamma100"})
+    assert point["seed"] == 0
+    assert {key: point["sampling"][key] for key in (
+        "step_size", "nbeta", "localization", "num_chains", "num_draws")} == {
+        "step_size": 3e-3, "nbeta": 0.0, "localization": 100, "num_chains": 4, "num_draws": 200}
+    with pytest.raises(KeyError, match="no calibration point 'eps1-nbeta1-gamma1'"):
+        job_params(plan, "calibration_point", {"experiment": "digits",
+                                               "point": "eps1-nbeta1-gamma1"})
 
 
 def test_every_experiment_has_diagnostic_headline_rows(plan):
@@ -113,31 +122,38 @@ def test_readings_metrics_and_figures(plan):
     assert modarith.experiment_readings == ["trajectory", "diagnostics"]
     assert digits.seed_readings == ["mislabels", "convergence"]
     assert "cross_task_z" in modarith.metrics and "mislabel_roc_auc" in digits.metrics
-    assert dag.figures(plan, "modarith-control") == [
-        f"results/figures/modarith-control/{name}.png"
-        for name in ("kernel_heatmap", "kernel_distributions", "umap", "roc", "diagnostics")]
-    assert len(dag.targets(plan)) == 4 + 2 + 7 + 5 + 9 + 12  # checks, headline, macros, figures
+    control = plan.experiment("modarith-control")
+    assert [figure.name for figure_set in control.task.FIGURES
+            for figure in figure_set.figures.values()] == [
+        "kernel_heatmap", "kernel_distributions", "umap", "roc"]
+    # each experiment's figures: its task's, then those of its appendix analyses
+    assert {name: (sum(len(figure_set.figures) for figure_set in experiment.task.FIGURES),
+                   [section for section in APPENDIX_ANALYSES if section in experiment.analysis])
+            for name, experiment in plan.experiments.items()} == {
+        "modarith": (4, ["trajectory", "diagnostics"]), "modarith-control": (4, ["diagnostics"]),
+        "digits": (0, ["mislabels", "gamma_sweep", "trajectory", "diagnostics"]),
+        "fashion": (6, ["gamma_sweep", "trajectory", "diagnostics"])}
 
 
-def test_a_job_has_its_files_and_arguments(plan):
-    job = dag.job(plan, "sample_chain", {"experiment": "digits", "run": "checkpoint2",
-                                         "chain": "0-1"})
-    assert job.inputs == {"model": "results/digits/checkpoints.pt"}
-    assert job.outputs == {"traces": "results/digits/checkpoint2/chains/chain0-1.nc"}
-    assert job.arguments["seed"] == 0 and job.arguments["chains"] == [0, 1]
-    assert job.arguments["checkpoint"] == {"index": 2, "num_checkpoints": 6}
-    assert job.arguments["state_dir"] == "results/digits/checkpoint2/chains"
-    assert set(job.arguments["settings"]) == {"data", "kernel_inputs"}
-    reading = dag.job(plan, "score_separation", {"experiment": "modarith-control", "seed": "2"})
-    assert reading.step == "score_reading"
-    assert reading.outputs == {"metrics": "results/modarith-control/seed2/separation.tsv",
-                               "scores": "results/modarith-control/seed2/separation-scores.tsv"}
-    assert reading.arguments["settings"] == {"knn_k": 20, "standard_error_batches": 10}
+def test_a_job_has_its_arguments(plan):
+    chain = job_params(plan, "sample_chain", {"experiment": "digits", "run": "checkpoint2",
+                                              "chain": "0-1"})
+    assert chain["seed"] == 0 and chain["chains"] == [0, 1]
+    assert chain["checkpoint"] == {"index": 2, "num_checkpoints": 6}
+    assert set(chain["settings"]) == {"data", "kernel_inputs"}
+    assert "state_dir" not in chain  # the rule's own param: the directory of its output
+    reading = job_params(plan, "score_separation", {"experiment": "modarith-control",
+                                                    "seed": "2"})
+    assert reading == {"task": "modular_arithmetic", "reading": "separation",
+                       "settings": {"knn_k": 20, "standard_error_batches": 10}}
     with pytest.raises(KeyError, match=r"in the jobs chain=0-3 \(chains_per_job: all\), not "
                                        r"chain=1"):
-        dag.job(plan, "sample_chain", {"experiment": "digits", "run": "seed0", "chain": "1"})
+        job_params(plan, "sample_chain", {"experiment": "digits", "run": "seed0", "chain": "1"})
+    with pytest.raises(KeyError, match=r"no run 'gamma7'.*its runs are seed0, seed1"):
+        job_params(plan, "sample_chain", {"experiment": "digits", "run": "gamma7",
+                                          "chain": "0-1"})
     with pytest.raises(KeyError, match="no rule 'sample'"):
-        dag.job(plan, "sample", {})
+        job_params(plan, "sample", {})
 
 
 @pytest.mark.parametrize(("chains_per_job", "blocks"), [
@@ -146,37 +162,26 @@ def test_a_job_has_its_files_and_arguments(plan):
 def test_chains_per_job_splits_a_run_into_blocks_of_chains(chains_per_job, blocks):
     config = load_config([ROOT / "config/config.yaml"])
     plan = plan_of({**config, "chains_per_job": chains_per_job})
-    assert [dag.block_name(block) for block in
-            dag.run_blocks(plan, plan.experiment("digits"), "seed0")] == blocks
-    merge = dag.job(plan, "merge_chains", {"experiment": "digits", "run": "seed0"})
-    assert merge.inputs["chains"] == [f"results/digits/seed0/chains/chain{block}.nc"
-                                      for block in blocks]
-    first = dag.job(plan, "sample_chain", {"experiment": "digits", "run": "seed0",
-                                           "chain": blocks[0]})
-    assert first.arguments["chains"] == list(dag.chain_blocks(4, chains_per_job)[0])
+    assert [block_name(block) for block in chain_blocks(4, chains_per_job)] == blocks
+    assert list(plan.run_blocks("digits", "seed0")) == blocks
+    first = job_params(plan, "sample_chain", {"experiment": "digits", "run": "seed0",
+                                              "chain": blocks[0]})
+    assert first["chains"] == list(chain_blocks(4, chains_per_job)[0])
 
 
-def test_every_file_has_one_producer_and_the_jobs_of_all_are_the_dag(plan):
-    assert dag.producer(plan, "results/digits/gamma30/kernel-correlation.nc") == (
-        "compute_kernel", {"experiment": "digits", "run": "gamma30"})
-    assert dag.producer(plan, "results/modarith/model.pt") == (
-        "train_model", {"experiment": "modarith"})
-    assert dag.producer(plan, "results/nope/model.pt") is None
-    jobs = dag.jobs_for(plan, dag.targets(plan))
-    counts = Counter(job.rule for job in jobs)
+def test_the_runs_and_sampling_jobs_of_the_default(plan):
     # 3 seeds of modarith, digits and fashion (4 chains) and of the control (2 chains);
     # checkpoints of modarith, digits and fashion and their γ with its replica (2 chains)
-    main, small = 3 * 3, 3 + (6 + 6 + 5) + (5 + 1 + 4 + 1)
-    # one sampling job per run (chains_per_job: all)
-    assert counts["sample_chain"] == counts["merge_chains"] == main + small
-    assert counts["diagnose_run"] == main + small
-    assert counts["diagnostics"] == counts["plot_diagnostics"] == 4
-    assert counts["train_model"] == counts["check_experiment"] == 4
-    assert counts["compute_kernel"] == main + small  # K and R in one job
-    assert sum(counts.values()) == 230  # 328 with a job per chain and per kernel
-    made = {path for job in jobs for path in job.outputs.values()}
-    for job in jobs:  # every job reads only what an earlier job made
-        assert set(paths(job.inputs)) <= made
+    assert {name: len(experiment.runs) for name, experiment in plan.experiments.items()} == {
+        "modarith": 3 + 6, "modarith-control": 3, "digits": 3 + 5 + 1 + 6,
+        "fashion": 3 + 4 + 1 + 5}
+    runs = [(name, run) for name, experiment in plan.experiments.items()
+            for run in experiment.runs]
+    # one sampling job per run (chains_per_job: all), one per chain with chains_per_job: 1
+    assert sum(len(plan.run_blocks(*run)) for run in runs) == 40
+    per_chain = plan_of({**load_config([ROOT / "config/config.yaml"]), "chains_per_job": 1})
+    assert sum(len(per_chain.run_blocks(*run)) for run in runs) == 3 * 3 * 4 + (3 + 28) * 2
+    assert plan.trained == list(plan.experiments) and plan.pretrained == []
 
 
 def test_quoted_settings_are_the_numbers_of_data_inputs_and_sampling(plan):

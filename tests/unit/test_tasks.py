@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -11,8 +12,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from losskernel import dag, plan
+from losskernel import plan
 from losskernel.config import experiment_schema, load_yaml
+from losskernel.params import PARAMS
 from losskernel.tasks import BUILTIN_TASKS, defaults, load_task
 from losskernel.tasks.protocol import (
     TASK_MEMBERS,
@@ -28,6 +30,8 @@ SHIPPED = {"modular_arithmetic": ("config/config.yaml", "modarith"),
            "imagenet": ("config/imagenet.yaml", "imagenet"),
            "fashion": ("config/config.yaml", "fashion")}
 """Each built-in task's experiment in the config files that ship with the workflow."""
+WORKFLOW_FILES = [ROOT / "Snakefile", *sorted((ROOT / "workflow/rules").glob("*.smk"))]
+"""The Snakemake files whose rules are written out (tasks.smk makes the declared ones)."""
 
 
 @pytest.fixture(autouse=True)
@@ -121,6 +125,28 @@ def test_figure_captions_exist_and_figures_can_be_drawn(name):
         assert callable(resolve_callable(figure_set.draw))
 
 
+def workflow_rules() -> set[str]:
+    """The rules written in the Snakefile and workflow/rules/*.smk (``rule <name>:``)."""
+    return {name for path in WORKFLOW_FILES
+            for name in re.findall(r"^rule (\w+):", path.read_text(), re.MULTILINE)}
+
+
+def workflow_figures() -> set[str]:
+    """The figures the workflow's own rules draw, ``results/figures/{experiment}/<name>.png``
+    (the appendix analyses' and the calibration's)."""
+    return {name for path in WORKFLOW_FILES if path.name != "tasks.smk"
+            for name in re.findall(r"results/figures/\{experiment\}/(\w+)\.png",
+                                   path.read_text())}
+
+
+def test_the_workflow_rules_and_figures_are_read_from_its_files():
+    assert set(PARAMS) < workflow_rules()  # and the rules without params: all, paper, ...
+    assert {"all", "paper", "run_config", "calibrate"} < workflow_rules()
+    assert workflow_figures() == {
+        "gamma_cka", "gamma_lift", "convergence", "mislabel_roc", "self_covariance",
+        "umap_mislabels", "trajectory_score", "trajectory_umap", "diagnostics", "calibration"}
+
+
 def test_declared_rules_are_unique_across_the_builtin_tasks_and_apart_from_the_fixed_ones():
     tasks = [load_task(name) for name in BUILTIN_TASKS]
     rules = [declaration.rule for task in tasks for declaration in declarations(task)]
@@ -130,7 +156,7 @@ def test_declared_rules_are_unique_across_the_builtin_tasks_and_apart_from_the_f
     for task in tasks:
         for declaration in declarations(task):
             assert by_rule.setdefault(declaration.rule, declaration) == declaration
-    assert set(rules).isdisjoint(dag.RULES)
+    assert set(rules).isdisjoint(workflow_rules())
     assert sorted(set(rules)) == ["fashion_hierarchy", "plot_experiment", "plot_figure1",
                                   "score_hierarchy", "score_separation", "wordnet_hierarchy"]
     # readings and figures write files the generic analyses do not
@@ -138,8 +164,7 @@ def test_declared_rules_are_unique_across_the_builtin_tasks_and_apart_from_the_f
     assert set(readings).isdisjoint({*plan.GENERIC_READINGS, *plan.EXPERIMENT_READINGS})
     figures = {figure.name for task in tasks for figure_set in task.FIGURES
                for figure in figure_set.figures.values()}
-    generic = {name for names in dag.GENERIC_FIGURES.values() for name in names.values()}
-    assert figures.isdisjoint(generic)
+    assert figures.isdisjoint(workflow_figures())
     for task in tasks:
         for data_file in task.DATA_FILES:
             assert data_file.path.endswith(".tsv") and callable(resolve_callable(data_file.make))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -10,11 +12,37 @@ from pathlib import Path
 import pytest
 from tests.needs import require
 
+from losskernel.job import Job
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ["--configfile", str(ROOT / "config/config.yaml"),
            str(ROOT / "tests/smoke/overrides.yaml")]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
 PLANS_WITHOUT_FASHION = ("test_custom_task", "test_imagenet_workflow")
+
+
+RUN_JOB = """\
+import json
+import sys
+
+from losskernel.job import Job
+from losskernel.pipeline import run_step
+
+given = json.loads(open(sys.argv[1]).read())
+run_step(Job(**given["job"]), given["record"])
+"""
+"""A job, from a JSON file, in a process of its own, as a rule's script runs it."""
+
+
+def own_process(job: Job, record: dict, directory: Path) -> list[str]:
+    """The command that runs ``job``'s step with ``record`` in a process of its own, without
+    Snakemake (a test can then set what no rule sets, such as how often a chain saves, and kill
+    it); its script and JSON go to ``directory``. The job's paths are relative to the working
+    directory the command is given."""
+    (directory / "job.json").write_text(json.dumps({"job": dataclasses.asdict(job),
+                                                    "record": record}))
+    (directory / "run_job.py").write_text(RUN_JOB)
+    return [sys.executable, str(directory / "run_job.py"), str(directory / "job.json")]
 
 
 def snakemake(*args: str, cwd: Path = ROOT, **kwargs) -> subprocess.CompletedProcess:

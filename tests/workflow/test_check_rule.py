@@ -1,31 +1,32 @@
 """The `check` rule on the tiny config's finished run: it passes there, and fails, naming the
 experiment, the check and the fix, on a planted NaN, a planted failing control and an
-unconverged model. Each fault is planted in a copy of the run, upstream of the check, and the
-steps after it are rerun with the `losskernel` command line as Snakemake would."""
+unconverged model. Each fault is planted in a copy of the run, upstream of the check, and
+Snakemake reruns what depends on it (a changed file by its time; a changed setting is forced,
+as the copy has no record of the settings the first run used)."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import yaml
+from tests.workflow.conftest import CONFIGS, snakemake
 
 from losskernel.method.traces import load_traces, save_traces
 from losskernel.pipeline.io import read_tsv
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = [str(ROOT / "config/config.yaml"), str(ROOT / "tests/smoke/overrides.yaml")]
 
 
-def losskernel(work: Path, rule: str, *args: str, extra: Path | None = None
-               ) -> subprocess.CompletedProcess:
-    configs = [*CONFIGS, *([str(extra)] if extra else [])]
-    return subprocess.run([sys.executable, "-m", "losskernel.cli", rule, "--config", *configs,
-                           "--directory", str(work), "--force", *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+def check(work: Path, experiment: str, extra: Path | None = None,
+          forcerun: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """Snakemake makes the experiment's checks table in ``work``, rerunning what changed and
+    the jobs of the rules ``forcerun``."""
+    return snakemake(f"results/{experiment}/checks.tsv", "--directory", str(work), "--cores",
+                     "1", *CONFIGS, *([str(extra)] if extra else []),
+                     *(["--forcerun", *forcerun] if forcerun else []))
 
 
 def copy_of(smoke_run, tmp_path: Path, *experiments: str) -> Path:
@@ -60,26 +61,28 @@ def test_a_planted_nan_fails_the_check_naming_the_metric_and_seed(smoke_run, tmp
     text = source.read_text()
     rows = [line for line in text.splitlines() if line.startswith(f"{metric}\t")]
     source.write_text(text.replace(rows[0], f"{metric}\tnan"))
-    assert losskernel(work, "summarize_experiment", "--experiment", "digits").returncode == 0
+    checked = check(work, "digits")  # the summary reads the newer table: it and the check rerun
+    assert checked.returncode != 0
+    assert "rule summarize_experiment:" in checked.stdout + checked.stderr
     summarized = read_tsv(work / "results/digits/headline.tsv").set_index("metric")
     assert summarized.loc[metric, "n"] == 1  # the NaN seed counts nowhere
-    checked = losskernel(work, "check_experiment", "--experiment", "digits")
-    assert checked.returncode != 0
     assert (f"digits: every_seed of {metric}: {metric} has no finite value at seeds [1] of "
             f"[0, 1]") in checked.stderr
-    table = read_tsv(work / "results/digits/checks.tsv")  # the table is kept beside the error
-    assert list(table.loc[~table["passed"], "check"]) == ["every_seed"]
+    # Snakemake deletes a failed job's output: the checks table goes; the log keeps the reason
+    assert not (work / "results/digits/checks.tsv").exists()
+    assert "every_seed" in (work / "results/logs/check_experiment/digits.log").read_text()
 
 
 def test_an_unconverged_model_fails_the_check_unless_allowed(smoke_run, tmp_path):
     work = copy_of(smoke_run, tmp_path, "digits")
     strict = overrides(tmp_path, {"digits": {"training": {"allow_unconverged": False}}})
-    checked = losskernel(work, "check_experiment", "--experiment", "digits", extra=strict)
+    checked = check(work, "digits", extra=strict, forcerun=("check_experiment",))
     assert checked.returncode != 0
     assert ("digits: converged of results/digits/model.pt: results/digits/model.pt did not "
             "meet its convergence target in training.max_steps = 30 steps") in checked.stderr
     assert "training.allow_unconverged: true" in checked.stderr
-    assert losskernel(work, "check_experiment", "--experiment", "digits").returncode == 0
+    assert "rule train_model:" not in checked.stdout + checked.stderr  # only the check reran
+    assert check(work, "digits", forcerun=("check_experiment",)).returncode == 0
 
 
 def plant_cancelling_couplings(path: Path, seed: int) -> None:
@@ -100,29 +103,20 @@ def plant_cancelling_couplings(path: Path, seed: int) -> None:
 
 
 def test_a_control_with_cancelling_couplings_fails_the_entry_test(smoke_run, tmp_path):
-    work = copy_of(smoke_run, tmp_path, "modarith-control")
+    work = copy_of(smoke_run, tmp_path, "modarith-control", "modarith")  # modarith's model
     # bounds for runs of 2 chains x 20 draws: 5 blocks per chain give Student-t with 9 dof
     control = overrides(tmp_path, {"modarith-control": {"analysis": {
         "standard_error_batches": 5, "checks": {"positive_control": True,
                                                 "max_control_entry_z2": 5}}}})
 
-    def rerun_readings() -> subprocess.CompletedProcess:
-        for seed in ("0", "1"):
-            scored = losskernel(work, "score_separation", "--experiment", "modarith-control",
-                                "--seed", seed, extra=control)
-            assert scored.returncode == 0, scored.stderr[-2000:]
-        summarized = losskernel(work, "summarize_experiment", "--experiment",
-                                "modarith-control", extra=control)
-        assert summarized.returncode == 0, summarized.stderr[-2000:]
-        return losskernel(work, "check_experiment", "--experiment", "modarith-control",
-                          extra=control)
-
-    clean = rerun_readings()
+    # the readings' new settings: the separation scores, and after them the summary and check
+    clean = check(work, "modarith-control", extra=control, forcerun=("score_separation",))
     assert clean.returncode == 0, clean.stderr[-3000:]
     for seed in (0, 1):
         plant_cancelling_couplings(work / f"results/modarith-control/seed{seed}/traces.nc", seed)
-    planted = rerun_readings()
+    planted = check(work, "modarith-control", extra=control)  # newer traces: K, R and on
     assert planted.returncode != 0
+    assert "rule compute_kernel:" in planted.stdout + planted.stderr
     summary = read_tsv(work / "results/modarith-control/summary.tsv")
     z = summary[summary["metric"] == "cross_task_z"]["value"]
     assert (np.abs(z) < 3).all()  # the mean test alone would pass

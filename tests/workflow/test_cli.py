@@ -1,8 +1,11 @@
-"""Every rule as a `losskernel` command: run in a copy of the tiny config's finished run, each
-command rewrites its rule's files with the same content (the provenance record apart)."""
+"""Each rule's own script, run again by Snakemake in a copy of the tiny config's finished run,
+rewrites its rule's files with the same content (the provenance record apart); the
+`losskernel` commands; `losskernel calibrate`, which hands the calibration to Snakemake."""
 
 from __future__ import annotations
 
+import argparse
+import csv
 import re
 import shutil
 import subprocess
@@ -15,10 +18,12 @@ import pytest
 import torch
 import xarray as xr
 from PIL import Image
+from tests.workflow.conftest import CONFIGS as SNAKEMAKE_CONFIGS
+from tests.workflow.conftest import snakemake
 
-from losskernel import cli, dag
+from losskernel import cli
 from losskernel.config import load_config
-from losskernel.job import Job
+from losskernel.params import PARAMS
 from losskernel.plan import Plan
 from losskernel.provenance import RECORD_KEYS
 
@@ -26,18 +31,15 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = [str(ROOT / "config/config.yaml"), str(ROOT / "tests/smoke/overrides.yaml")]
 SCHEMA = str(ROOT / "workflow/schemas/config.schema.yaml")
 PLAN = Plan.from_config(load_config(CONFIGS), SCHEMA, check_files=False)  # no data needed
-JOBS = {}
-for _job in dag.jobs_for(PLAN, dag.targets(PLAN)):
-    JOBS.setdefault(_job.rule, _job)  # the first job of every rule of the tiny DAG
+RULES = sorted({*PARAMS, *PLAN.declarations()} - {
+    # no pretrained model here; the calibration is not part of `all` (test_calibrate)
+    "import_model", "calibration_point", "calibrate_experiment"})
+"""Every rule of the tiny config's target `all` but its config record (rule run_config)."""
 
 
 def losskernel(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "losskernel.cli", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=900)
-
-
-def options(job: Job) -> list[str]:
-    return [part for name, value in job.wildcards.items() for part in (f"--{name}", value)]
 
 
 def assert_same_content(made: Path, expected: Path) -> None:
@@ -83,92 +85,80 @@ def copy_of_the_run(smoke_run, tmp_path_factory) -> Path:
     return work
 
 
+@pytest.fixture(scope="module")
+def first_outputs(smoke_run) -> dict[str, str]:
+    """The first output file of every rule of the tiny run, from Snakemake's own summary (its
+    machine-readable table: output file, date, rule, ...)."""
+    summary = snakemake("--summary", "--directory", str(smoke_run.work), *SNAKEMAKE_CONFIGS)
+    assert summary.returncode == 0, summary.stderr[-3000:]
+    lines = summary.stdout.splitlines()
+    table = lines[next(i for i, line in enumerate(lines) if line.startswith("output_file\t")):]
+    firsts: dict[str, str] = {}
+    for row in csv.DictReader(table, delimiter="\t"):
+        firsts.setdefault(row["rule"], row["output_file"])
+    return firsts
+
+
+def test_every_rule_of_the_tiny_run_is_one_the_test_reruns(first_outputs):
+    assert set(first_outputs) == {*RULES, "run_config"}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("rule", sorted(JOBS))
-def test_the_command_writes_what_its_rule_wrote(rule, smoke_run, copy_of_the_run):
-    job = JOBS[rule]
-    result = losskernel(rule, *options(job), "--config", *CONFIGS, "--schema", SCHEMA,
-                        "--directory", str(copy_of_the_run), "--force")
+@pytest.mark.parametrize("rule", RULES)
+def test_the_rule_script_rewrites_what_it_wrote(rule, smoke_run, copy_of_the_run,
+                                                first_outputs):
+    """`snakemake --force FILE` reruns the one job of FILE (its inputs are there): the files
+    it rewrites are its rule's, with the same content."""
+    before = {path: path.stat().st_mtime_ns for part in ("results", "paper")
+              for path in (copy_of_the_run / part).rglob("*") if path.is_file()}
+    target = first_outputs[rule]
+    result = snakemake(target, "--force", "--cores", "1", "--directory", str(copy_of_the_run),
+                       *SNAKEMAKE_CONFIGS)
     assert result.returncode == 0, result.stderr[-3000:]
-    for path in job.outputs.values():
-        assert f"wrote {path}" in result.stdout
-        assert_same_content(copy_of_the_run / path, smoke_run.work / path)
-    made = copy_of_the_run / next(iter(job.outputs.values()))
-    if made.suffix == ".tsv":  # the record names the command, not the rule
-        assert f"# rule: cli:{rule}" in made.read_text()
-
-
-def test_every_rule_of_the_tiny_dag_is_a_command():
-    # no pretrained model here; the calibration is not part of `all` (test_calibrate)
-    assert set(JOBS) == set(dag.rules(PLAN)) - {"import_model", "calibration_point",
-                                                "calibrate_experiment"}
-    assert set(JOBS) <= set(cli.rule_names(["--config", *CONFIGS]))
+    assert f"rule {rule}:" in result.stdout + result.stderr
+    rewritten = [path for path, written in before.items() if path.stat().st_mtime_ns != written]
+    made = [path for path in rewritten
+            if "logs" not in path.parts and "benchmarks" not in path.parts]
+    assert copy_of_the_run / target in made
+    for path in made:
+        assert_same_content(path, smoke_run.work / path.relative_to(copy_of_the_run))
+    if target.endswith(".tsv"):  # the record names the rule that made it
+        assert f"# rule: {rule}\n" in (copy_of_the_run / target).read_text()
 
 
 def test_the_commands_the_readme_shows_exist():
     readme = (ROOT / "README.md").read_text()
     shown = {command for found in re.findall(r"bin/losskernel ([\w-]+)|^ *losskernel ([\w-]+)",
                                              readme, re.M) for command in found if command}
-    commands = set(cli.rule_names([])) | {*cli.OTHER_COMMANDS, "--help"}
-    assert shown and shown <= commands, shown - commands
+    parser = cli.build_parser()
+    commands = next(action.choices for action in parser._actions
+                    if isinstance(action, argparse._SubParsersAction))
+    assert shown and shown <= {*commands, "--help"}, shown - {*commands, "--help"}
 
 
-def test_a_missing_input_names_the_command_that_makes_it(tmp_path, capsys):
-    code = cli.main(["compute_kernel", "--experiment", "digits", "--run", "gamma30",
-                     "--config", *CONFIGS, "--schema", SCHEMA,
-                     "--directory", str(tmp_path)])
-    assert code == 2
-    error = capsys.readouterr().err
-    assert "input results/digits/gamma30/traces.nc does not exist" in error
-    assert "losskernel merge_chains --experiment digits --run gamma30" in error
-
-
-def test_an_existing_output_is_kept_without_force(tmp_path, capsys, monkeypatch):
-    monkeypatch.chdir(ROOT)
-    (tmp_path / "results/tables").mkdir(parents=True)
-    (tmp_path / "results/tables/headline.tsv").write_text("keep me\n")
-    for experiment in PLAN.experiments:
-        (tmp_path / f"results/{experiment}").mkdir()
-        (tmp_path / f"results/{experiment}/headline.tsv").write_text("x\n")
-        (tmp_path / f"results/{experiment}/checks.tsv").write_text("x\n")
-    code = cli.main(["headline_table", "--config", *CONFIGS, "--schema", SCHEMA,
-                     "--directory", str(tmp_path)])
-    assert code == 2 and "exists already; pass --force" in capsys.readouterr().err
-    assert (tmp_path / "results/tables/headline.tsv").read_text() == "keep me\n"
-
-
-def test_an_unknown_run_or_output_is_named(tmp_path, capsys):
-    common = ["--config", *CONFIGS, "--schema", SCHEMA, "--directory", str(tmp_path)]
-    assert cli.main(["merge_chains", "--experiment", "digits", "--run", "gamma7", *common]) == 2
-    assert "no run 'gamma7'" in capsys.readouterr().err
-    assert cli.main(["merge_chains", "--experiment", "digits", "--run", "seed0",
-                     "--output", "trace=x.nc", *common]) == 2
-    assert "NAME one of this rule's outputs: traces" in capsys.readouterr().err
-
-
-def test_jobs_lists_every_job_as_a_command(capsys):
-    assert cli.main(["jobs", "--experiment", "modarith-control", "--config", *CONFIGS,
-                     "--schema", SCHEMA]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "losskernel train_model --experiment modarith-control"
-    assert "losskernel sample_chain --experiment modarith-control --run seed1 --chain 0-1" in lines
-    assert lines[-1] == "losskernel plot_diagnostics --experiment modarith-control"
-    # train; per seed its 2 chains in one job, their merge, K and R in one job, the separation
-    # and the diagnostics; summary, UMAP, figures, the experiment's diagnostics and their
-    # figure, the checks
-    assert len(lines) == 1 + 2 * (1 + 1 + 1 + 1 + 1) + 6
+def test_an_unknown_run_is_named_before_any_job(tmp_path):
+    """A file of a run the config has not got: the dry run stops, naming the runs there are."""
+    result = snakemake("-n", "results/digits/gamma7/traces.nc", "--directory", str(tmp_path),
+                       *SNAKEMAKE_CONFIGS)
+    assert result.returncode != 0
+    assert "experiment digits has no run 'gamma7': its runs are seed0, seed1, gamma30" in (
+        result.stdout + result.stderr)
 
 
 @pytest.mark.slow
 def test_calibrate_runs_what_changed_through_snakemake_and_names_the_verdict(copy_of_the_run,
                                                                            tmp_path):
-    """`losskernel calibrate` on the tiny digits model: ε = 0.001 and a diverging ε = 10 ×
-    (nβ = 0, 50), each point a short run of 2 chains × 20 draws in one process; every setting
-    gets a status and the reason, the terminal the verdict. Snakemake decides what runs: a
-    second call runs nothing, a step size added to the grid runs its points only, and a
-    retrained model reruns every point."""
+    """`losskernel calibrate` on the tiny digits model (the config's only experiment here):
+    ε = 0.001 and a diverging ε = 10 × (nβ = 0, 50), each point a short run of 2 chains × 20
+    draws in one process; every setting gets a status and the reason, the terminal the
+    verdict. Snakemake decides what runs: a second call runs no point, a step size added to the
+    grid runs its points only, and a retrained model reruns every point."""
+    digits_only = tmp_path / "digits-only.yaml"
+    digits_only.write_text("experiments: {modarith: null, modarith-control: null, "
+                           "fashion: null}\n")
+
     def calibrate(*overrides: Path) -> subprocess.CompletedProcess:
-        return losskernel("calibrate", "--experiment", "digits", "--config", *CONFIGS,
+        return losskernel("calibrate", "--config", *CONFIGS, str(digits_only),
                           *map(str, overrides), "--schema", SCHEMA,
                           "--directory", str(copy_of_the_run))
 
@@ -198,7 +188,7 @@ def test_calibrate_runs_what_changed_through_snakemake_and_names_the_verdict(cop
     assert (copy_of_the_run / "results/figures/digits/calibration.png").stat().st_size > 0
 
     again = calibrate()
-    assert again.returncode == 0 and points() == first  # every point is done: nothing reruns
+    assert again.returncode == 0 and points() == first  # every point is done: none reruns
     assert "calibration of digits:" in again.stdout
 
     wider = tmp_path / "wider.yaml"  # laid over the smoke config's grid, key by key
@@ -211,8 +201,8 @@ def test_calibrate_runs_what_changed_through_snakemake_and_names_the_verdict(cop
         "eps0.003-nbeta0-gamma100", "eps0.003-nbeta50-gamma100"}
     assert "  step_size 0.003, nbeta 50, localization 100: " in widened.stdout
 
-    retrained = losskernel("train_model", "--experiment", "digits", "--config", *CONFIGS,
-                           "--schema", SCHEMA, "--directory", str(copy_of_the_run), "--force")
+    retrained = snakemake("results/digits/model.pt", "--force", "--cores", "1", "--directory",
+                          str(copy_of_the_run), *SNAKEMAKE_CONFIGS, str(digits_only))
     assert retrained.returncode == 0, retrained.stderr[-3000:]
     assert calibrate(wider).returncode == 0
     assert all(written != after[point] for point, written in points().items())

@@ -2,11 +2,14 @@
 same directory, a full disk.
 
 Every test runs steps of the tiny digits config (tests/smoke/overrides.yaml), so the module is
-marked slow; the trained model and one run's files are made once for the module.
+marked slow; the trained model and one run's files are made once for the module, by Snakemake.
+A step runs in this process (to save torch's import) as its rule's script would run it: a job
+of the files the rule file names and the params ``job_params`` gives.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -14,6 +17,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +26,16 @@ import pytest
 import torch
 import xarray as xr
 import yaml
-from tests.workflow.conftest import CONFIGS, SNAKEMAKE
+from tests.workflow.conftest import CONFIGS, SNAKEMAKE, own_process
 
-from losskernel import cli, dag
+from losskernel import cli, pipeline
 from losskernel.config import load_config
+from losskernel.job import Files, Job
 from losskernel.method import chains, traces
 from losskernel.method.kernel import load_kernel
+from losskernel.params import job_params
 from losskernel.plan import Plan
+from losskernel.provenance import UnreadableFileError
 
 pytestmark = pytest.mark.slow
 
@@ -36,46 +44,75 @@ CONFIG = [str(ROOT / "config/config.yaml"), str(ROOT / "tests/smoke/overrides.ya
           str(ROOT / "tests/smoke/one-chain-per-job.yaml")]  # faults in one chain's job
 SCHEMA = str(ROOT / "workflow/schemas/config.schema.yaml")
 PLAN = Plan.from_config(load_config(CONFIG), SCHEMA, check_files=False)
-LOSSKERNEL = [sys.executable, "-m", "losskernel.cli"]
 FIX = "delete it and rerun snakemake, which remakes it"
-JOBS = [("train_model", {}),
-        ("sample_chain", {"run": "seed0", "chain": "0"}),
-        ("sample_chain", {"run": "seed0", "chain": "1"}),
-        ("merge_chains", {"run": "seed0"}),
-        ("compute_kernel", {"run": "seed0"}),
-        ("mislabel_baselines", {}),
-        ("mislabel_detection", {"seed": "0"})]
-"""The jobs the module's work directory holds the outputs of, in order."""
+
+# The digits files the tests read and damage, as workflow/rules/*.smk name them.
+MODEL = "results/digits/model.pt"
+CHECKPOINTS = "results/digits/checkpoints.pt"
+CHAINS = ["results/digits/seed0/chains/chain0.nc", "results/digits/seed0/chains/chain1.nc"]
+TRACES = "results/digits/seed0/traces.nc"
+COVARIANCE = "results/digits/seed0/kernel-covariance.nc"
+CORRELATION = "results/digits/seed0/kernel-correlation.nc"
+BASELINES = "results/digits/mislabel-baselines.tsv"
+MISLABELS = "results/digits/seed0/mislabels.tsv"
+MADE = [MODEL, *CHAINS, TRACES, COVARIANCE, BASELINES, MISLABELS]
+"""The targets of the module's work directory: a trained digits model and its seed-0 run up
+to its mislabel reading (train_model, sample_chain ×2, merge_chains, compute_kernel,
+mislabel_baselines, mislabel_detection)."""
 
 
-def losskernel(*args: str, cwd: Path = ROOT, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([*LOSSKERNEL, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+@dataclass(frozen=True)
+class Step:
+    """A digits job of ``rule`` at ``wildcards`` (besides the experiment), with its files."""
+
+    rule: str
+    wildcards: dict[str, str]
+    inputs: Files
+    outputs: dict[str, str]
+
+    def job(self, elsewhere: Path | None = None, plan: Plan = PLAN, **arguments) -> Job:
+        """The job, its outputs in the directory ``elsewhere`` if given (so that nothing of
+        results/ can be replaced), its params from ``plan`` updated with ``arguments``."""
+        outputs = self.outputs if elsewhere is None else {
+            name: str(elsewhere / Path(path).name) for name, path in self.outputs.items()}
+        wildcards = {"experiment": "digits", **self.wildcards}
+        params = job_params(plan, self.rule, wildcards)
+        if self.rule == "sample_chain":  # the rule's own param: its output's directory
+            params["state_dir"] = str(Path(outputs["traces"]).parent)
+        return Job(self.rule, self.rule, wildcards, self.inputs, outputs,
+                   {**params, **arguments})
 
 
-def wildcards(rule: str, values: dict[str, str]) -> list[str]:
-    return [rule, "--experiment", "digits",
-            *(part for name, value in values.items() for part in (f"--{name}", value))]
+def run(job: Job, plan: Plan = PLAN) -> None:
+    """Run a job in this process with the record a rule's script gives its outputs."""
+    pipeline.run_step(job, pipeline.job_record(job, ROOT, run_config=plan.config))
 
 
-def output(rule: str, name: str, **values: str) -> str:
-    """The path, relative to the work directory, of output ``name`` of a digits job."""
-    return dag.job(PLAN, rule, {"experiment": "digits", **values}).outputs[name]
+def sample_chain(run_name: str, chain: int, model: str = MODEL) -> Step:
+    return Step("sample_chain", {"run": run_name, "chain": str(chain)}, {"model": model},
+                {"traces": f"results/digits/{run_name}/chains/chain{chain}.nc"})
+
+
+COMPUTE_KERNEL = Step("compute_kernel", {"run": "seed0"}, {"traces": TRACES},
+                      {"covariance": COVARIANCE, "correlation": CORRELATION})
 
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def snakemake(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """Snakemake with the module's config (one chain per job)."""
+    return subprocess.run([*SNAKEMAKE, *args, "--configfile", *CONFIG], cwd=cwd,
+                          capture_output=True, text=True, timeout=1800)
+
+
 @pytest.fixture(scope="module")
 def made(tmp_path_factory) -> Path:
-    """A work directory with the outputs of ``JOBS``: a trained digits model and its seed-0
-    run up to its mislabel reading."""
+    """A work directory with the files of ``MADE``, made by one Snakemake run."""
     work = tmp_path_factory.mktemp("faults")
-    for rule, values in JOBS:
-        done = losskernel(*wildcards(rule, values), "--config", *CONFIG, "--directory",
-                          str(work))
-        assert done.returncode == 0, f"{rule}: {done.stderr[-2000:]}"
+    done = snakemake(*MADE, "--directory", str(work), "--cores", "2")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     return work
 
 
@@ -85,6 +122,15 @@ def work(made, tmp_path) -> Path:
     copy = tmp_path / "work"
     shutil.copytree(made / "results", copy / "results")
     return copy
+
+
+@pytest.fixture(autouse=True)
+def sigterm_handler() -> Iterator[None]:
+    """The sampling step asks SIGTERM to save and stop; the test run's own handler is put back
+    after each test."""
+    handler = signal.getsignal(signal.SIGTERM)
+    yield
+    signal.signal(signal.SIGTERM, handler)
 
 
 def truncated(path: Path) -> None:
@@ -99,45 +145,50 @@ def overwritten(path: Path, size: int = 1024) -> None:
     path.write_bytes(bytes(data))
 
 
-DAMAGED = {  # file: (the next step that reads it, a file made from it)
-    "chain": (output("sample_chain", "traces", run="seed0", chain="0"),
-              ("merge_chains", {"run": "seed0"}), output("merge_chains", "traces", run="seed0")),
-    "traces": (output("merge_chains", "traces", run="seed0"),
-               ("compute_kernel", {"run": "seed0"}),
-               output("compute_kernel", "covariance", run="seed0")),
-    "kernel": (output("compute_kernel", "covariance", run="seed0"),
-               ("mislabel_detection", {"seed": "0"}),
-               output("mislabel_detection", "metrics", seed="0")),
-    "model": (output("train_model", "model"), ("sample_chain", {"run": "seed0", "chain": "0"}),
-              output("sample_chain", "traces", run="seed0", chain="0")),
-    "checkpoints": (output("train_model", "checkpoints"),
-                    ("sample_chain", {"run": "checkpoint0", "chain": "0"}),
-                    output("mislabel_baselines", "scores")),
+def files(work: Path) -> dict[Path, str]:
+    """Every file of the work directory's results/ by its sha256."""
+    return {path: sha256(path) for path in (work / "results").rglob("*") if path.is_file()}
+
+
+DAMAGED = {  # file: (the next step's job, which reads it, a file made from it)
+    "chain": (CHAINS[0], Step("merge_chains", {"run": "seed0"}, {"chains": CHAINS},
+                              {"traces": TRACES}), TRACES),
+    "traces": (TRACES, COMPUTE_KERNEL, COVARIANCE),
+    "kernel": (COVARIANCE, Step("mislabel_detection", {"seed": "0"},
+                                {"covariance": COVARIANCE, "traces": TRACES,
+                                 "baselines": BASELINES},
+                                {"metrics": MISLABELS,
+                                 "scores": "results/digits/seed0/mislabel-scores.tsv"}),
+               MISLABELS),
+    "model": (MODEL, sample_chain("seed0", 0), CHAINS[0]),
+    "checkpoints": (CHECKPOINTS, sample_chain("checkpoint0", 0, model=CHECKPOINTS), BASELINES),
 }
 
 
 @pytest.mark.parametrize("damage", [truncated, overwritten])
 @pytest.mark.parametrize("kind", list(DAMAGED))
 def test_a_damaged_file_stops_the_next_step_and_the_audit_flags_it(kind, damage, work,
-                                                                   monkeypatch, capsys):
-    """Through the command line (in this process, to save torch's import): the step exits 2
-    with one line naming the file and the fix, replaces nothing, and `losskernel provenance`
-    flags the file (unreadable) or a file made from it (its recorded sha256 changed)."""
-    damaged, (rule, values), downstream = DAMAGED[kind]
+                                                                   tmp_path, monkeypatch,
+                                                                   capsys):
+    """The next step raises an error of one line naming the file and the fix, replaces
+    nothing (its outputs go elsewhere, and nothing is written there either), and `losskernel
+    provenance` flags the file (unreadable) or a file made from it (its recorded sha256
+    changed)."""
+    damaged, step, downstream = DAMAGED[kind]
     damage(work / damaged)
-    before = {path: sha256(path) for path in (work / "results").rglob("*") if path.is_file()}
-    monkeypatch.chdir(ROOT)  # the command changes into --directory
+    before = files(work)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(work)  # the jobs' paths are relative to it, as Snakemake's
 
-    code = cli.main([*wildcards(rule, values), "--config", *CONFIG, "--directory", str(work),
-                     "--force"])
-    stderr = capsys.readouterr().err
-    assert code == 2, stderr
-    assert stderr.startswith(f"losskernel {rule}: error: {damaged} cannot be read "
-                             f"(truncated or corrupted: ") and stderr.endswith(f"; {FIX}\n")
-    assert before == {path: sha256(path) for path in (work / "results").rglob("*")
-                      if path.is_file()}  # nothing replaced, nothing half-written
+    with pytest.raises(UnreadableFileError) as raised:
+        run(step.job(elsewhere))
+    message = str(raised.value)
+    assert message.startswith(f"{damaged} cannot be read (truncated or corrupted: ")
+    assert message.endswith(f"; {FIX}") and "\n" not in message
+    assert files(work) == before  # nothing replaced, nothing half-written
+    assert list(elsewhere.iterdir()) == []
 
-    monkeypatch.chdir(work)
     assert cli.main(["provenance", downstream]) == 1
     audit = capsys.readouterr().out
     assert f"CHANGED  {damaged}  since: recorded sha256" in audit
@@ -149,48 +200,65 @@ def test_a_damaged_file_stops_the_next_step_and_the_audit_flags_it(kind, damage,
         assert audit.splitlines()[-1].startswith("UNREADABLE FILES: 1 artifacts")
 
 
-def test_a_damaged_model_stops_the_command_line_with_one_readable_line(work):
-    """The same, as a separate process: exit status 2 and no traceback."""
-    model = output("train_model", "model")
-    truncated(work / model)
-    run = losskernel(*wildcards("sample_chain", {"run": "seed0", "chain": "0"}), "--config",
-                     *CONFIG, "--directory", str(work), "--output", f"traces={work / 'x.nc'}")
-    assert run.returncode == 2, run.stderr[-2000:]
-    assert "Traceback" not in run.stderr
-    assert f"{model} cannot be read (truncated or corrupted: BadZipFile: " in run.stderr
-    assert FIX in run.stderr and not (work / "x.nc").exists()
+def test_a_damaged_model_stops_its_snakemake_job_with_one_readable_line(work):
+    """The same, as Snakemake runs the step: a chain not made yet, around the damaged model,
+    fails; its log says in one line which file and what to do, and nothing else changes."""
+    truncated(work / MODEL)
+    before = files(work)
+    target = sample_chain("seed1", 0).outputs["traces"]
+
+    failed = snakemake(target, "--directory", str(work), "--cores", "1")
+    assert failed.returncode != 0, failed.stderr[-3000:]
+    log = work / "results/logs/sample_chain/digits/seed1/chain0.log"
+    assert str(log.relative_to(work)) in failed.stderr  # Snakemake points at the log
+    lines = [line for line in log.read_text().splitlines() if f"{MODEL} cannot be read" in line]
+    assert len(lines) == 1, log.read_text()[-3000:]
+    assert "(truncated or corrupted: BadZipFile: " in lines[0] and lines[0].endswith(FIX)
+    assert not (work / target).exists()
+    made_now = {path for path in files(work) if path not in before}
+    assert {path.relative_to(work).parts[1] for path in made_now} <= {"logs", "benchmarks"}
+    assert {path: sha256(path) for path in before} == before  # the model itself left as it is
+
+
+def job_command(job: Job, directory: Path, plan: Plan = PLAN) -> list[str]:
+    """The command that runs ``job`` in a process of its own, with the record a rule's script
+    gives its outputs (tests/workflow/conftest.py)."""
+    return own_process(job, pipeline.job_record(job, ROOT, run_config=plan.config), directory)
 
 
 def test_a_chain_killed_outright_resumes_to_the_traces_of_an_uninterrupted_run(
         made, tmp_path, monkeypatch):
     """SIGKILL (no chance to save): the rerun resumes from the last periodic save. The rerun
     runs in this process, to see where the chain restarts."""
-    for name in ("model", "checkpoints"):
-        target = tmp_path / output("train_model", name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(made / output("train_model", name), target)
+    for name in (MODEL, CHECKPOINTS):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(made / name, tmp_path / name)
     longer = tmp_path / "longer.yaml"
     longer.write_text(yaml.safe_dump({"experiments": {"digits": {"sampling": {
         "num_draws": 300, "num_steps_between_draws": 1}}}}))
-    sample = [*wildcards("sample_chain", {"run": "seed0", "chain": "1"}), "--config", *CONFIG,
-              str(longer), "--directory", str(tmp_path)]
-    reference = losskernel(*sample, "--output", f"traces={tmp_path / 'reference.nc'}")
-    assert reference.returncode == 0, reference.stderr[-2000:]
+    plan = Plan.from_config(load_config([*CONFIG, str(longer)]), SCHEMA, check_files=False)
+    step = sample_chain("seed0", 1)
+    monkeypatch.chdir(tmp_path)  # the jobs' paths are relative to it, as Snakemake's
+    run(step.job(tmp_path / "reference", plan), plan)
 
     state = tmp_path / "results/digits/seed0/chains/chain1.state.pt"
-    chain = tmp_path / output("sample_chain", "traces", run="seed0", chain="1")
-    job = subprocess.Popen([*LOSSKERNEL, *sample, "--save-every", "0"], cwd=ROOT,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    chain = tmp_path / step.outputs["traces"]
+    saving_often = step.job(plan=plan, save_every_seconds=0)  # saves after every step
+    with open(tmp_path / "stderr.txt", "w") as stderr:  # a pipe could fill and stall it
+        job = subprocess.Popen(job_command(saving_often, tmp_path, plan), cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         deadline = time.monotonic() + 300
         while job.poll() is None and time.monotonic() < deadline and steps_done(state) < 30:
             time.sleep(0.05)
-        assert job.poll() is None, "the chain finished before it could be killed: lengthen it"
+        assert job.poll() is None, ("the chain finished before it could be killed: lengthen "
+                                    f"it; {(tmp_path / 'stderr.txt').read_text()[-2000:]}")
         job.kill()  # SIGKILL
-        job.communicate(timeout=60)
+        job.wait(timeout=60)
     finally:
         if job.poll() is None:
             job.kill()
+            job.wait(timeout=60)
     assert job.returncode == -signal.SIGKILL
     killed_at = steps_done(state)
     assert 30 <= killed_at < 5 + 300 and not chain.exists()  # burn-in 5, then 300 draws
@@ -202,15 +270,11 @@ def test_a_chain_killed_outright_resumes_to_the_traces_of_an_uninterrupted_run(
         return result
 
     monkeypatch.setattr(chains, "restore_progress", restore)
-    monkeypatch.chdir(ROOT)
-    sigterm = signal.getsignal(signal.SIGTERM)  # the step asks SIGTERM to save and stop
-    try:
-        assert cli.main(sample) == 0  # saves every 60 s again
-    finally:
-        signal.signal(signal.SIGTERM, sigterm)
+    run(step.job(plan=plan), plan)  # saves every 60 s again
     assert restored == [killed_at]
     assert not state.exists()
-    expected, got = traces.load_traces(tmp_path / "reference.nc"), traces.load_traces(chain)
+    expected = traces.load_traces(tmp_path / "reference/chain1.nc")
+    got = traces.load_traces(chain)
     for name in traces.TRACE_VARIABLES:
         np.testing.assert_array_equal(got[name].values, expected[name].values, err_msg=name)
     left = [path.name for path in chain.parent.iterdir() if not path.name.endswith(".writing")]
@@ -225,12 +289,12 @@ def steps_done(state: Path) -> int:
 def test_a_second_snakemake_in_the_same_directory_is_refused(tmp_path):
     """The first run is stopped (SIGSTOP) once it has trained the model, so the second surely
     starts while it holds the directory's lock; the first then finishes with its files intact."""
-    target = output("sample_chain", "traces", run="seed0", chain="0")
+    target = CHAINS[0]
     command = [*SNAKEMAKE, target, "--directory", str(tmp_path), "--cores", "1", *CONFIGS,
                CONFIG[-1]]  # one chain per job, as the module's PLAN
     first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    model = tmp_path / output("train_model", "model")
+    model = tmp_path / MODEL
     try:
         deadline = time.monotonic() + 600
         while not model.exists() and first.poll() is None and time.monotonic() < deadline:
@@ -248,7 +312,8 @@ def test_a_second_snakemake_in_the_same_directory_is_refused(tmp_path):
     assert first.returncode == 0, log[-3000:]
     assert sha256(model) == trained  # not retrained by the second run
     assert traces.load_traces(tmp_path / target)["chain"].values.tolist() == [0]
-    audit = losskernel("provenance", target, cwd=tmp_path)
+    audit = subprocess.run([sys.executable, "-m", "losskernel.cli", "provenance", target],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert audit.returncode == 0, audit.stdout  # the chain's recorded model is the one on disk
 
 
@@ -270,24 +335,27 @@ def small_disk(tmp_path):
         subprocess.run(["umount", str(disk)], check=True)
 
 
-def test_a_full_disk_leaves_no_partial_file_and_the_rerun_finishes(made, small_disk):
+def test_a_full_disk_leaves_no_partial_file_and_the_rerun_finishes(made, small_disk, tmp_path,
+                                                                   monkeypatch):
     """The kernel K (6.5 MB, the step's first output) does not fit beside its traces on a 4 MB
-    disk: the step fails with ENOSPC and leaves nothing; with room made, the same command
-    finishes."""
-    traces_file = output("merge_chains", "traces", run="seed0")
-    kernel = output("compute_kernel", "covariance", run="seed0")
-    (small_disk / traces_file).parent.mkdir(parents=True)
-    shutil.copy(made / traces_file, small_disk / traces_file)
-    step = [*wildcards("compute_kernel", {"run": "seed0"}), "--config",
-            *CONFIG, "--directory", str(small_disk)]
+    disk: the step fails with ENOSPC and leaves nothing; with room made, the same job
+    finishes. The job runs in a process of its own, as under Snakemake: in this one, the
+    netCDF library would keep the failed file open, and the disk busy."""
+    (small_disk / TRACES).parent.mkdir(parents=True)
+    shutil.copy(made / TRACES, small_disk / TRACES)
+    monkeypatch.chdir(small_disk)  # the job's paths are relative to it, as Snakemake's
+    command = job_command(COMPUTE_KERNEL.job(), tmp_path)
 
-    full = losskernel(*step)
-    assert full.returncode == 2, full.stderr[-2000:]
-    assert f"No space left on device: {kernel} was not written" in full.stderr
-    assert sorted(path.name for path in (small_disk / kernel).parent.iterdir()) == ["traces.nc"]
+    full = subprocess.run(command, cwd=small_disk, capture_output=True, text=True, timeout=600)
+    assert full.returncode == 1, full.stderr[-2000:]
+    assert (f"OSError: [Errno {errno.ENOSPC}] No space left on device: {COVARIANCE} was not "
+            f"written") in full.stderr, full.stderr[-2000:]
+    assert sorted(path.name for path in (small_disk / COVARIANCE).parent.iterdir()) == [
+        "traces.nc"]
 
     subprocess.run(["mount", "-o", "remount,size=32m", str(small_disk)], check=True)
-    rerun = losskernel(*step)
+    rerun = subprocess.run(command, cwd=small_disk, capture_output=True, text=True,
+                           timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    expected = load_kernel(made / kernel)
-    xr.testing.assert_equal(load_kernel(small_disk / kernel)["kernel"], expected["kernel"])
+    expected = load_kernel(made / COVARIANCE)
+    xr.testing.assert_equal(load_kernel(small_disk / COVARIANCE)["kernel"], expected["kernel"])

@@ -4,23 +4,41 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from tests.workflow.conftest import own_process, snakemake
 
+from losskernel.config import load_config
+from losskernel.job import Job
 from losskernel.method import traces
+from losskernel.params import job_params
+from losskernel.plan import Plan
 
 ROOT = Path(__file__).resolve().parents[2]
-LOSSKERNEL = [sys.executable, "-m", "losskernel.cli"]
+CONFIGS = [ROOT / "config/config.yaml", ROOT / "tests/smoke/overrides.yaml",
+           ROOT / "tests/smoke/one-chain-per-job.yaml"]
 
 
-def run(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([*LOSSKERNEL, *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600, **kwargs)
+def sample_chain(config: list[Path], work: Path, traces_file: str,
+                 save_every_seconds: float) -> subprocess.Popen:
+    """Chain 1 of digits' run seed0 as the rule sample_chain runs it, in a process of its own
+    (without Snakemake: the test sets how often the chain saves its progress)."""
+    plan = Plan.from_config(load_config(config), ROOT / "workflow/schemas/config.schema.yaml")
+    wildcards = {"experiment": "digits", "run": "seed0", "chain": "1"}
+    arguments = {**job_params(plan, "sample_chain", wildcards),
+                 "state_dir": str(work / "results/digits/seed0/chains"),
+                 "save_every_seconds": save_every_seconds}
+    job = Job("sample_chain", "sample_chain", wildcards,
+              {"model": str(work / "results/digits/model.pt")}, {"traces": traces_file},
+              arguments)
+    runner = work / f"runner-{Path(traces_file).stem}"
+    runner.mkdir(exist_ok=True)
+    return subprocess.Popen(own_process(job, {"rule": "sample_chain"}, runner), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +49,9 @@ def digits(tmp_path_factory):
     longer = tmp / "longer.yaml"
     longer.write_text(yaml.safe_dump({"experiments": {"digits": {"sampling": {
         "num_draws": 300, "num_steps_between_draws": 1}}}}))
-    config = ["--config", str(ROOT / "config/config.yaml"),
-              str(ROOT / "tests/smoke/overrides.yaml"),
-              str(ROOT / "tests/smoke/one-chain-per-job.yaml"), str(longer),
-              "--directory", str(tmp)]
-    trained = run("train_model", *config, "--experiment", "digits")
+    config = [*CONFIGS, longer]
+    trained = snakemake("results/digits/model.pt", "--directory", str(tmp), "--cores", "1",
+                        "--configfile", *map(str, config))
     assert trained.returncode == 0, trained.stderr[-2000:]
     return tmp, config
 
@@ -43,15 +59,13 @@ def digits(tmp_path_factory):
 @pytest.mark.slow
 def test_a_killed_chain_resumes_to_the_traces_of_an_uninterrupted_run(digits):
     tmp, config = digits
-    sample = ["sample_chain", *config, "--experiment", "digits", "--run", "seed0", "--chain", "1"]
-    reference = run(*sample, "--output", f"traces={tmp / 'reference.nc'}")
-    assert reference.returncode == 0, reference.stderr[-2000:]
+    reference = sample_chain(config, tmp, str(tmp / "reference.nc"), 60)
+    _, stderr = reference.communicate(timeout=600)
+    assert reference.returncode == 0, stderr[-2000:]
 
     state = tmp / "results/digits/seed0/chains/chain1.state.pt"
     output = tmp / "results/digits/seed0/chains/chain1.nc"
-    resumable = [*sample, "--save-every", "0"]
-    job = subprocess.Popen([*LOSSKERNEL, *resumable], cwd=ROOT,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    job = sample_chain(config, tmp, str(output), 0)  # a save after every step
     deadline = time.monotonic() + 300
     while not state.exists() and job.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -63,8 +77,9 @@ def test_a_killed_chain_resumes_to_the_traces_of_an_uninterrupted_run(digits):
     killed_at = int(__import__("torch").load(state, weights_only=False)["steps_done"])
     assert 0 < killed_at < 5 + 300  # stopped mid-run: burn-in 5, then 300 draws
 
-    resumed = run(*resumable)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    resumed = sample_chain(config, tmp, str(output), 0)
+    _, stderr = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, stderr[-2000:]
     assert not state.exists()  # cleaned up once the traces are written
     expected, got = traces.load_traces(tmp / "reference.nc"), traces.load_traces(output)
     for name in traces.TRACE_VARIABLES:

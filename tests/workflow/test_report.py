@@ -226,7 +226,7 @@ def test_paper_target_builds_the_pdf_from_generated_macros_and_figures(workdir):
         draw = image.info["losskernel:draw"]
     assert draw == "losskernel.tasks.modarith._draw_separation"
     assert (r"Made by rule \texttt{plot\_experiment} (\texttt{workflow/\allowbreak{}scripts/"
-            r"\allowbreak{}run\_step.\allowbreak{}py} $\rightarrow$ \texttt{losskernel."
+            r"\allowbreak{}plot\_figures.\allowbreak{}py} $\rightarrow$ \texttt{losskernel."
             r"\allowbreak{}tasks.\allowbreak{}modarith.\allowbreak{}\_draw\_separation}) at "
             rf"commit \texttt{{{record['git_commit'][:7]}}}") in made
     if shutil.which("pdftotext"):  # one sentence per figure: the run is of one commit

@@ -1,5 +1,6 @@
 """The tiny run's provenance names one config: every job records the hash of the run's whole
-resolved config (and its own settings apart), and the config itself is saved under that hash."""
+resolved config (and its own settings apart), and rule run_config saves the config itself under
+that hash."""
 
 from __future__ import annotations
 

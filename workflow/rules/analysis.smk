@@ -5,9 +5,10 @@
 
 rule convergence:
     input:
-        unpack(inputs_of("convergence")),
+        traces=rules.merge_chains.output.traces,
     output:
-        **outputs_of("convergence"),
+        curve="results/{experiment}/{run}/convergence-curve.tsv",
+        metrics="results/{experiment}/{run}/convergence.tsv",
     log:
         "results/logs/convergence/{experiment}/{run}.log",
     benchmark:
@@ -16,16 +17,18 @@ rule convergence:
         "../../envs/analysis.yaml"
     threads: 1
     params:
-        **params_of("convergence"),
+        arguments=params_of("convergence"),
     script:
-        "../scripts/run_step.py"
+        "../scripts/convergence.py"
 
 
 rule mislabel_baselines:
     input:
-        unpack(inputs_of("mislabel_baselines")),
+        unpack(data_files),
+        model=model_of(rules.train_model.output.model),
+        checkpoints=model_of(rules.train_model.output.checkpoints),
     output:
-        **outputs_of("mislabel_baselines"),
+        scores="results/{experiment}/mislabel-baselines.tsv",
     log:
         "results/logs/mislabel_baselines/{experiment}.log",
     benchmark:
@@ -34,16 +37,17 @@ rule mislabel_baselines:
         "../../envs/torch.yaml"
     threads: 1
     params:
-        **params_of("mislabel_baselines"),
+        arguments=params_of("mislabel_baselines"),
     script:
-        "../scripts/run_step.py"
+        "../scripts/mislabel_baselines.py"
 
 
 rule input_features:
     input:
-        unpack(inputs_of("input_features")),
+        unpack(data_files),
+        model=model_of(rules.train_model.output.model),
     output:
-        **outputs_of("input_features"),
+        features="results/{experiment}/input-features.nc",
     log:
         "results/logs/input_features/{experiment}.log",
     benchmark:
@@ -54,16 +58,19 @@ rule input_features:
     resources:
         gpu=uses_gpu("sampling"),
     params:
-        **params_of("input_features"),
+        arguments=params_of("input_features"),
     script:
-        "../scripts/run_step.py"
+        "../scripts/input_features.py"
 
 
 rule mislabel_detection:
     input:
-        unpack(inputs_of("mislabel_detection")),
+        covariance=at_seed(rules.compute_kernel.output.covariance),
+        traces=at_seed(rules.merge_chains.output.traces),
+        baselines=rules.mislabel_baselines.output.scores,
     output:
-        **outputs_of("mislabel_detection"),
+        metrics="results/{experiment}/seed{seed}/mislabels.tsv",
+        scores="results/{experiment}/seed{seed}/mislabel-scores.tsv",
     log:
         "results/logs/mislabel_detection/{experiment}/seed{seed}.log",
     benchmark:
@@ -72,16 +79,21 @@ rule mislabel_detection:
         "../../envs/analysis.yaml"
     threads: 1
     params:
-        **params_of("mislabel_detection"),
+        arguments=params_of("mislabel_detection"),
     script:
-        "../scripts/run_step.py"
+        "../scripts/mislabel_detection.py"
 
 
 rule gamma_sweep:
     input:
-        unpack(inputs_of("gamma_sweep")),
+        covariance=at_runs(rules.compute_kernel.output.covariance, "gamma_runs"),
+        correlation=at_runs(rules.compute_kernel.output.correlation, "gamma_runs"),
+        replica_covariance=gamma_replica(rules.compute_kernel.output.covariance),
+        replica_correlation=gamma_replica(rules.compute_kernel.output.correlation),
     output:
-        **outputs_of("gamma_sweep"),
+        cka="results/{experiment}/gamma-sweep-cka.tsv",
+        lift="results/{experiment}/gamma-sweep-lift.tsv",
+        ceiling="results/{experiment}/gamma-sweep-ceiling.tsv",
     log:
         "results/logs/gamma_sweep/{experiment}.log",
     benchmark:
@@ -90,16 +102,18 @@ rule gamma_sweep:
         "../../envs/analysis.yaml"
     threads: 1
     params:
-        **params_of("gamma_sweep"),
+        arguments=params_of("gamma_sweep"),
     script:
-        "../scripts/run_step.py"
+        "../scripts/gamma_sweep.py"
 
 
 rule trajectory:
     input:
-        unpack(inputs_of("trajectory")),
+        covariance=at_runs(rules.compute_kernel.output.covariance, "checkpoint_runs"),
+        correlation=at_runs(rules.compute_kernel.output.correlation, "checkpoint_runs"),
     output:
-        **outputs_of("trajectory"),
+        table="results/{experiment}/trajectory.tsv",
+        metrics="results/{experiment}/trajectory-metrics.tsv",
     log:
         "results/logs/trajectory/{experiment}.log",
     benchmark:
@@ -108,16 +122,77 @@ rule trajectory:
         "../../envs/analysis.yaml"
     threads: 1
     params:
-        **params_of("trajectory"),
+        arguments=params_of("trajectory"),
     script:
-        "../scripts/run_step.py"
+        "../scripts/trajectory.py"
+
+
+rule diagnose_run:
+    input:
+        traces=rules.merge_chains.output.traces,
+    output:
+        table="results/{experiment}/{run}/diagnostics.tsv",
+        summary="results/{experiment}/{run}/diagnostics-summary.tsv",
+    log:
+        "results/logs/diagnose_run/{experiment}/{run}.log",
+    benchmark:
+        "results/benchmarks/diagnose_run/{experiment}/{run}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    params:
+        arguments=params_of("diagnose_run"),
+    script:
+        "../scripts/diagnose_run.py"
+
+
+rule diagnostics:
+    input:
+        summaries=at_runs(rules.diagnose_run.output.summary, "runs"),
+        covariance=at_runs(rules.compute_kernel.output.covariance, "main_runs"),
+        correlation=at_runs(rules.compute_kernel.output.correlation, "main_runs"),
+    output:
+        table="results/{experiment}/diagnostics.tsv",
+        metrics="results/{experiment}/diagnostics-metrics.tsv",
+    log:
+        "results/logs/diagnostics/{experiment}.log",
+    benchmark:
+        "results/benchmarks/diagnostics/{experiment}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    params:
+        arguments=params_of("diagnostics"),
+    script:
+        "../scripts/diagnostics.py"
+
+
+rule embed_umap:
+    input:
+        correlation=umap_runs(rules.compute_kernel.output.correlation),
+    output:
+        embedding="results/{experiment}/umap.tsv",
+    log:
+        "results/logs/embed_umap/{experiment}.log",
+    benchmark:
+        "results/benchmarks/embed_umap/{experiment}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    params:
+        arguments=params_of("embed_umap"),
+    script:
+        "../scripts/embed_umap.py"
 
 
 rule summarize_experiment:
     input:
-        unpack(inputs_of("summarize_experiment")),
+        # every per-seed reading's and per-experiment reading's metrics
+        seed_metrics=seed_metrics,
+        experiment_metrics=experiment_metrics,
     output:
-        **outputs_of("summarize_experiment"),
+        summary="results/{experiment}/summary.tsv",
+        headline="results/{experiment}/headline.tsv",
     log:
         "results/logs/summarize_experiment/{experiment}.log",
     benchmark:
@@ -126,16 +201,19 @@ rule summarize_experiment:
         "../../envs/analysis.yaml"
     threads: 1
     params:
-        **params_of("summarize_experiment"),
+        arguments=params_of("summarize_experiment"),
     script:
-        "../scripts/run_step.py"
+        "../scripts/summarize_experiment.py"
 
 
 rule check_experiment:
     input:
-        unpack(inputs_of("check_experiment")),
+        unpack(diagnostics_table),
+        headline=rules.summarize_experiment.output.headline,
+        summary=rules.summarize_experiment.output.summary,
+        model=model_of(rules.train_model.output.model),
     output:
-        **outputs_of("check_experiment"),
+        checks="results/{experiment}/checks.tsv",
     log:
         "results/logs/check_experiment/{experiment}.log",
     benchmark:
@@ -144,19 +222,21 @@ rule check_experiment:
         "../../envs/analysis.yaml"
     threads: 1
     params:
-        **params_of("check_experiment"),
+        arguments=params_of("check_experiment"),
     script:
-        "../scripts/run_step.py"
+        "../scripts/check_experiment.py"
 
 
 rule headline_table:
     input:
-        unpack(inputs_of("headline_table")),
+        fragments=expand(rules.summarize_experiment.output.headline, experiment=PLAN.experiments),
+        # the checks are inputs, so a failed gate stops the table and the paper's macros
+        checks=checks(PLAN.experiments),
     output:
-        table=outputs_of("headline_table")["table"],
+        table="results/tables/headline.tsv",
         # the same rows as a page the report shows (it only offers a .tsv for download)
         html=report(
-            outputs_of("headline_table")["html"],
+            "results/tables/headline.html",
             caption="../report/headline.rst",
             category="Headline numbers",
             subcategory="all experiments",
@@ -169,60 +249,6 @@ rule headline_table:
         "../../envs/analysis.yaml"
     threads: 1
     params:
-        **params_of("headline_table"),
+        arguments=params_of("headline_table"),
     script:
-        "../scripts/run_step.py"
-
-
-rule embed_umap:
-    input:
-        unpack(inputs_of("embed_umap")),
-    output:
-        **outputs_of("embed_umap"),
-    log:
-        "results/logs/embed_umap/{experiment}.log",
-    benchmark:
-        "results/benchmarks/embed_umap/{experiment}.tsv"
-    conda:
-        "../../envs/analysis.yaml"
-    threads: 1
-    params:
-        **params_of("embed_umap"),
-    script:
-        "../scripts/run_step.py"
-
-
-rule diagnose_run:
-    input:
-        unpack(inputs_of("diagnose_run")),
-    output:
-        **outputs_of("diagnose_run"),
-    log:
-        "results/logs/diagnose_run/{experiment}/{run}.log",
-    benchmark:
-        "results/benchmarks/diagnose_run/{experiment}/{run}.tsv"
-    conda:
-        "../../envs/analysis.yaml"
-    threads: 1
-    params:
-        **params_of("diagnose_run"),
-    script:
-        "../scripts/run_step.py"
-
-
-rule diagnostics:
-    input:
-        unpack(inputs_of("diagnostics")),
-    output:
-        **outputs_of("diagnostics"),
-    log:
-        "results/logs/diagnostics/{experiment}.log",
-    benchmark:
-        "results/benchmarks/diagnostics/{experiment}.tsv"
-    conda:
-        "../../envs/analysis.yaml"
-    threads: 1
-    params:
-        **params_of("diagnostics"),
-    script:
-        "../scripts/run_step.py"
+        "../scripts/headline_table.py"

@@ -6,9 +6,10 @@
 
 rule calibration_point:
     input:
-        unpack(inputs_of("calibration_point")),
+        unpack(data_files),
+        model=model_of(rules.train_model.output.model),
     output:
-        **outputs_of("calibration_point"),
+        summary="results/{experiment}/calibration/{point}.tsv",
     log:
         "results/logs/calibration_point/{experiment}/{point}.log",
     benchmark:
@@ -19,16 +20,17 @@ rule calibration_point:
     resources:
         gpu=uses_gpu("sampling"),
     params:
-        **params_of("calibration_point"),
+        arguments=params_of("calibration_point"),
     script:
-        "../scripts/run_step.py"
+        "../scripts/calibration_point.py"
 
 
 rule calibrate_experiment:
     input:
-        unpack(inputs_of("calibrate_experiment")),
+        points=calibration_points,
     output:
-        **outputs_of("calibrate_experiment"),
+        table="results/{experiment}/calibration.tsv",
+        figure="results/figures/{experiment}/calibration.png",
     log:
         "results/logs/calibrate_experiment/{experiment}.log",
     benchmark:
@@ -37,6 +39,6 @@ rule calibrate_experiment:
         "../../envs/analysis.yaml"
     threads: 1
     params:
-        **params_of("calibrate_experiment"),
+        arguments=params_of("calibrate_experiment"),
     script:
-        "../scripts/run_step.py"
+        "../scripts/calibrate_experiment.py"

@@ -1,9 +1,10 @@
-# The plan of the config, wildcard constraints and one-line functions over the plan.
-#
-# Everything an experiment runs is known to the package: losskernel.plan (experiments, runs,
-# readings, checks) and losskernel.dag (each rule's output files, and each job's input files
-# and arguments). The rules only add how a job is executed: log, benchmark, threads, conda.
+# The plan of the config, wildcard constraints, and the input functions that expand the
+# rules' own output patterns over the runs, seeds, chain blocks, checkpoints, γ values and
+# calibration points the plan gives. The plan (losskernel.plan) says which experiments, runs
+# and seeds exist; losskernel.params says what each job is told; the files are written here
+# and in the rules, and Snakemake alone resolves them to jobs.
 
+import re
 import sys
 from pathlib import Path
 
@@ -12,9 +13,10 @@ from snakemake.exceptions import WorkflowError
 # The plan uses the package from this checkout (as the jobs do), installed or not.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from losskernel import dag
 from losskernel.config import ConfigError
+from losskernel.params import job_params
 from losskernel.plan import Plan
+from losskernel.provenance import config_sha256
 
 try:
     PLAN = Plan.from_config(
@@ -27,60 +29,236 @@ except ConfigError as error:
 
 # The resolved config (variants laid out, defaults filled), as the jobs and the report see it.
 config.update(PLAN.config)
+# Every output's provenance names this config by its hash; rule run_config saves it.
+CONFIG_SHA256 = config_sha256(config)
 
 
 wildcard_constraints:
-    **dag.WILDCARD_PATTERNS,
-    experiment="|".join(PLAN.experiments),
+    experiment="|".join(map(re.escape, PLAN.experiments)),
+    run=r"seed\d+|gamma[0-9.e+-]+(?:-seed\d+)?|checkpoint\d+",
+    seed=r"\d+",
+    chain=r"\d+(?:-\d+)?",
+    point=r"eps[0-9.e+-]+-nbeta[0-9.e+-]+-gamma[0-9.e+-]+",
+    sha256=r"[0-9a-f]{64}",
 
 
-def job_of(rule, wildcards):
-    """The job of `rule` at `wildcards` (losskernel.dag.job)."""
-    try:
-        return dag.job(PLAN, rule, dict(wildcards.items()))
-    except KeyError as error:
-        raise WorkflowError(error.args[0]) from None
+def experiment_of(wildcards):
+    return PLAN.experiment(wildcards.experiment)
 
 
-def inputs_of(rule):
-    """Input function: the job's input files by name."""
-    return lambda wildcards: job_of(rule, wildcards).inputs
-
-
-def outputs_of(rule):
-    """The rule's output files by name (patterns)."""
-    return dag.rules(PLAN)[rule].outputs
-
-
-def figures_of(rule, category, captions=None):
-    """The rule's output figures, each in the report with its caption (by default
-    workflow/report/<figure>.rst) under `category` and the experiment."""
-    return {
-        name: report(
-            path,
-            caption=(captions or {}).get(name) or f"../report/{Path(path).stem}.rst",
-            category=category,
-            subcategory="{experiment}",
-        )
-        for name, path in outputs_of(rule).items()
-    }
+def only(names):
+    """Wildcard constraint: one of these experiments (none: matches nothing)."""
+    return "|".join(map(re.escape, names)) or "(?!)"
 
 
 def params_of(rule):
-    """The rule's params: the step that runs a job, and the job's arguments."""
-    return {
-        "step": dag.rules(PLAN)[rule].step or rule,
-        "arguments": lambda wildcards: job_of(rule, wildcards).arguments,
-    }
+    """The rule's params at a job's wildcards (losskernel.params); an unknown run, chain block
+    or calibration point is an error that names the ones there are."""
 
+    def params(wildcards):
+        try:
+            return job_params(PLAN, rule, dict(wildcards.items()))
+        except KeyError as error:
+            raise WorkflowError(error.args[0]) from None
 
-def experiments_of(rule):
-    """Wildcard constraint: the experiments `rule` makes files for (losskernel.dag)."""
-    return dag.wildcard_constraint(PLAN, rule, "experiment")
+    return params
 
 
 def uses_gpu(section):
     """Resource `gpu`: 1 when the experiment's `section` runs on a CUDA device."""
-    return lambda w: int(
-        PLAN.experiment(w.experiment).settings[section]["device"].startswith("cuda")
+    return lambda w: int(experiment_of(w).settings[section]["device"].startswith("cuda"))
+
+
+# Input functions ---------------------------------------------------------------------------
+
+
+def data_files(wildcards):
+    """The task's data tables by key (each made by its own rule, tasks.smk)."""
+    return experiment_of(wildcards).data_files()
+
+
+def pretrained_files(wildcards):
+    """The pretrained weights and the user's own training checkpoints."""
+    pretrained = experiment_of(wildcards).pretrained
+    return {
+        "weights": pretrained.weights,
+        "training_checkpoints": [path for _, path in pretrained.checkpoints],
+    }
+
+
+def model_of(output):
+    """Input function: the model's file `output` (train_model's, or import_model's: the same
+    files) of the experiment whose model this one samples (config key model_from; by default
+    its own)."""
+    return lambda w: output.format(experiment=experiment_of(w).model_source)
+
+
+def sampled_model(wildcards):
+    """The weights a run samples around: the trained model, or for a trajectory run the
+    training checkpoints (its step picks its own)."""
+    run = experiment_of(wildcards).run(wildcards.run)
+    output = rules.train_model.output
+    return model_of(output.model if run.checkpoint is None else output.checkpoints)(wildcards)
+
+
+def chain_blocks(wildcards):
+    """A run's sampling jobs' traces, one file per block of chains (config chains_per_job)."""
+    return expand(
+        rules.sample_chain.output.traces,
+        chain=PLAN.run_blocks(wildcards.experiment, wildcards.run),
+        allow_missing=True,
     )
+
+
+def at_runs(output, runs):
+    """Input function: a per-run `output` at each run of the experiment's attribute `runs`
+    (main_runs, gamma_runs, checkpoint_runs, runs)."""
+    return lambda w: expand(output, run=list(getattr(experiment_of(w), runs)), allow_missing=True)
+
+
+def at_seed(output):
+    """A per-run `output` at the run of the job's seed, run `seed{seed}` (one file)."""
+    return expand(output, run="seed{seed}", allow_missing=True)[0]
+
+
+def at_figure_seed(output):
+    """Input function: a per-seed `output` at the experiment's analysis.figure_seed (one
+    file)."""
+    return lambda w: expand(
+        output, seed=experiment_of(w).analysis["figure_seed"], allow_missing=True
+    )[0]
+
+
+def gamma_replica(output):
+    """Input function: a per-run `output` at the run of the γ nearest the localization and at
+    its replica (another seed): their CKA is the γ sweep's noise ceiling."""
+
+    def files(w):
+        experiment = experiment_of(w)
+        pair = [
+            experiment.gamma_runs[experiment.nearest_gamma_index],
+            experiment.gamma_replica[0],
+        ]
+        return expand(output, run=pair, allow_missing=True)
+
+    return files
+
+
+def umap_runs(output):
+    """Input function: a per-run `output` at the figure seed's run and every checkpoint run
+    (the UMAP of the final kernel and of the trajectory share one fit)."""
+
+    def files(w):
+        experiment = experiment_of(w)
+        runs = [f"seed{experiment.analysis['figure_seed']}", *experiment.checkpoint_runs]
+        return expand(output, run=runs, allow_missing=True)
+
+    return files
+
+
+SEED_METRICS = "results/{experiment}/seed{seed}/{reading}.tsv"
+"""Every per-seed reading's metrics: a task's declared reading (tasks.smk), mislabel_detection's
+and convergence's (the name of the analysis)."""
+EXPERIMENT_METRICS = "results/{experiment}/{reading}-metrics.tsv"
+"""Every per-experiment reading's metrics: trajectory's and diagnostics'."""
+
+
+def seed_metrics(wildcards):
+    experiment = experiment_of(wildcards)
+    return expand(
+        SEED_METRICS,
+        seed=experiment.seeds,
+        reading=experiment.seed_readings,
+        allow_missing=True,
+    )
+
+
+def experiment_metrics(wildcards):
+    return expand(
+        EXPERIMENT_METRICS,
+        reading=experiment_of(wildcards).experiment_readings,
+        allow_missing=True,
+    )
+
+
+def calibration_points(wildcards):
+    return expand(
+        rules.calibration_point.output.summary,
+        point=experiment_of(wildcards).calibration_points,
+        allow_missing=True,
+    )
+
+
+def diagnostics_table(wildcards):
+    """The diagnostics table by name, when the experiment runs analysis.diagnostics."""
+    if "diagnostics" not in experiment_of(wildcards).analysis:
+        return {}
+    return {"diagnostics": rules.diagnostics.output.table.format(**wildcards)}
+
+
+def appendix_figure(path, category="Appendix analyses"):
+    """An appendix figure in the report: its caption workflow/report/<figure>.rst, under
+    `category` and the experiment (figures.smk)."""
+    return report(
+        path,
+        caption=f"../report/{Path(path).stem}.rst",
+        category=category,
+        subcategory="{experiment}",
+    )
+
+
+def figure_set_inputs(figure_set):
+    """Input function: a figure set's declared files at the figure seed, at every seed, or
+    the experiment's (tasks.smk)."""
+
+    def files(w):
+        experiment = experiment_of(w)
+        seed_file = lambda seed, name: f"results/{w.experiment}/seed{seed}/{name}"
+        located = {
+            "figure_seed": lambda name: seed_file(experiment.analysis["figure_seed"], name),
+            "every_seed": lambda name: [seed_file(seed, name) for seed in experiment.seeds],
+            "experiment": lambda name: f"results/{w.experiment}/{name}",
+        }
+        return {name: located[scope](file) for name, (scope, file) in figure_set.inputs.items()}
+
+    return files
+
+
+# Targets -----------------------------------------------------------------------------------
+
+APPENDIX_FIGURES = {
+    # analysis section -> the rule that draws its figures (figures.smk)
+    "mislabels": "plot_mislabels",
+    "gamma_sweep": "plot_gamma_sweep",
+    "trajectory": "plot_trajectory",
+    "diagnostics": "plot_diagnostics",
+}
+
+
+def figures(name):
+    """Every figure of an experiment: its task's figure sets (tasks.smk), then its appendix
+    analyses' (figures.smk)."""
+    experiment = PLAN.experiment(name)
+    drawing = [figure_set.rule for figure_set in experiment.task.FIGURES] + [
+        drawer for analysis, drawer in APPENDIX_FIGURES.items() if analysis in experiment.analysis
+    ]
+    return [
+        path
+        for drawer in drawing
+        for path in expand(list(getattr(rules, drawer).output), experiment=name)
+    ]
+
+
+def checks(names):
+    """The checks of these experiments, check_experiment's tables: the gates their results
+    passed."""
+    return expand(rules.check_experiment.output.checks, experiment=names)
+
+
+def offering(figure_set):
+    """The experiments whose task draws `figure_set` (the target figure1's branch)."""
+    return [
+        name
+        for name, experiment in PLAN.experiments.items()
+        if figure_set in (declared.name for declared in experiment.task.FIGURES)
+    ]

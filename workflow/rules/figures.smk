@@ -1,12 +1,18 @@
 # Figures only draw: they read computed tables and kernels, so restyling never re-samples.
-# The figures of the appendix analyses; the tasks' own figures are in tasks.smk.
+# The figures of the appendix analyses; the tasks' own figures are in tasks.smk. Each figure
+# goes into the report with its caption, workflow/report/<figure>.rst (appendix_figure).
 
 
 rule plot_gamma_sweep:
     input:
-        unpack(inputs_of("plot_gamma_sweep")),
+        cka=rules.gamma_sweep.output.cka,
+        ceiling=rules.gamma_sweep.output.ceiling,
+        lift=rules.gamma_sweep.output.lift,
+        convergence=at_runs(rules.convergence.output.curve, "gamma_runs"),
     output:
-        **figures_of("plot_gamma_sweep", category="Appendix analyses"),
+        cka=appendix_figure("results/figures/{experiment}/gamma_cka.png"),
+        lift=appendix_figure("results/figures/{experiment}/gamma_lift.png"),
+        convergence=appendix_figure("results/figures/{experiment}/convergence.png"),
     log:
         "results/logs/plot_gamma_sweep/{experiment}.log",
     benchmark:
@@ -15,16 +21,20 @@ rule plot_gamma_sweep:
         "../../envs/analysis.yaml"
     threads: 1
     params:
-        **params_of("plot_gamma_sweep"),
+        arguments=params_of("plot_gamma_sweep"),
     script:
-        "../scripts/run_step.py"
+        "../scripts/plot_gamma_sweep.py"
 
 
 rule plot_mislabels:
     input:
-        unpack(inputs_of("plot_mislabels")),
+        scores=at_figure_seed(rules.mislabel_detection.output.scores),
+        metrics=at_figure_seed(rules.mislabel_detection.output.metrics),
+        embedding=rules.embed_umap.output.embedding,
     output:
-        **figures_of("plot_mislabels", category="Appendix analyses"),
+        roc=appendix_figure("results/figures/{experiment}/mislabel_roc.png"),
+        self_covariance=appendix_figure("results/figures/{experiment}/self_covariance.png"),
+        umap=appendix_figure("results/figures/{experiment}/umap_mislabels.png"),
     log:
         "results/logs/plot_mislabels/{experiment}.log",
     benchmark:
@@ -33,16 +43,18 @@ rule plot_mislabels:
         "../../envs/analysis.yaml"
     threads: 1
     params:
-        **params_of("plot_mislabels"),
+        arguments=params_of("plot_mislabels"),
     script:
-        "../scripts/run_step.py"
+        "../scripts/plot_mislabels.py"
 
 
 rule plot_trajectory:
     input:
-        unpack(inputs_of("plot_trajectory")),
+        table=rules.trajectory.output.table,
+        embedding=rules.embed_umap.output.embedding,
     output:
-        **figures_of("plot_trajectory", category="Appendix analyses"),
+        score=appendix_figure("results/figures/{experiment}/trajectory_score.png"),
+        umap=appendix_figure("results/figures/{experiment}/trajectory_umap.png"),
     log:
         "results/logs/plot_trajectory/{experiment}.log",
     benchmark:
@@ -51,16 +63,19 @@ rule plot_trajectory:
         "../../envs/analysis.yaml"
     threads: 1
     params:
-        **params_of("plot_trajectory"),
+        arguments=params_of("plot_trajectory"),
     script:
-        "../scripts/run_step.py"
+        "../scripts/plot_trajectory.py"
 
 
 rule plot_diagnostics:
     input:
-        unpack(inputs_of("plot_diagnostics")),
+        runs=rules.diagnostics.output.table,
+        inputs=at_runs(rules.diagnose_run.output.table, "main_runs"),
     output:
-        **figures_of("plot_diagnostics", category="Sampler diagnostics"),
+        diagnostics=appendix_figure(
+            "results/figures/{experiment}/diagnostics.png", category="Sampler diagnostics"
+        ),
     log:
         "results/logs/plot_diagnostics/{experiment}.log",
     benchmark:
@@ -69,6 +84,6 @@ rule plot_diagnostics:
         "../../envs/analysis.yaml"
     threads: 1
     params:
-        **params_of("plot_diagnostics"),
+        arguments=params_of("plot_diagnostics"),
     script:
-        "../scripts/run_step.py"
+        "../scripts/plot_diagnostics.py"

@@ -3,9 +3,10 @@
 
 rule compute_kernel:
     input:
-        unpack(inputs_of("compute_kernel")),
+        traces=rules.merge_chains.output.traces,
     output:
-        **outputs_of("compute_kernel"),
+        covariance="results/{experiment}/{run}/kernel-covariance.nc",
+        correlation="results/{experiment}/{run}/kernel-correlation.nc",
     log:
         "results/logs/compute_kernel/{experiment}/{run}.log",
     benchmark:
@@ -14,6 +15,6 @@ rule compute_kernel:
         "../../envs/analysis.yaml"
     threads: 1
     params:
-        **params_of("compute_kernel"),
+        arguments=params_of("compute_kernel"),
     script:
-        "../scripts/run_step.py"
+        "../scripts/compute_kernel.py"

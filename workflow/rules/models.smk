@@ -4,42 +4,45 @@
 
 rule train_model:
     input:
-        unpack(inputs_of("train_model")),
+        unpack(data_files),
     output:
-        **outputs_of("train_model"),
+        model="results/{experiment}/model.pt",
+        checkpoints="results/{experiment}/checkpoints.pt",
+        history="results/{experiment}/training.tsv",
     log:
         "results/logs/train_model/{experiment}.log",
     benchmark:
         "results/benchmarks/train_model/{experiment}.tsv"
     wildcard_constraints:
-        experiment=experiments_of("train_model"),
+        experiment=only(PLAN.trained),
     conda:
         "../../envs/torch.yaml"
     threads: 1
     resources:
         gpu=uses_gpu("training"),
     params:
-        **params_of("train_model"),
+        arguments=params_of("train_model"),
     script:
-        "../scripts/run_step.py"
+        "../scripts/train_model.py"
 
 
 rule import_model:
     input:
         # the weights and checkpoint files are inputs: replacing one reruns what depends on it
-        unpack(inputs_of("import_model")),
+        unpack(pretrained_files),
     output:
-        **outputs_of("import_model"),
+        model="results/{experiment}/model.pt",
+        checkpoints="results/{experiment}/checkpoints.pt",
     log:
         "results/logs/import_model/{experiment}.log",
     benchmark:
         "results/benchmarks/import_model/{experiment}.tsv"
     wildcard_constraints:
-        experiment=experiments_of("import_model"),
+        experiment=only(PLAN.pretrained),
     conda:
         "../../envs/torch.yaml"
     threads: 1
     params:
-        **params_of("import_model"),
+        arguments=params_of("import_model"),
     script:
-        "../scripts/run_step.py"
+        "../scripts/import_model.py"

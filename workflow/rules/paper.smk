@@ -26,9 +26,9 @@ TEX_PACKAGES = "latexmk texlive-latex-base texlive-latex-recommended"
 
 rule paper_macros:
     input:
-        unpack(inputs_of("paper_macros")),
+        headline=rules.headline_table.output.table,
     output:
-        **outputs_of("paper_macros"),
+        macros="paper/generated/macros.tex",
     log:
         "results/logs/paper_macros/macros.log",
     benchmark:
@@ -37,15 +37,15 @@ rule paper_macros:
         "../../envs/analysis.yaml"
     threads: 1
     params:
-        **params_of("paper_macros"),
+        arguments=params_of("paper_macros"),
     script:
-        "../scripts/run_step.py"
+        "../scripts/paper_macros.py"
 
 
 rule paper:
     input:
         tex=str(PAPER_SOURCE),
-        macros="paper/generated/macros.tex",
+        macros=rules.paper_macros.output.macros,
         figures=PAPER_FIGURES,
     output:
         pdf="paper/main.pdf",

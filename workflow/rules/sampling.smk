@@ -4,15 +4,14 @@
 # sample_chain=N` runs N of them side by side in the job instead: for a small model they wait
 # for each other's Python); with chains_per_job: 1 (profiles/slurm) one chain per job, so a
 # cluster runs every chain as its own job. Then one trace file per run.
-# A chain saves its progress beside its output and resumes from it after a kill (the state
-# file is not an output: Snakemake would delete it with the failed job it exists to resume).
 
 
 rule sample_chain:
     input:
-        unpack(inputs_of("sample_chain")),
+        unpack(data_files),
+        model=sampled_model,
     output:
-        **outputs_of("sample_chain"),
+        traces="results/{experiment}/{run}/chains/chain{chain}.nc",
     log:
         "results/logs/sample_chain/{experiment}/{run}/chain{chain}.log",
     benchmark:
@@ -23,16 +22,19 @@ rule sample_chain:
     resources:
         gpu=uses_gpu("sampling"),
     params:
-        **params_of("sample_chain"),
+        arguments=params_of("sample_chain"),
+        # A chain saves its progress here and resumes from it after a kill (not an output:
+        # Snakemake would delete it with the failed job it exists to resume).
+        state_dir=subpath(output.traces, parent=True),
     script:
-        "../scripts/run_step.py"
+        "../scripts/sample_chain.py"
 
 
 rule merge_chains:
     input:
-        unpack(inputs_of("merge_chains")),
+        chains=chain_blocks,
     output:
-        **outputs_of("merge_chains"),
+        traces="results/{experiment}/{run}/traces.nc",
     log:
         "results/logs/merge_chains/{experiment}/{run}.log",
     benchmark:
@@ -41,6 +43,6 @@ rule merge_chains:
         "../../envs/analysis.yaml"
     threads: 1
     params:
-        **params_of("merge_chains"),
+        arguments=params_of("merge_chains"),
     script:
-        "../scripts/run_step.py"
+        "../scripts/merge_chains.py"

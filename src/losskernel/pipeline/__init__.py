@@ -4,8 +4,7 @@ One function per step, named after its workflow rule; the rules of the tasks' de
 share three (``make_data_file``, ``score_reading``, ``plot_figures``). A step takes the job's
 input and output files as mappings (name -> path, or a list of paths), its arguments by
 keyword, and the provenance record every output carries. :func:`run_step` runs a
-:class:`losskernel.job.Job`, so the Snakemake script and the ``losskernel`` command line run a
-job the same way.
+:class:`losskernel.job.Job`; :func:`run_script` runs the job of a rule's script with its step.
 
 =================  =============================================================
 module             steps
@@ -29,8 +28,9 @@ import inspect
 import os
 import sys
 from collections.abc import Callable, Mapping
+from typing import Any
 
-from losskernel.job import Job, paths
+from losskernel.job import Job, paths, script_job
 from losskernel.pipeline import (
     analysis,
     checks,
@@ -71,38 +71,36 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 read their own variable and, unset, take every core."""
 
 
+def run_script(snakemake: Any, step: Callable[..., None], code_dir: str | os.PathLike) -> None:
+    """Run the job of a rule's script (``workflow/scripts/<rule>.py``) with ``step``: the
+    script's ``snakemake`` object gives the job's files, wildcards, params, log, threads and
+    the run's whole config (:func:`losskernel.job.script_job`); ``code_dir`` is the checkout
+    whose git state the provenance records."""
+    job = script_job(snakemake, step.__name__)
+    run_logged(job, snakemake.log[0], snakemake.threads, code_dir, run_config=snakemake.config)
+
+
 def run_logged(job: Job, log: str | os.PathLike, threads: int, code_dir: str | os.PathLike,
                run_config: Mapping | None = None) -> None:
     """Run a job as a workflow rule does: its output to ``log``, its thread pools sized to
-    ``threads``, and its outputs stamped (:func:`run_recorded`)."""
+    ``threads``, and its outputs stamped with :func:`job_record` (``run_config`` is the run's
+    whole config, which rule ``run_config`` saves under its hash)."""
     handle = open(log, "w", buffering=1)
     sys.stdout = sys.stderr = handle
     set_thread_pools(threads)
-    run_recorded(job, code_dir, threads, run_config)
+    run_step(job, job_record(job, code_dir, run_config=run_config), threads)
 
 
-def run_recorded(job: Job, code_dir: str | os.PathLike, threads: int = 1,
-                 run_config: Mapping | None = None, rule: str | None = None) -> None:
-    """Run a job's step with its outputs stamped with :func:`job_record`. ``run_config``, the
-    run's whole config, is first saved once per run (``provenance.save_run_config``), so that
-    its hash in the record gives it back."""
-    from losskernel.provenance import save_run_config
-
-    if run_config is not None:
-        save_run_config(run_config)
-    run_step(job, job_record(job, code_dir, rule=rule, run_config=run_config), threads)
-
-
-def job_record(job: Job, code_dir: str | os.PathLike, rule: str | None = None,
+def job_record(job: Job, code_dir: str | os.PathLike,
                run_config: Mapping | None = None) -> dict[str, str | int]:
     """The provenance record of a job's outputs: its arguments as its settings, the hash of
-    ``run_config`` (the run's whole config) as its config, its rule (or ``rule``), wildcards,
-    seed and inputs, and the git state of ``code_dir``, the code's repository."""
+    ``run_config`` (the run's whole config) as its config, its rule, wildcards, seed and
+    inputs, and the git state of ``code_dir``, the code's repository."""
     from losskernel.provenance import collect_provenance
 
     seed = job.wildcards.get("seed", job.arguments.get("seed"))
     return collect_provenance(
-        job.arguments, run_config=run_config, rule=rule or job.rule, wildcards=job.wildcards,
+        job.arguments, run_config=run_config, rule=job.rule, wildcards=job.wildcards,
         seed=None if seed is None else int(seed), inputs=paths(job.inputs), workdir=code_dir)
 
 

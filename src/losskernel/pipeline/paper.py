@@ -87,8 +87,9 @@ def paper_macros(inputs: Files, outputs: Files, *,
 PAPER_GRAPHICS = re.compile(r"\\includegraphics(?:\[[^]]*\])?\{([^}]+)\}")
 PAPER_FIGURE = re.compile(r"\\begin\{figure\*?\}(.*?)\\end\{figure\*?\}", re.S)
 MADE_BY = re.compile(r"\\madeby\{([^}]*)\}")
-SNAKEMAKE_SCRIPT = "workflow/scripts/run_step.py"
-"""The script every rule that draws a figure runs (the command line records ``cli:<rule>``)."""
+SNAKEMAKE_SCRIPT = "workflow/scripts/{step}.py"
+"""The script of a rule whose step is ``step`` (records of the retired command line that ran
+one job name their rule ``cli:<rule>``)."""
 
 
 def included_figures(tex: str) -> list[str]:
@@ -171,7 +172,7 @@ def figure_provenance_macros(groups: Mapping[str, Sequence[tuple[str, Mapping[st
     environment ``key`` of ``groups`` (key -> ``(path, record)`` of each figure), a small
     paragraph naming the rule, script, drawing function and commit that made its figures:
 
-        Made by rule plot_mislabels (workflow/scripts/run_step.py -> losskernel.plotting.
+        Made by rule plot_mislabels (workflow/scripts/plot_mislabels.py -> losskernel.plotting.
         figures.mislabel_figures) at commit abc1234: digits/mislabel_roc, self_covariance.
 
     Figures are grouped by rule, drawing function (the step for a record without one) and
@@ -190,26 +191,30 @@ def figure_provenance_macros(groups: Mapping[str, Sequence[tuple[str, Mapping[st
         for path, record in figures:
             commit = (record["git_commit"][:7] or "unknown") + (
                 " (uncommitted changes)" if record.get("git_dirty") == "1" else "")
-            code = record.get("draw") or record.get("step", "")
-            made.setdefault((record.get("rule", ""), code, commit), []).append(path)
-        commits = list(dict.fromkeys(commit for _, _, commit in made))
+            step = record.get("step", "")
+            code = record.get("draw") or step
+            made.setdefault((record.get("rule", ""), step, code, commit), []).append(path)
+        commits = list(dict.fromkeys(commit for *_, commit in made))
         if len(made) > 1 and len(commits) == 1:
             text = f"Made at commit {_tex_commit(commits[0])} by " + "; ".join(
-                f"{_tex_made(rule, code)}: {_tex_files(paths)}"
-                for (rule, code, _), paths in made.items()) + "."
+                f"{_tex_made(rule, step, code)}: {_tex_files(paths)}"
+                for (rule, step, code, _), paths in made.items()) + "."
         else:
-            text = " ".join(f"Made by {_tex_made(rule, code)} at commit {_tex_commit(commit)}: "
-                            f"{_tex_files(paths)}." for (rule, code, commit), paths in made.items())
+            text = " ".join(f"Made by {_tex_made(rule, step, code)} at commit "
+                            f"{_tex_commit(commit)}: {_tex_files(paths)}."
+                            for (rule, step, code, commit), paths in made.items())
         lines.append(f"\\expandafter\\def\\csname lk@madeby@{key}\\endcsname{{%\n  {text}}}\n")
     lines.append("\\makeatother\n")
     return "".join(lines)
 
 
-def _tex_made(rule: str, code: str) -> str:
-    """``rule X (script -> code)``; the script is run_step.py, or the command line for a record
-    it wrote (rule ``cli:X``)."""
+def _tex_made(rule: str, step: str, code: str) -> str:
+    """``rule X (script -> code)``; the script is the rule's, ``workflow/scripts/<step>.py``
+    for the step ``losskernel.pipeline.<module>.<step>`` (none known without a step), or the
+    command line for a record it wrote (rule ``cli:X``)."""
     name = rule.removeprefix("cli:") or "unknown"
-    script = f"losskernel {name}" if rule.startswith("cli:") else SNAKEMAKE_SCRIPT
+    script = (f"losskernel {name}" if rule.startswith("cli:")
+              else SNAKEMAKE_SCRIPT.format(step=step.rsplit(".", 1)[-1]) if step else "")
     chain = " $\\rightarrow$ ".join(f"\\texttt{{{_tex_code(part)}}}" for part in (script, code)
                                     if part)
     return f"rule \\texttt{{{_tex_code(name)}}} ({chain})"

@@ -1,0 +1,17 @@
+"""The loss kernel K (covariance) and its correlation R of one run's traces.
+
+Rule compute_kernel: losskernel.pipeline.kernels.compute_kernel.
+"""
+
+import sys
+from pathlib import Path
+
+# The package is used from this checkout's src/, so a rule's environment needs only the
+# third-party packages (envs/*.yaml), and the code that ran is the code of this commit.
+CODE = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(CODE / "src"))
+
+from losskernel.pipeline import run_script  # noqa: E402
+from losskernel.pipeline.kernels import compute_kernel  # noqa: E402
+
+run_script(snakemake, compute_kernel, CODE)  # noqa: F821 - snakemake is given by Snakemake

@@ -1,0 +1,17 @@
+"""The headline table of every experiment, as TSV and as a page of the report.
+
+Rule headline_table: losskernel.pipeline.paper.headline_table.
+"""
+
+import sys
+from pathlib import Path
+
+# The package is used from this checkout's src/, so a rule's environment needs only the
+# third-party packages (envs/*.yaml), and the code that ran is the code of this commit.
+CODE = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(CODE / "src"))
+
+from losskernel.pipeline import run_script  # noqa: E402
+from losskernel.pipeline.paper import headline_table  # noqa: E402
+
+run_script(snakemake, headline_table, CODE)  # noqa: F821 - snakemake is given by Snakemake

@@ -1,0 +1,17 @@
+"""Write a table a task declares (a DataFile) to its declared path.
+
+Rule of each data file a task declares (tasks.smk): losskernel.pipeline.models.make_data_file.
+"""
+
+import sys
+from pathlib import Path
+
+# The package is used from this checkout's src/, so a rule's environment needs only the
+# third-party packages (envs/*.yaml), and the code that ran is the code of this commit.
+CODE = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(CODE / "src"))
+
+from losskernel.pipeline import run_script  # noqa: E402
+from losskernel.pipeline.models import make_data_file  # noqa: E402
+
+run_script(snakemake, make_data_file, CODE)  # noqa: F821 - snakemake is given by Snakemake

@@ -1,0 +1,17 @@
+"""The numbers the paper's text quotes, as LaTeX macros.
+
+Rule paper_macros: losskernel.pipeline.paper.paper_macros.
+"""
+
+import sys
+from pathlib import Path
+
+# The package is used from this checkout's src/, so a rule's environment needs only the
+# third-party packages (envs/*.yaml), and the code that ran is the code of this commit.
+CODE = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(CODE / "src"))
+
+from losskernel.pipeline import run_script  # noqa: E402
+from losskernel.pipeline.paper import paper_macros  # noqa: E402
+
+run_script(snakemake, paper_macros, CODE)  # noqa: F821 - snakemake is given by Snakemake

@@ -1,0 +1,17 @@
+"""Localized SGLD: per-sample loss traces of a block of one run's chains.
+
+Rule sample_chain: losskernel.pipeline.sampling.sample_chain.
+"""
+
+import sys
+from pathlib import Path
+
+# The package is used from this checkout's src/, so a rule's environment needs only the
+# third-party packages (envs/*.yaml), and the code that ran is the code of this commit.
+CODE = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(CODE / "src"))
+
+from losskernel.pipeline import run_script  # noqa: E402
+from losskernel.pipeline.sampling import sample_chain  # noqa: E402
+
+run_script(snakemake, sample_chain, CODE)  # noqa: F821 - snakemake is given by Snakemake

@@ -1,0 +1,17 @@
+"""A reading a task declares, at one seed: its metrics and tables.
+
+Rule of each reading a task declares (tasks.smk): losskernel.pipeline.analysis.score_reading.
+"""
+
+import sys
+from pathlib import Path
+
+# The package is used from this checkout's src/, so a rule's environment needs only the
+# third-party packages (envs/*.yaml), and the code that ran is the code of this commit.
+CODE = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(CODE / "src"))
+
+from losskernel.pipeline import run_script  # noqa: E402
+from losskernel.pipeline.analysis import score_reading  # noqa: E402
+
+run_script(snakemake, score_reading, CODE)  # noqa: F821 - snakemake is given by Snakemake

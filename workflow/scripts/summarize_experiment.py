@@ -1,0 +1,17 @@
+"""The experiment's readings over seeds: its summary and headline rows.
+
+Rule summarize_experiment: losskernel.pipeline.paper.summarize_experiment.
+"""
+
+import sys
+from pathlib import Path
+
+# The package is used from this checkout's src/, so a rule's environment needs only the
+# third-party packages (envs/*.yaml), and the code that ran is the code of this commit.
+CODE = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(CODE / "src"))
+
+from losskernel.pipeline import run_script  # noqa: E402
+from losskernel.pipeline.paper import summarize_experiment  # noqa: E402
+
+run_script(snakemake, summarize_experiment, CODE)  # noqa: F821 - snakemake is given by Snakemake
