@@ -48,30 +48,33 @@ rule run_config:
         "workflow/scripts/run_config.py"
 
 
+RUN_CONFIG = expand(rules.run_config.output.config, sha256=CONFIG_SHA256)
+
+
 rule all:
     default_target: True
     input:
         checks(PLAN.experiments),
         rules.headline_table.output.table,
         rules.paper_macros.output.macros,
-        [path for name in PLAN.experiments for path in figures(name)],
-        expand(rules.run_config.output.config, sha256=CONFIG_SHA256),
+        figures(PLAN.experiments),
+        RUN_CONFIG,
 
 
 rule check:
     input:
         # every experiment's gates (analysis.checks): a failed one stops the workflow
         checks(PLAN.experiments),
-        expand(rules.run_config.output.config, sha256=CONFIG_SHA256),
+        RUN_CONFIG,
 
 
 rule figure1:
     input:
         # the experiments that draw Figure 1: their figures, headline rows and checks
-        [path for name in offering("figure1") for path in figures(name)],
+        figures(offering("figure1")),
         expand(rules.summarize_experiment.output.headline, experiment=offering("figure1")),
         checks(offering("figure1")),
-        expand(rules.run_config.output.config, sha256=CONFIG_SHA256),
+        RUN_CONFIG,
 
 
 rule calibrate:
@@ -79,9 +82,10 @@ rule calibrate:
         # every experiment's calibration table and figure (analysis.calibration)
         tables=expand(rules.calibrate_experiment.output.table, experiment=PLAN.experiments),
         figures=expand(rules.calibrate_experiment.output.figure, experiment=PLAN.experiments),
-        config=expand(rules.run_config.output.config, sha256=CONFIG_SHA256),
-    # no output: every call prints each experiment's verdict (its tables are made only when
-    # their inputs or settings changed), on the terminal and in the log
+        config=RUN_CONFIG,
+    # no output: it prints each experiment's verdict, on the terminal and in the log, when a
+    # table is new (`losskernel calibrate` forces it: --forcerun calibrate reruns this job
+    # alone, so the verdicts come every time)
     log:
         "results/logs/calibrate/verdict.log",
     benchmark:

@@ -38,7 +38,7 @@ def calibrate(args: argparse.Namespace) -> int:
     """``losskernel calibrate``: Snakemake's target ``calibrate`` in ``--directory``, with this
     checkout's workflow: every experiment's calibration table and figure (the points whose
     inputs or settings changed, the model first if it is missing: Snakemake's rerun rules),
-    then each experiment's verdict, which the target prints."""
+    then each experiment's verdict, which the target prints (forced, so it prints each time)."""
     load_plan(args)  # a bad config is refused before Snakemake starts
     snakefile = CODE.parents[1] / "Snakefile"
     if not snakefile.is_file():
@@ -47,7 +47,9 @@ def calibrate(args: argparse.Namespace) -> int:
                                 f"installed from it (setup.sh does)")
     Path(args.directory).mkdir(parents=True, exist_ok=True)
     run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "calibrate", "--snakefile", str(snakefile),
+        # --forcerun calibrate: the verdicts are printed every time, though no point reruns
+        [sys.executable, "-m", "snakemake", "calibrate", "--forcerun", "calibrate",
+         "--snakefile", str(snakefile),
          "--directory", str(Path(args.directory).resolve()), "--cores", str(args.threads),
          "--configfile", *(str(Path(path).resolve()) for path in args.config)], check=False)
     if run.returncode != 0:

@@ -48,7 +48,7 @@ def planned_files(directory: Path, *args: str) -> dict[str, str]:
     return {row["output_file"]: row["rule"] for row in csv.DictReader(table, delimiter="\t")}
 
 
-def test_dry_run_of_the_default_config_plans_every_stage_as_the_package_does(tmp_path):
+def test_dry_run_of_the_default_config_plans_every_stage(tmp_path):
     result = snakemake("--directory", str(tmp_path), "--configfile", str(DEFAULT), "-n")
     assert result.returncode == 0, result.stderr
     jobs = planned_jobs(result)

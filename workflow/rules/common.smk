@@ -235,18 +235,20 @@ APPENDIX_FIGURES = {
 }
 
 
-def figures(name):
-    """Every figure of an experiment: its task's figure sets (tasks.smk), then its appendix
-    analyses' (figures.smk)."""
-    experiment = PLAN.experiment(name)
-    drawing = [figure_set.rule for figure_set in experiment.task.FIGURES] + [
-        drawer for analysis, drawer in APPENDIX_FIGURES.items() if analysis in experiment.analysis
-    ]
-    return [
-        path
-        for drawer in drawing
-        for path in expand(list(getattr(rules, drawer).output), experiment=name)
-    ]
+def figures(names):
+    """Every figure of these experiments: each one's task's figure sets (tasks.smk), then its
+    appendix analyses' (figures.smk)."""
+    found = []
+    for name in names:
+        experiment = PLAN.experiment(name)
+        drawing = [figure_set.rule for figure_set in experiment.task.FIGURES] + [
+            drawer
+            for analysis, drawer in APPENDIX_FIGURES.items()
+            if analysis in experiment.analysis
+        ]
+        for drawer in drawing:
+            found += expand(list(getattr(rules, drawer).output), experiment=name)
+    return found
 
 
 def checks(names):
