@@ -28,6 +28,8 @@ DEFAULT_CONFIG = ["config/config.yaml"]
 DEFAULT_SCHEMA = Path("workflow/schemas/config.schema.yaml")
 CODE = Path(__file__).resolve().parent
 """Where the package's code is: the git state of its repository goes into provenance."""
+
+
 def load_plan(args: argparse.Namespace, check_files: bool = True) -> Plan:
     """The plan of the command's config files."""
     return Plan.from_config(load_config(args.config), args.schema,
