@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tests.rule_files import written_rules
 
 from losskernel import pipeline
 from losskernel.config import load_config, update_config
@@ -320,18 +321,9 @@ def test_a_state_file_left_by_a_stopped_chain_is_resumed_and_deleted(plan, train
     np.testing.assert_array_equal(resumed["loss"].values[0], chains[0].loss.astype(np.float32))
 
 
-RULE = re.compile(r"^rule (\w+):\n(.*?)(?=^\S|\Z)", re.MULTILINE | re.DOTALL)
-"""A rule written in a Snakemake file: its name and its indented body."""
 DECLARED_SCRIPTS = {DataFile: "make_data_file", Reading: "score_reading",
                     FigureSet: "plot_figures"}
 """The script of each kind of a task's declared rule (workflow/rules/tasks.smk)."""
-
-
-def written_rules() -> dict[str, str]:
-    """The body of every rule written out in the Snakefile and workflow/rules/*.smk, by name
-    (the tasks' declared rules, made in a loop of tasks.smk, are not)."""
-    files = [ROOT / "Snakefile", *sorted((ROOT / "workflow/rules").glob("*.smk"))]
-    return {name: body for path in files for name, body in RULE.findall(path.read_text())}
 
 
 def script_step(script: str) -> str | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from tests.rule_files import WORKFLOW_FILES, written_rules
 
 from losskernel import plan
 from losskernel.config import experiment_schema, load_yaml
@@ -30,8 +31,6 @@ SHIPPED = {"modular_arithmetic": ("config/config.yaml", "modarith"),
            "imagenet": ("config/imagenet.yaml", "imagenet"),
            "fashion": ("config/config.yaml", "fashion")}
 """Each built-in task's experiment in the config files that ship with the workflow."""
-WORKFLOW_FILES = [ROOT / "Snakefile", *sorted((ROOT / "workflow/rules").glob("*.smk"))]
-"""The Snakemake files whose rules are written out (tasks.smk makes the declared ones)."""
 
 
 @pytest.fixture(autouse=True)
@@ -127,8 +126,7 @@ def test_figure_captions_exist_and_figures_can_be_drawn(name):
 
 def workflow_rules() -> set[str]:
     """The rules written in the Snakefile and workflow/rules/*.smk (``rule <name>:``)."""
-    return {name for path in WORKFLOW_FILES
-            for name in re.findall(r"^rule (\w+):", path.read_text(), re.MULTILINE)}
+    return set(written_rules())
 
 
 def workflow_figures() -> set[str]:

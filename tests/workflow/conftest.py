@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import subprocess
@@ -48,6 +49,16 @@ def own_process(job: Job, record: dict, directory: Path) -> list[str]:
 def snakemake(*args: str, cwd: Path = ROOT, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True,
                           timeout=1800, **kwargs)
+
+
+def summary(directory: Path, *args: str) -> list[dict[str, str]]:
+    """Snakemake's summary of the DAG in ``directory``: a row per output file, by column
+    (output_file, date, rule, log-file(s), status, plan), read from its table, not its text."""
+    result = snakemake("--summary", "--directory", str(directory), *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    table = lines[next(i for i, line in enumerate(lines) if line.startswith("output_file\t")):]
+    return list(csv.DictReader(table, delimiter="\t"))
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ rewrites its rule's files with the same content (the provenance record apart); t
 from __future__ import annotations
 
 import argparse
-import csv
 import re
 import shutil
 import subprocess
@@ -19,7 +18,7 @@ import torch
 import xarray as xr
 from PIL import Image
 from tests.workflow.conftest import CONFIGS as SNAKEMAKE_CONFIGS
-from tests.workflow.conftest import snakemake
+from tests.workflow.conftest import snakemake, summary
 
 from losskernel import cli
 from losskernel.config import load_config
@@ -89,12 +88,8 @@ def copy_of_the_run(smoke_run, tmp_path_factory) -> Path:
 def first_outputs(smoke_run) -> dict[str, str]:
     """The first output file of every rule of the tiny run, from Snakemake's own summary (its
     machine-readable table: output file, date, rule, ...)."""
-    summary = snakemake("--summary", "--directory", str(smoke_run.work), *SNAKEMAKE_CONFIGS)
-    assert summary.returncode == 0, summary.stderr[-3000:]
-    lines = summary.stdout.splitlines()
-    table = lines[next(i for i, line in enumerate(lines) if line.startswith("output_file\t")):]
     firsts: dict[str, str] = {}
-    for row in csv.DictReader(table, delimiter="\t"):
+    for row in summary(smoke_run.work, *SNAKEMAKE_CONFIGS):
         firsts.setdefault(row["rule"], row["output_file"])
     return firsts
 

@@ -3,25 +3,18 @@
 
 from __future__ import annotations
 
-import csv
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from tests.workflow.conftest import snakemake, summary
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = ROOT / "config/config.yaml"
 SMOKE = ROOT / "tests/smoke/overrides.yaml"
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
-
-
-def snakemake(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=1800)
 
 
 def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
@@ -39,13 +32,8 @@ def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
 
 
 def planned_files(directory: Path, *args: str) -> dict[str, str]:
-    """Every output file of the DAG with the rule that makes it, from Snakemake's summary (a
-    machine-readable table: output_file, date, rule, log-file(s), status, plan)."""
-    result = snakemake("--summary", "--directory", str(directory), *args)
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    table = lines[next(i for i, line in enumerate(lines) if line.startswith("output_file\t")):]
-    return {row["output_file"]: row["rule"] for row in csv.DictReader(table, delimiter="\t")}
+    """Every output file of the DAG with the rule that makes it (Snakemake's summary)."""
+    return {row["output_file"]: row["rule"] for row in summary(directory, *args)}
 
 
 def test_dry_run_of_the_default_config_plans_every_stage(tmp_path):
