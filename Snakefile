@@ -44,6 +44,8 @@ rule run_config:
     localrule: True
     conda:
         "envs/analysis.yaml"
+    params:
+        code=code_of("run_config"),
     script:
         "workflow/scripts/run_config.py"
 

@@ -8,6 +8,7 @@ regenerates its paper's figures.
 ``losskernel.tasks``        the experiments' tasks and their contract (``tasks.protocol``)
 ``losskernel.plan``         what a config's experiments run (runs, readings, checks)
 ``losskernel.params``       what each job is told (its rule's params)
+``losskernel.fingerprint``  the code each job runs, and its digest (its rule's param ``code``)
 ``losskernel.pipeline``     one step per rule: load, call the method and readings, write
 ``losskernel.cli``          ``validate-config``, ``plan``, ``calibrate``, ``provenance``
 ==========================  ==================================================================

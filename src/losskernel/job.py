@@ -7,7 +7,7 @@ Snakemake makes the jobs; a rule's script hands its job over as the ``snakemake`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 Files = dict[str, str | list[str]]
@@ -17,7 +17,8 @@ Files = dict[str, str | list[str]]
 @dataclass(frozen=True)
 class Job:
     """One job: ``rule`` at ``wildcards``; ``step`` names the function of
-    ``losskernel.pipeline`` that runs it with its files and ``arguments`` (the rule's params)."""
+    ``losskernel.pipeline`` that runs it with its files and ``arguments`` (the rule's params);
+    ``code`` is the fingerprint of the code it runs (:mod:`losskernel.fingerprint`)."""
 
     rule: str
     step: str
@@ -25,6 +26,7 @@ class Job:
     inputs: Files
     outputs: dict[str, str]
     arguments: dict[str, Any]
+    code: Mapping[str, str] = field(default_factory=dict)
 
 
 def paths(files: Files) -> list[str]:
@@ -36,12 +38,14 @@ def paths(files: Files) -> list[str]:
 def script_job(snakemake: Any, step: str) -> Job:
     """The job of a rule's script from its ``snakemake`` object (its ``rule``, ``wildcards``,
     ``input``, ``output`` and ``params``). The step's arguments are the param ``arguments``
-    (:func:`losskernel.params.job_params`) and every other param by its own name."""
+    (:func:`losskernel.params.job_params`) and every other param by its own name, but
+    ``code``, the fingerprint its record keeps."""
     params = dict(snakemake.params.items())
+    code = params.pop("code", {})
     arguments = {**params.pop("arguments", {}), **params}
     return Job(rule=snakemake.rule, step=step, wildcards=dict(snakemake.wildcards.items()),
                inputs=_named(snakemake.input), outputs=_named(snakemake.output),
-               arguments=arguments)
+               arguments=arguments, code=dict(code))
 
 
 def _named(files: Any) -> dict:

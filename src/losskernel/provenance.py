@@ -86,16 +86,20 @@ def collect_provenance(
     wildcards: Mapping[str, str] | None = None,
     seed: int | None = None,
     inputs: Iterable[str | os.PathLike] = (),
+    code: Mapping[str, str] | None = None,
     workdir: str | os.PathLike = ".",
 ) -> dict[str, str | int]:
     """The provenance record of an artifact made now from ``inputs`` with the job's settings
     ``config`` (recorded whole, and hashed as ``settings_sha256``) by a run of the whole
-    config ``run_config`` (hashed as ``config_sha256``; empty without one)."""
+    config ``run_config`` (hashed as ``config_sha256``; empty without one); ``code`` is the
+    fingerprint of the code that made it (module -> digest, :mod:`losskernel.fingerprint`),
+    recorded beside the commit."""
     commit, dirty = git_state(workdir)
     return {
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "git_commit": commit,
         "git_dirty": dirty,
+        "code": canonical_json(dict(code or {})),
         "rule": rule,
         "wildcards": canonical_json(dict(wildcards or {})),
         "config": canonical_json(config),
@@ -234,7 +238,7 @@ def _short_error(error: BaseException, limit: int = 120) -> str:
 
 # Reading records back and tracing an artifact's lineage.
 
-RECORD_KEYS = ("created_at", "git_commit", "git_dirty", "rule", "wildcards", "config",
+RECORD_KEYS = ("created_at", "git_commit", "git_dirty", "code", "rule", "wildcards", "config",
                "settings_sha256", "config_sha256", "seed", "input_sha256", "packages", "python",
                "host", "slurm_job_id", "training")
 """The keys of a record, in the order ``collect_provenance`` writes them; ``training`` (a
@@ -355,6 +359,7 @@ class Node:
     seed: str = ""
     git_commit: str = ""
     git_dirty: bool = False
+    code: str = ""
     config_sha256: str = ""
     settings_sha256: str = ""
     settings: str = ""
@@ -408,6 +413,7 @@ def lineage(path: str | os.PathLike, workdir: str | os.PathLike = ".") -> list[N
             path=label, depth=depth, rule=record.get("rule", ""),
             wildcards=record.get("wildcards", ""), seed=record.get("seed", ""),
             git_commit=record.get("git_commit", ""), git_dirty=record.get("git_dirty") == "1",
+            code=record.get("code", ""),
             config_sha256="" if older else record.get("config_sha256", ""),
             settings_sha256=record.get("config_sha256" if older else "settings_sha256", ""),
             settings=record.get("config", ""), older_record=older,
@@ -439,7 +445,8 @@ def format_lineage(nodes: Sequence[Node], show_config: bool = False,
     Each block is the artifact's path; a line with rule, wildcards, seed, the sha256 of its
     run's config and of its settings (an older record has no run config: ``config sha256 -
     (older record)``); a line with git commit (``+dirty`` when the work tree had uncommitted
-    changes), host, SLURM job and creation time; with ``show_config`` the settings themselves;
+    changes), the sha256 of its code's fingerprint (``code``, :mod:`losskernel.fingerprint`),
+    host, SLURM job and creation time; with ``show_config`` the settings and the fingerprint;
     then one line per recorded input: ``ok``, ``CHANGED  since: recorded sha256 ..., now ...``
     or ``MISSING``. An input traced under an earlier artifact is marked ``(traced above)``.
     Hashes show their first 12 characters. A file that cannot be read has one line,
@@ -458,10 +465,13 @@ def format_lineage(nodes: Sequence[Node], show_config: bool = False,
         lines.append(f"{pad}    rule {node.rule or '-'} ({_wildcards_text(node.wildcards)}), "
                      f"seed {node.seed or '-'}, config sha256 {run_config}, "
                      f"settings sha256 {_short(node.settings_sha256) or '-'}")
-        lines.append(f"{pad}    commit {_commit_text(node)}, host {node.host or '-'}, "
+        code = (_short(hashlib.sha256(node.code.encode()).hexdigest())
+                if node.code not in ("", "{}") else "-")
+        lines.append(f"{pad}    commit {_commit_text(node)}, code {code}, host {node.host or '-'}, "
                      f"slurm job {node.slurm_job_id or '-'}, created {node.created_at or '-'}")
         if show_config:
             lines.append(f"{pad}    settings {node.settings or '(not recorded)'}")
+            lines.append(f"{pad}    code {node.code or '(not recorded)'}")
         earlier = {other.path for other in nodes[:index]}
         for check in node.inputs:
             lines.append(f"{pad}    input {_check_text(check)}"

@@ -336,8 +336,9 @@ def script_step(script: str) -> str | None:
 
 def rule_jobs(full: Plan) -> dict[str, tuple[str, dict[str, str], list[str]]]:
     """One job of every rule with params: its script, wildcards and the names of the rule's
-    params but ``arguments``. A fixed rule's job is digits' (it has every analysis; the
-    pretrained model's rule: ImageNet's), a declared rule's one of an experiment it serves."""
+    params but ``arguments`` and ``code`` (the fingerprint, kept for the record). A fixed
+    rule's job is digits' (it has every analysis; the pretrained model's rule: ImageNet's), a
+    declared rule's one of an experiment it serves."""
     digits = full.experiment("digits")
     wildcards = {"experiment": "digits", "run": "seed0", "seed": "0",
                  "chain": next(iter(full.run_blocks("digits", "seed0"))),
@@ -349,7 +350,7 @@ def rule_jobs(full: Plan) -> dict[str, tuple[str, dict[str, str], list[str]]]:
         assert script, f"rule {rule} runs no script of workflow/scripts"
         params = re.search(r"^ {4}params:\n((?: {8}.*\n)+)", written[rule], re.MULTILINE)
         others = [name for name in re.findall(r"^ {8}(\w+)=", params.group(1), re.MULTILINE)
-                  if name != "arguments"]
+                  if name not in ("arguments", "code")]
         at = {**wildcards, "experiment": "imagenet"} if rule == "import_model" else wildcards
         jobs[rule] = (script.group(1), at, others)
     for rule, (_, declaration) in full.declarations().items():
@@ -375,8 +376,14 @@ def test_every_rule_takes_its_own_params_and_its_script_runs_a_step(full):
                  for rule, body in written.items()}
     assert {rule: named for rule, named in params_of.items() if named} == {
         rule: [rule] for rule in PARAMS}
+    # each rule's code fingerprint starts from its own script
+    code_of = {rule: re.findall(r'code=code_of\("(\w+)"', body) for rule, body in written.items()}
+    assert {rule: named for rule, named in code_of.items() if named} == {
+        **{rule: [rule] for rule in PARAMS}, "run_config": ["run_config"]}
     tasks_smk = (ROOT / "workflow/rules/tasks.smk").read_text()
     assert all(f'"../scripts/{script}.py"' in tasks_smk for script in DECLARED_SCRIPTS.values())
+    assert all(f'code=code_of("{script}", DECLARATION.' in tasks_smk
+               for script in DECLARED_SCRIPTS.values())
     jobs = rule_jobs(full)
     steps = {rule: script_step(script) for rule, (script, _, _) in jobs.items()}
     assert {rule: steps[rule] for rule in PARAMS} == {rule: rule for rule in PARAMS}

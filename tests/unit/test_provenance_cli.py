@@ -3,6 +3,7 @@ lineage through a small DAG built with the real writers, and flagging inputs cha
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -41,6 +42,8 @@ TRACES = "results/toy/seed0/traces.nc"
 TABLE = "results/toy/table.tsv"
 FIGURE = "results/figures/toy/roc.png"
 SAMPLING = {"step_size": 1e-3, "nbeta": 1.0, "localization": 10.0}
+SAMPLING_CODE = {"workflow/scripts/sample_chain.py": "0123456789abcdef",
+                 "losskernel.method.sgld": "fedcba9876543210"}
 RUN = {"experiments": {"toy": {"sampling": SAMPLING, "hidden": 8, "knn_k": 3}}}
 """The whole config of the run that made the toy workflow's artifacts but its model."""
 EARLIER_RUN = {"experiments": {"toy": {"sampling": {**SAMPLING, "nbeta": 2.0}, "hidden": 8,
@@ -80,7 +83,7 @@ def workflow(tmp_path, monkeypatch, rng) -> ToyWorkflow:
     save_run_config(RUN)
     records[TRACES] = collect_provenance(SAMPLING, run_config=RUN, rule="sample_traces", seed=7,
                                          wildcards={**toy, "run": "seed0"}, inputs=[MODEL],
-                                         workdir=ROOT)
+                                         code=SAMPLING_CODE, workdir=ROOT)
     write_trace_file(TRACES, records[TRACES], rng)
     records[TABLE] = collect_provenance({"knn_k": 3}, run_config=RUN, rule="separation",
                                         wildcards=toy, seed=7, inputs=[TRACES], workdir=ROOT)
@@ -144,7 +147,12 @@ def test_lineage_of_a_figure_names_every_artifact_commit_seed_and_config(workflo
     run, earlier = config_sha256(RUN)[:12], config_sha256(EARLIER_RUN)[:12]
     assert "rule sample_traces (experiment=toy, run=seed0), seed 7, config sha256 " \
            f"{run}..., settings sha256 {config_sha256(SAMPLING)[:12]}..." in out
-    assert f"commit {commit[:12]}...{'+dirty' if dirty else ''}, host " in out
+    commit_text = f"commit {commit[:12]}...{'+dirty' if dirty else ''}"
+    # the sampling's record names its code by the sha256 of its fingerprint; the others have none
+    code_sha256 = hashlib.sha256(canonical_json(SAMPLING_CODE).encode()).hexdigest()
+    assert f"{commit_text}, code {code_sha256[:12]}..., host " in out
+    assert out.count(f"{commit_text}, code -, host ") == 3
+    assert f"code {canonical_json(SAMPLING_CODE)}" in out
     assert f"settings {canonical_json(SAMPLING)}" in out
     assert f"input ok       {TRACES}  (traced above)" in out  # the table's input, shared
     # the summary says which artifacts came from which run config, and where each config is

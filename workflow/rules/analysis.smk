@@ -18,6 +18,7 @@ rule convergence:
     threads: 1
     params:
         arguments=params_of("convergence"),
+        code=code_of("convergence"),
     script:
         "../scripts/convergence.py"
 
@@ -38,6 +39,7 @@ rule mislabel_baselines:
     threads: 1
     params:
         arguments=params_of("mislabel_baselines"),
+        code=code_of("mislabel_baselines"),
     script:
         "../scripts/mislabel_baselines.py"
 
@@ -59,6 +61,7 @@ rule input_features:
         gpu=uses_gpu("sampling"),
     params:
         arguments=params_of("input_features"),
+        code=code_of("input_features"),
     script:
         "../scripts/input_features.py"
 
@@ -80,6 +83,7 @@ rule mislabel_detection:
     threads: 1
     params:
         arguments=params_of("mislabel_detection"),
+        code=code_of("mislabel_detection"),
     script:
         "../scripts/mislabel_detection.py"
 
@@ -103,6 +107,7 @@ rule gamma_sweep:
     threads: 1
     params:
         arguments=params_of("gamma_sweep"),
+        code=code_of("gamma_sweep"),
     script:
         "../scripts/gamma_sweep.py"
 
@@ -123,6 +128,7 @@ rule trajectory:
     threads: 1
     params:
         arguments=params_of("trajectory"),
+        code=code_of("trajectory"),
     script:
         "../scripts/trajectory.py"
 
@@ -142,6 +148,7 @@ rule diagnose_run:
     threads: 1
     params:
         arguments=params_of("diagnose_run"),
+        code=code_of("diagnose_run"),
     script:
         "../scripts/diagnose_run.py"
 
@@ -163,6 +170,7 @@ rule diagnostics:
     threads: 1
     params:
         arguments=params_of("diagnostics"),
+        code=code_of("diagnostics"),
     script:
         "../scripts/diagnostics.py"
 
@@ -181,6 +189,7 @@ rule embed_umap:
     threads: 1
     params:
         arguments=params_of("embed_umap"),
+        code=code_of("embed_umap"),
     script:
         "../scripts/embed_umap.py"
 
@@ -202,6 +211,7 @@ rule summarize_experiment:
     threads: 1
     params:
         arguments=params_of("summarize_experiment"),
+        code=code_of("summarize_experiment"),
     script:
         "../scripts/summarize_experiment.py"
 
@@ -223,6 +233,7 @@ rule check_experiment:
     threads: 1
     params:
         arguments=params_of("check_experiment"),
+        code=code_of("check_experiment"),
     script:
         "../scripts/check_experiment.py"
 
@@ -250,5 +261,6 @@ rule headline_table:
     threads: 1
     params:
         arguments=params_of("headline_table"),
+        code=code_of("headline_table"),
     script:
         "../scripts/headline_table.py"

@@ -21,6 +21,7 @@ rule calibration_point:
         gpu=uses_gpu("sampling"),
     params:
         arguments=params_of("calibration_point"),
+        code=code_of("calibration_point"),
     script:
         "../scripts/calibration_point.py"
 
@@ -40,5 +41,6 @@ rule calibrate_experiment:
     threads: 1
     params:
         arguments=params_of("calibrate_experiment"),
+        code=code_of("calibrate_experiment"),
     script:
         "../scripts/calibrate_experiment.py"

@@ -22,6 +22,7 @@ rule plot_gamma_sweep:
     threads: 1
     params:
         arguments=params_of("plot_gamma_sweep"),
+        code=code_of("plot_gamma_sweep"),
     script:
         "../scripts/plot_gamma_sweep.py"
 
@@ -44,6 +45,7 @@ rule plot_mislabels:
     threads: 1
     params:
         arguments=params_of("plot_mislabels"),
+        code=code_of("plot_mislabels"),
     script:
         "../scripts/plot_mislabels.py"
 
@@ -64,6 +66,7 @@ rule plot_trajectory:
     threads: 1
     params:
         arguments=params_of("plot_trajectory"),
+        code=code_of("plot_trajectory"),
     script:
         "../scripts/plot_trajectory.py"
 
@@ -85,5 +88,6 @@ rule plot_diagnostics:
     threads: 1
     params:
         arguments=params_of("plot_diagnostics"),
+        code=code_of("plot_diagnostics"),
     script:
         "../scripts/plot_diagnostics.py"

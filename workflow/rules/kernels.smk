@@ -16,5 +16,6 @@ rule compute_kernel:
     threads: 1
     params:
         arguments=params_of("compute_kernel"),
+        code=code_of("compute_kernel"),
     script:
         "../scripts/compute_kernel.py"

@@ -22,6 +22,7 @@ rule train_model:
         gpu=uses_gpu("training"),
     params:
         arguments=params_of("train_model"),
+        code=code_of("train_model"),
     script:
         "../scripts/train_model.py"
 
@@ -44,5 +45,6 @@ rule import_model:
     threads: 1
     params:
         arguments=params_of("import_model"),
+        code=code_of("import_model"),
     script:
         "../scripts/import_model.py"

@@ -19,6 +19,16 @@ WRITE_FIGURE_PROVENANCE = (
     "import sys; from losskernel.pipeline.paper import write_figure_provenance; "
     "write_figure_provenance(*sys.argv[1:])"
 )
+# Rule paper's command: the figures' provenance table, then latexmk.
+PAPER_COMMAND = (
+    "if ! command -v latexmk > /dev/null; then"
+    "  echo {params.missing_tex:q} | tee {log:q} >&2; exit 1;"
+    " fi; "
+    "PYTHONPATH={params.src:q} {params.python:q} -c {params.write_provenance:q}"
+    " {input.tex:q} {output.provenance:q} {params.checkout:q} > {log:q} 2>&1 && "
+    "cd paper && latexmk -pdf -interaction=nonstopmode -halt-on-error {input.tex:q}"
+    " >> ../{log:q} 2>&1"
+)
 # The Debian packages that compile main.tex: geometry, graphicx, amsmath and hyperref are in
 # texlive-latex-base, booktabs is in texlive-latex-recommended.
 TEX_PACKAGES = "latexmk texlive-latex-base texlive-latex-recommended"
@@ -38,6 +48,7 @@ rule paper_macros:
     threads: 1
     params:
         arguments=params_of("paper_macros"),
+        code=code_of("paper_macros"),
     script:
         "../scripts/paper_macros.py"
 
@@ -76,13 +87,8 @@ rule paper:
         python=sys.executable,
         src=str(Path(workflow.basedir) / "src"),
         # the checkout of main.tex, whose git state the file's own record names
-        code=lambda wildcards, input: Path(input.tex).parents[1],
+        checkout=lambda wildcards, input: Path(input.tex).parents[1],
         write_provenance=WRITE_FIGURE_PROVENANCE,
+        code=shell_code(PAPER_COMMAND, WRITE_FIGURE_PROVENANCE, "workflow/rules/paper.smk"),
     shell:
-        "if ! command -v latexmk > /dev/null; then"
-        "  echo {params.missing_tex:q} | tee {log:q} >&2; exit 1;"
-        " fi; "
-        "PYTHONPATH={params.src:q} {params.python:q} -c {params.write_provenance:q}"
-        " {input.tex:q} {output.provenance:q} {params.code:q} > {log:q} 2>&1 && "
-        "cd paper && latexmk -pdf -interaction=nonstopmode -halt-on-error {input.tex:q}"
-        " >> ../{log:q} 2>&1"
+        PAPER_COMMAND

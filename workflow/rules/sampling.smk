@@ -23,6 +23,7 @@ rule sample_chain:
         gpu=uses_gpu("sampling"),
     params:
         arguments=params_of("sample_chain"),
+        code=code_of("sample_chain"),
         # A chain saves its progress here and resumes from it after a kill (not an output:
         # Snakemake would delete it with the failed job it exists to resume).
         state_dir=subpath(output.traces, parent=True),
@@ -44,5 +45,6 @@ rule merge_chains:
     threads: 1
     params:
         arguments=params_of("merge_chains"),
+        code=code_of("merge_chains"),
     script:
         "../scripts/merge_chains.py"

@@ -28,6 +28,7 @@ for RULE, (TASK, DECLARATION) in PLAN.declarations().items():
             threads: 1
             params:
                 arguments=params_of(RULE),
+                code=code_of("make_data_file", DECLARATION.make),
             script:
                 "../scripts/make_data_file.py"
 
@@ -56,6 +57,7 @@ for RULE, (TASK, DECLARATION) in PLAN.declarations().items():
             threads: 1
             params:
                 arguments=params_of(RULE),
+                code=code_of("score_reading", DECLARATION.compute),
             script:
                 "../scripts/score_reading.py"
 
@@ -87,5 +89,6 @@ for RULE, (TASK, DECLARATION) in PLAN.declarations().items():
             threads: 1
             params:
                 arguments=params_of(RULE),
+                code=code_of("plot_figures", DECLARATION.draw),
             script:
                 "../scripts/plot_figures.py"

@@ -95,13 +95,15 @@ def job_record(job: Job, code_dir: str | os.PathLike,
                run_config: Mapping | None = None) -> dict[str, str | int]:
     """The provenance record of a job's outputs: its arguments as its settings, the hash of
     ``run_config`` (the run's whole config) as its config, its rule, wildcards, seed and
-    inputs, and the git state of ``code_dir``, the code's repository."""
+    inputs, the fingerprint of its code, and the git state of ``code_dir``, the code's
+    repository."""
     from losskernel.provenance import collect_provenance
 
     seed = job.wildcards.get("seed", job.arguments.get("seed"))
     return collect_provenance(
         job.arguments, run_config=run_config, rule=job.rule, wildcards=job.wildcards,
-        seed=None if seed is None else int(seed), inputs=paths(job.inputs), workdir=code_dir)
+        seed=None if seed is None else int(seed), inputs=paths(job.inputs), code=job.code,
+        workdir=code_dir)
 
 
 def set_thread_pools(threads: int) -> None:
