@@ -43,7 +43,7 @@ import ast
 import functools
 import hashlib
 import importlib.machinery
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,7 +95,7 @@ def source_code(source: str, script_key: str, task: str | None = None, declared:
     return dict(_job_code(source, script_key, task, roots, frozenset(packages)))
 
 
-@functools.cache
+@functools.cache  # once per process: Snakemake asks for it once per job of the same rule
 def _job_code(source: str, script_key: str, task: str | None,
               roots: tuple[tuple[str, str], ...], packages: frozenset[str]
               ) -> tuple[tuple[str, str], ...]:
@@ -221,8 +221,14 @@ class Reach:
     def _mark(self, module: str, name: str) -> None:
         first = module not in self.reached
         self.reached.setdefault(module, set()).add(name)
-        if first:  # a module's effects (top-level statements that bind nothing) run on import
+        if first:  # a module's effects (top-level statements that bind nothing) run on import,
+            # and so do its packages'
             self.statements(self.sources[module], self.sources[module].effects)
+            parts = module.split(".")
+            for depth in range(1, len(parts)):
+                package = ".".join(parts[:depth])
+                if (source := self._source(package)) is not None and source.effects:
+                    self._mark(package, "")
 
     def _binds(self, module: str, name: str) -> bool:
         source = self._source(module)
@@ -273,6 +279,8 @@ def _parse(text: str, module: str, is_package: bool) -> ModuleSource:
                     source.modules[bound] = target[0]
         elif isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             source.definitions.setdefault(statement.name, []).append(statement)
+        elif isinstance(statement, ast.Pass):  # what a docstring-only module is left with
+            continue
         elif bound_names := _assigned(statement):
             for name in bound_names:
                 source.definitions.setdefault(name, []).append(statement)
@@ -311,10 +319,18 @@ def _dotted_import(statement: ast.Import | ast.ImportFrom, bound: str) -> bool:
 
 
 def _assigned(statement: ast.stmt) -> list[str]:
+    """The names an assignment binds; none when it assigns to anything but names (an item or
+    an attribute: an effect)."""
     targets = (statement.targets if isinstance(statement, ast.Assign)
                else [statement.target] if isinstance(statement, ast.AnnAssign) else [])
-    return [node.id for target in targets for node in ast.walk(target)
-            if isinstance(node, ast.Name)]
+    names = []
+    for target in targets:
+        for node in ast.walk(target):
+            if isinstance(node, ast.Name):
+                names.append(node.id)
+            elif not isinstance(node, ast.Tuple | ast.List | ast.Starred | ast.expr_context):
+                return []
+    return names
 
 
 def _is_type_checking(statement: ast.stmt) -> bool:
@@ -348,9 +364,3 @@ def _walk(statements: list[ast.stmt], lazy_annotations: bool) -> Iterator[ast.AS
                 continue
             children = value if isinstance(value, list) else [value]
             stack.extend(child for child in reversed(children) if isinstance(child, ast.AST))
-
-
-def fingerprint_text(fingerprint: Mapping[str, str]) -> str:
-    """One line per module: ``digest  module``."""
-    return "\n".join(f"{digest}  {module}" for module, digest in fingerprint.items())
-

@@ -145,6 +145,15 @@ def test_a_module_read_as_module_dot_name_reaches_that_name_only(package):
     assert code(package, "u.py")["toypkg.other"] != whole["toypkg.other"]
 
 
+def test_what_a_package_runs_on_import_counts_for_its_modules(package):
+    assert "toypkg" not in code(package, "a.py")  # an empty __init__.py: nothing runs
+    (package / "toypkg/__init__.py").write_text("import os\n\nos.environ['MODE'] = 'fast'\n")
+    before = code(package, "a.py")
+    assert "toypkg" in before
+    edit(package / "toypkg/__init__.py", "'fast'", "'exact'")
+    assert code(package, "a.py")["toypkg"] != before["toypkg"]
+
+
 def test_type_checking_imports_and_lazy_annotations_are_not_code(package):
     assert "toypkg.annotated" not in code(package, "a.py")
     # without `from __future__ import annotations` an annotation is evaluated: it counts
