@@ -11,6 +11,7 @@ own figure the histogram of R.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -222,3 +223,9 @@ def test_a_task_named_by_import_path_runs_through_the_workflow(tmp_path):
     with Image.open(tmp_path / "results/figures/tiny/r_histogram.png") as figure:
         assert figure.text["losskernel:rule"] == "plot_purity"
     assert not (tmp_path / "results/modarith").exists()  # only what the targets need ran
+    # the code its jobs ran includes this module: the hooks training calls, the reading's own
+    # function (found through its declaration), by their module's digest
+    from losskernel.provenance import read_provenance
+
+    for made in ("results/tiny/model.pt", "results/tiny/seed1/purity.tsv"):
+        assert "test_custom_task" in json.loads(read_provenance(tmp_path / made)["code"]), made
