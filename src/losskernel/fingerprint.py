@@ -110,6 +110,11 @@ def _job_code(source: str, script_key: str, task: str | None,
     return ((script_key, digests.pop(SCRIPT)), *sorted(digests.items()))
 
 
+def digest(text: str) -> str:
+    """The digest a fingerprint gives a piece of code: the first hex digits of its sha256."""
+    return hashlib.sha256(text.encode()).hexdigest()[:DIGEST_LENGTH]
+
+
 def declared_roots(declared: Any) -> Iterator[tuple[str, str]]:
     """The (module, top-level name) of a declaration's function, and of any function a
     ``functools.partial`` of it is given."""
@@ -208,8 +213,7 @@ class Reach:
             parts += [f"{name} = {source.imports[name]}" for name in sorted(names)
                       if name in source.imports]
             parts += [ast.dump(statement) for statement in source.effects]
-            digests[module] = hashlib.sha256("\n".join(parts).encode()).hexdigest()[
-                :DIGEST_LENGTH]
+            digests[module] = digest("\n".join(parts))
         return digests
 
     def _follow(self, module: str, name: str | None) -> None:

@@ -4,7 +4,6 @@
 # and seeds exist; losskernel.params says what each job is told; the files are written here
 # and in the rules, and Snakemake alone resolves them to jobs.
 
-import hashlib
 import re
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ from snakemake.exceptions import WorkflowError
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from losskernel.config import ConfigError
-from losskernel.fingerprint import job_code, source_code
+from losskernel.fingerprint import digest, source_code
 from losskernel.params import job_params
 from losskernel.plan import Plan
 from losskernel.provenance import config_sha256
@@ -71,16 +70,15 @@ def code_of(script, declared=None):
     script workflow/scripts/<script>.py, what that reaches in the package, its experiment's
     task hooks and, for a task's declared rule, the `declared` function. Snakemake's params
     trigger then reruns a job whose code changed, and what depends on it."""
-    path = Path(workflow.basedir) / "workflow/scripts" / f"{script}.py"
     key = f"workflow/scripts/{script}.py"
-    return lambda w: job_code(path, key, task_module(w), declared)
+    source = (Path(workflow.basedir) / key).read_text()  # once per rule, not per job
+    return lambda w: source_code(source, key, task_module(w), declared)
 
 
 def shell_code(command, snippet, key):
-    """Param `code` of a shell rule: its `command` (by sha256: the profiles leave Snakemake's
+    """Param `code` of a shell rule: its `command` (by digest: the profiles leave Snakemake's
     code trigger out) and the fingerprint of the `python -c` `snippet` it runs, as `key`."""
-    command_sha256 = hashlib.sha256(command.encode()).hexdigest()[:16]
-    return lambda w: {f"{key} shell": command_sha256, **source_code(snippet, key)}
+    return lambda w: {f"{key} shell": digest(command), **source_code(snippet, key)}
 
 
 def task_module(wildcards):
