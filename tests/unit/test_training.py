@@ -59,3 +59,41 @@ def test_the_outcome_says_whether_the_target_held_at_the_last_evaluation():
     assert outcome([True, True, False, False, True]) == (20, True)  # met at the end
     assert outcome([True, False, True, True, False]) == (20, False)  # lost it at the end
     assert outcome([None] * 5) == (20, None)  # no target
+
+
+def test_each_step_is_adamw_with_the_configured_weight_decay_and_betas():
+    """Three full-batch steps against AdamW written out (decoupled weight decay, bias-corrected
+    moments): an optimizer that ignored ``weight_decay`` or ``betas`` lands elsewhere."""
+    inputs = torch.randn(8, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    targets = (inputs[:, 0] > 0).long()
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2).double()
+    lr, weight_decay, (beta1, beta2), eps = 0.1, 0.5, (0.5, 0.7), 1e-8
+    config = TrainingConfig(learning_rate=lr, weight_decay=weight_decay, betas=(beta1, beta2),
+                            max_steps=3, eval_every=1, num_checkpoints=2)
+    result = train_adamw(model, cross_entropy_per_sample, TensorData(inputs, targets), config,
+                         lambda m: {}, lambda metrics: None, progress=False)
+
+    params = [p.detach().clone().requires_grad_(True) for p in model.parameters()]
+    first = [torch.zeros_like(p) for p in params]
+    second = [torch.zeros_like(p) for p in params]
+    for t in range(1, 4):
+        logits = inputs @ params[0].T + params[1]
+        loss = cross_entropy_per_sample(logits, targets).mean()
+        grads = torch.autograd.grad(loss, params)
+        with torch.no_grad():
+            for p, g, m, v in zip(params, grads, first, second, strict=True):
+                p.mul_(1 - lr * weight_decay)
+                m.mul_(beta1).add_((1 - beta1) * g)
+                v.mul_(beta2).add_((1 - beta2) * g * g)
+                m_hat, v_hat = m / (1 - beta1 ** t), v / (1 - beta2 ** t)
+                p.sub_(lr * m_hat / (v_hat.sqrt() + eps))
+    trained = result.checkpoints[3]
+    torch.testing.assert_close(trained["weight"], params[0].detach(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(trained["bias"], params[1].detach(), rtol=1e-12, atol=1e-12)
+    # the yardstick: without the decay, or with the default betas, the weights differ
+    plain = train_adamw(model, cross_entropy_per_sample, TensorData(inputs, targets),
+                        TrainingConfig(learning_rate=lr, weight_decay=0.0, betas=(beta1, beta2),
+                                       max_steps=3, eval_every=1, num_checkpoints=2),
+                        lambda m: {}, lambda metrics: None, progress=False)
+    assert not torch.allclose(plain.checkpoints[3]["weight"], trained["weight"], atol=1e-3)
