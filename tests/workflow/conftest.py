@@ -71,6 +71,14 @@ class SmokeRun:
     benchmarks: dict[str, int]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that reads the tiny config's run runs the workflow: it is slow, marked or not,
+    so ``-m "not slow"`` never starts it."""
+    for item in items:
+        if "smoke_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def fashion_mnist(request) -> None:
     """The default config's fashion experiment reads Debian's Fashion-MNIST (its dry run checks
