@@ -14,9 +14,17 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest
 import torch
+from hypothesis import settings
 from threadpoolctl import ThreadpoolController
 
 torch.set_num_threads(1)
+
+# Property tests try the same examples on every run and keep no example database (it would be
+# state left by an earlier run, in the working directory); `--hypothesis-profile=thorough`
+# tries ten times as many random ones.
+settings.register_profile("losskernel", database=None, derandomize=True, deadline=None)
+settings.register_profile("thorough", database=None, max_examples=1000, deadline=None)
+settings.load_profile("losskernel")
 
 USER_STATE_VARIABLES = ("TORCH_HOME", "NLTK_DATA", "MPLCONFIGDIR", "SNAKEMAKE_PROFILE",
                         "SNAKEMAKE_OUTPUT_CACHE", "XDG_RUNTIME_DIR")
@@ -45,6 +53,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "XDG_CONFIG_HOME": str(home / ".config"),
         "XDG_DATA_HOME": str(home / ".local/share"),
         "XDG_STATE_HOME": str(home / ".local/state"),
+        # hypothesis caches the constants of the code under test in the working directory
+        "HYPOTHESIS_STORAGE_DIRECTORY": str(home / ".hypothesis"),
     })
 
 

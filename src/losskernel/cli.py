@@ -81,13 +81,15 @@ def size_jobs(args: argparse.Namespace) -> int:
 
 
 def trace_provenance(args: argparse.Namespace) -> int:
-    from losskernel.provenance import RUN_CONFIG_DIR, format_lineage, lineage
+    from losskernel.provenance import RUN_CONFIG_DIR, format_lineage, is_commit, lineage
 
     nodes = lineage(args.path, workdir=args.workdir)
     print(format_lineage(nodes, show_config=args.show_config,
                          run_configs=Path(args.workdir) / RUN_CONFIG_DIR), end="")
-    return int(any(node.unreadable or any(check.status != "ok" for check in node.inputs)
-                   for node in nodes))
+    # 1 when the lineage cannot vouch for the result: an unreadable file, an input changed or
+    # missing since, or an artifact whose code version (git commit) is unknown
+    return int(any(node.unreadable or not is_commit(node.git_commit)
+                   or any(check.status != "ok" for check in node.inputs) for node in nodes))
 
 
 def _common_options() -> argparse.ArgumentParser:

@@ -55,17 +55,40 @@ def canonical_json(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
+UNKNOWN_COMMIT = "unknown"
+"""The start of a record's ``git_commit`` when git could not say which commit the code was."""
+
+
 def git_state(directory: str | os.PathLike = ".") -> tuple[str, int]:
-    """``(commit, dirty)`` of the git work tree holding ``directory``; ``("", 0)`` outside git."""
+    """``(commit, dirty)`` of the git work tree holding ``directory``: the full hex commit and
+    whether tracked files have uncommitted changes. When git cannot say (not a work tree, no
+    ``git``, a repository without a commit), the commit is ``"unknown: <git's reason>"`` and
+    dirty 0: a record says its code version is unknown rather than holding an empty string,
+    and ``losskernel provenance`` flags it (:func:`is_commit`)."""
     def run(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=directory, capture_output=True, text=True,
                               check=True, timeout=30).stdout.strip()
     try:
-        commit = run("rev-parse", "HEAD")
+        commit = run("rev-parse", "--verify", "HEAD")
         dirty = int(bool(run("status", "--porcelain", "--untracked-files=no")))
-    except (OSError, subprocess.SubprocessError):
-        return "", 0
+    except subprocess.CalledProcessError as error:
+        reason = (error.stderr or "").strip().splitlines()[-1:] or [f"exit {error.returncode}"]
+        return f"{UNKNOWN_COMMIT}: git {error.cmd[1]}: {reason[0]}", 0
+    except (OSError, subprocess.SubprocessError) as error:
+        return f"{UNKNOWN_COMMIT}: cannot run git ({_short_error(error)})", 0
+    if not is_commit(commit):
+        return f"{UNKNOWN_COMMIT}: git rev-parse printed {commit[:80]!r}", 0
     return commit, dirty
+
+
+def is_commit(text: str) -> bool:
+    """Whether ``text`` is a full git commit id (40 hex digits, or 64 in a SHA-256 repository)."""
+    return re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", text) is not None
+
+
+def short_commit(commit: str) -> str:
+    """A commit's first 7 hex digits, as git abbreviates it; ``unknown`` if it is not one."""
+    return commit[:7] if is_commit(commit) else UNKNOWN_COMMIT
 
 
 def package_versions(names: Iterable[str] = TRACKED_PACKAGES) -> dict[str, str]:
@@ -445,13 +468,14 @@ def format_lineage(nodes: Sequence[Node], show_config: bool = False,
     Each block is the artifact's path; a line with rule, wildcards, seed, the sha256 of its
     run's config and of its settings (an older record has no run config: ``config sha256 -
     (older record)``); a line with git commit (``+dirty`` when the work tree had uncommitted
-    changes), the sha256 of its code's fingerprint (``code``, :mod:`losskernel.fingerprint`),
-    host, SLURM job and creation time; with ``show_config`` the settings and the fingerprint;
-    then one line per recorded input: ``ok``, ``CHANGED  since: recorded sha256 ..., now ...``
-    or ``MISSING``. An input traced under an earlier artifact is marked ``(traced above)``.
-    Hashes show their first 12 characters. A file that cannot be read has one line,
-    ``UNREADABLE`` and the error. The summary (:func:`_summary`) ends the text; with
-    ``show_config`` it names each run config's file in ``run_configs``.
+    changes; ``UNKNOWN (why)`` when the record has none), the sha256 of its code's fingerprint
+    (``code``, :mod:`losskernel.fingerprint`), host, SLURM job and creation time; with
+    ``show_config`` the settings and the fingerprint; then one line per recorded input: ``ok``,
+    ``CHANGED  since: recorded sha256 ..., now ...`` or ``MISSING``. An input traced under an
+    earlier artifact is marked ``(traced above)``. Hashes show their first 12 characters. A file
+    that cannot be read has one line, ``UNREADABLE`` and the error. The summary
+    (:func:`_summary`) ends the text; with ``show_config`` it names each run config's file in
+    ``run_configs``.
     """
     lines = []
     for index, node in enumerate(nodes):
@@ -485,7 +509,11 @@ def _short(sha256: str, length: int = 12) -> str:
 
 
 def _commit_text(node: Node) -> str:
-    return (_short(node.git_commit) or "unknown") + ("+dirty" if node.git_dirty else "")
+    """``0123456789ab...`` (``+dirty``), or ``UNKNOWN (why)`` for a record without a commit."""
+    if not is_commit(node.git_commit):
+        why = node.git_commit.removeprefix(f"{UNKNOWN_COMMIT}: ") or "none recorded"
+        return f"UNKNOWN ({why})"
+    return _short(node.git_commit) + ("+dirty" if node.git_dirty else "")
 
 
 def _check_text(check: InputCheck) -> str:
@@ -514,12 +542,12 @@ def _summary(nodes: Sequence[Node], run_configs: str | os.PathLike | None = None
     """The summary lines of a lineage; the verdict line is the last.
 
     The verdict counts artifacts and inputs and names the git commits and the run configs (by
-    sha256). When the artifacts come from more than one run config, or some record none (an
-    older record, or one made outside the workflow), the lines before it say which artifacts
-    came from which: an artifact whose job was not rerun keeps the config of the earlier run
-    that made it. With
-    ``run_configs`` (the directory of :func:`save_run_config`), each run config's file is
-    named and checked against its hash.
+    sha256); it is ``CODE VERSION UNKNOWN`` when every input matches but some artifact's
+    record has no commit. When the artifacts come from more than one run config, or some
+    record none (an older record, or one made outside the workflow), the lines before it say
+    which artifacts came from which: an artifact whose job was not rerun keeps the config of
+    the earlier run that made it. With ``run_configs`` (the directory of
+    :func:`save_run_config`), each run config's file is named and checked against its hash.
     """
     checks = [check for node in nodes for check in node.inputs]
     changed = sum(check.status == "changed" for check in checks)
@@ -533,10 +561,12 @@ def _summary(nodes: Sequence[Node], run_configs: str | os.PathLike | None = None
     configs = sorted(sha256 for sha256 in by_config if sha256)
     unrecorded = len(by_config.get("", []))
     older = sum(node.older_record for node in readable)
+    unknown = sum(not is_commit(node.git_commit) for node in readable)
     verdict = ("UNREADABLE FILES" if unreadable else "INPUTS DIFFER" if changed + missing
-               else "all recorded inputs match")
+               else "CODE VERSION UNKNOWN" if unknown else "all recorded inputs match")
     counts = f"{changed} changed, {missing} missing" + (
-        f", {unreadable} unreadable" if unreadable else "")
+        f", {unreadable} unreadable" if unreadable else "") + (
+        f", {_plural(unknown, 'artifact')} without a known commit" if unknown else "")
     lines = []
     if len(configs) > 1 or (configs and unrecorded):
         lines.append(f"artifacts by run config: {_plural(len(configs), 'run config')}"

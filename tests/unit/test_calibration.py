@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from matplotlib.colors import to_hex
+from PIL import Image
 
-from losskernel.plotting.calibration import plot_calibration
+from losskernel.plotting.calibration import calibration_figure, plot_calibration
 from losskernel.readings.calibration import (
     SUMMARY_FIELDS,
     Bounds,
@@ -181,13 +183,37 @@ def test_point_summary_marks_divergence(rng):
     assert math.isnan(summary["worst_rhat"])
 
 
-def test_plot_calibration_writes_a_png(tmp_path):
+def test_calibration_figure_colours_labels_outlines_and_stars_each_cell(tmp_path):
     grid = planted_grid()
     table = classify(pd.concat([grid, grid.assign(localization=1000.0)], ignore_index=True),
                      BOUNDS)
+    configured = {"step_size": 1e-3, "nbeta": 10, "localization": 100.0}
+    figure = calibration_figure(table, configured)
+    # 2 passes of 9 points per γ; the suggestion is the first of the two ESS-900 passes
+    assert figure.get_suptitle() == (
+        "SGLD calibration: 4 of 18 settings pass (suggested: ε 0.01, nβ 100, γ 100)")
+    assert [axis.get_title() for axis in figure.axes] == ["γ = 100", "γ = 1000"]
+    # cells in grid order: columns ε = 1e-4, 1e-3, 1e-2; rows nβ = 0, 1, 10, 100
+    labels = ["control", "300", "overshoot", "diverged",
+              "control", "≈ control", "overshoot", "stationarity",
+              "control", "R-hat", "ESS", "900"]
+    colours = {"control": "#d9d9d9", "300": "#a6dba0", "900": "#a6dba0"}
+    for axis, outlined in zip(figure.axes, [True, False], strict=True):
+        cells = [patch for patch in axis.patches if patch.get_fill()]
+        assert [patch.get_xy() for patch in cells] == [
+            (column - 0.5, line - 0.5) for column in range(3) for line in range(4)]
+        assert [to_hex(patch.get_facecolor()) for patch in cells] == [
+            colours.get(label, "#f4a582") for label in labels]
+        assert [text.get_text() for text in axis.texts] == labels
+        outlines = [patch.get_xy() for patch in axis.patches if not patch.get_fill()]
+        assert outlines == ([(1 - 0.46, 2 - 0.46)] if outlined else [])  # ε 1e-3, nβ 10
+        stars = [line.get_xydata().tolist() for line in axis.lines]
+        assert stars == ([[[2.32, 3.26]]] if outlined else [])  # ε 1e-2, nβ 100, γ 100
+    nothing = calibration_figure(table.assign(status="fail"), {"step_size": 5.0})
+    assert nothing.get_suptitle() == ("SGLD calibration: 0 of 24 settings pass (no setting "
+                                      "passes); the configured setting is not on the grid")
+    assert not any(axis.lines for axis in nothing.axes)
     path = tmp_path / "figures" / "calibration.png"
-    plot_calibration(table, {"step_size": 1e-3, "nbeta": 10, "localization": 100.0}, path,
-                     {"rule": "calibrate_experiment"})
-    assert path.stat().st_size > 0
-    plot_calibration(table.assign(status="fail"), {"step_size": 5.0}, tmp_path / "none.png")
-    assert (tmp_path / "none.png").stat().st_size > 0
+    plot_calibration(table, configured, path, {"rule": "calibrate_experiment"})
+    with Image.open(path) as image:
+        assert image.text["losskernel:rule"] == "calibrate_experiment"  # the record, in the PNG

@@ -5,6 +5,7 @@ import copy
 from pathlib import Path
 
 import pytest
+import yaml
 
 from losskernel.config import (
     ConfigError,
@@ -32,10 +33,14 @@ def plan_of(config) -> Plan:
     return Plan.from_config(config, SCHEMA, check_files=False)  # the files are not the point
 
 
-def test_default_and_sweep_configs_are_valid(config):
-    plan_of(config)
-    for sweep in sorted((ROOT / "config/sweeps").glob("*.yaml")):
-        plan_of(load_config([DEFAULT, sweep]))
+def test_default_and_sweep_configs_plan_every_experiment_they_name(config):
+    assert list(plan_of(config).experiments) == list(config["experiments"])
+    sweeps = sorted((ROOT / "config/sweeps").glob("*.yaml"))
+    assert sweeps, "config/sweeps/ holds no sweep"
+    for sweep in sweeps:
+        added = yaml.safe_load(sweep.read_text())["experiments"]
+        merged = load_config([DEFAULT, sweep])
+        assert list(plan_of(merged).experiments) == [*config["experiments"], *added]
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,8 @@ TEX = r"""\graphicspath{{../results/figures/}}
 \end{figure}
 \end{document}
 """
-RECORD = {"created_at": "2026-01-01T00:00:00+00:00", "git_commit": "abc1234def5678",
+COMMIT = "abc1234def5678" + "0" * 26  # a full commit id: 40 hex digits
+RECORD = {"created_at": "2026-01-01T00:00:00+00:00", "git_commit": COMMIT,
           "git_dirty": 0, "rule": "plot_toy", "input_sha256": "{}"}
 
 
@@ -100,7 +101,7 @@ def test_figure_provenance_comes_from_each_figures_record(tmp_path, monkeypatch)
 
 def test_rules_at_one_commit_share_a_sentence():
     # a record without a step names no script; a step names its rule's script
-    made = {"rule": "plot_a", "git_commit": "1234567890", "git_dirty": "1", "draw": "m.f"}
+    made = {"rule": "plot_a", "git_commit": "1234567890" * 4, "git_dirty": "1", "draw": "m.f"}
     text = figure_provenance_macros({"key": [
         ("results/figures/x/a.png", made),
         ("results/figures/x/b.png", {**made, "rule": "plot_b", "draw": "", "step": "m.plot_b"}),
@@ -114,7 +115,7 @@ def test_rules_at_one_commit_share_a_sentence():
 
 def test_the_macros_typeset_and_an_unknown_figure_stops_latex(tmp_path):
     require("latexmk")  # with TeX's pdflatex; under CI a missing TeX fails instead of skipping
-    made = {"rule": "plot_a", "git_commit": "1234567890", "git_dirty": "0",
+    made = {"rule": "plot_a", "git_commit": "1234567890" * 4, "git_dirty": "0",
             "step": "losskernel.pipeline.figures.plot_figures", "draw": "toy._draw_it"}
     (tmp_path / "provenance.tex").write_text(figure_provenance_macros(
         {"key": [("results/figures/x/a_b.png", made)]}, ["% a comment"]))
@@ -136,7 +137,7 @@ def test_headline_page_shows_the_rows_and_the_record():
     record = {**RECORD, "git_dirty": 1, "config": '{"a": 1}', "packages": '{"x--y": "1"}'}
     page = headline_html(table, record, "results/tables/headline.tsv")
     assert page.startswith("<!DOCTYPE html>\n<!-- created_at: 2026-01-01")
-    assert "<!-- git_commit: abc1234def5678 -->" in page and "config" not in page
+    assert f"<!-- git_commit: {COMMIT} -->" in page and "config" not in page
     assert '<!-- packages: {"x- -y": "1"} -->' in page  # "--" would end the comment
     assert "".join(f"<th>{column}</th>" for column in table.columns) in "".join(
         page.split())

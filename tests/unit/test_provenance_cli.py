@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import NamedTuple
@@ -126,9 +128,11 @@ def test_lineage_of_a_figure_names_every_artifact_commit_seed_and_config(workflo
         (str(figure), 0), (TRACES, 1), (MODEL, 2), (TABLE, 1)]
     assert [check.path for check in nodes[0].inputs] == [TRACES, TABLE]
     assert all(check.status == "ok" for node in nodes for check in node.inputs)
-    commit, dirty = git_state(ROOT)
-    assert {node.git_commit for node in nodes} == {commit}
-    assert {node.git_dirty for node in nodes} == {bool(dirty)}
+    head = git(ROOT, "rev-parse", "HEAD")  # git itself, not the code under test
+    assert re.fullmatch("[0-9a-f]{40}", head), head
+    assert {node.git_commit for node in nodes} == {head}
+    dirty = bool(git(ROOT, "status", "--porcelain", "--untracked-files=no"))
+    assert {node.git_dirty for node in nodes} == {dirty}
     sampled = nodes[1]
     assert (sampled.rule, sampled.seed) == ("sample_traces", "7")
     assert sampled.config_sha256 == config_sha256(RUN)
@@ -147,7 +151,7 @@ def test_lineage_of_a_figure_names_every_artifact_commit_seed_and_config(workflo
     run, earlier = config_sha256(RUN)[:12], config_sha256(EARLIER_RUN)[:12]
     assert "rule sample_traces (experiment=toy, run=seed0), seed 7, config sha256 " \
            f"{run}..., settings sha256 {config_sha256(SAMPLING)[:12]}..." in out
-    commit_text = f"commit {commit[:12]}...{'+dirty' if dirty else ''}"
+    commit_text = f"commit {head[:12]}...{'+dirty' if dirty else ''}"
     # the sampling's record names its code by the sha256 of its fingerprint; the others have none
     code_sha256 = hashlib.sha256(canonical_json(SAMPLING_CODE).encode()).hexdigest()
     assert f"{commit_text}, code {code_sha256[:12]}..., host " in out
@@ -188,6 +192,45 @@ def test_an_input_changed_since_is_flagged_and_the_command_exits_1(workflow, cap
     assert (f"input CHANGED  {TABLE}  since: recorded sha256 {recorded[:12]}..., "
             f"now {now[:12]}...") in out
     assert "INPUTS DIFFER: 4 artifacts, 4 inputs checked, 1 changed, 0 missing" in out
+
+
+def git(directory: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=directory, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_git_state_says_why_the_commit_is_unknown(tmp_path, monkeypatch):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))  # no repository above either
+    assert git_state(outside) == (
+        "unknown: git rev-parse: fatal: not a git repository (or any of the parent "
+        "directories): .git", 0)
+    git(outside, "init", "--quiet")
+    assert git_state(outside) == ("unknown: git rev-parse: fatal: Needed a single revision", 0)
+    monkeypatch.setenv("PATH", str(tmp_path / "no-git-here"))
+    commit, dirty = git_state(ROOT)
+    assert commit.startswith("unknown: cannot run git (") and "'git'" in commit and dirty == 0
+
+
+def test_an_artifact_without_a_known_commit_is_flagged_and_the_command_exits_1(
+        workflow, tmp_path, monkeypatch, capsys):
+    work = workflow.work
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    monkeypatch.chdir(work)
+    record = collect_provenance({"knn_k": 3}, run_config=RUN, rule="separation",
+                                inputs=[TRACES], workdir=tmp_path)  # tmp_path: not in git
+    assert record["git_commit"].startswith("unknown: git rev-parse: fatal: not a git")
+    write_tsv(pd.DataFrame({"obs_id": list("abc")}), TABLE, record)
+    assert cli.main(["provenance", TABLE]) == 1
+    out = capsys.readouterr().out
+    assert ("commit UNKNOWN (git rev-parse: fatal: not a git repository (or any of the parent "
+            "directories): .git), code -") in out
+    assert ("CODE VERSION UNKNOWN: 3 artifacts, 2 inputs checked, 0 changed, 0 missing, "
+            "1 artifact without a known commit; git commits: ") in out
+    write_tsv(pd.DataFrame({"obs_id": list("abc")}), TABLE, {**record, "git_commit": ""})
+    assert cli.main(["provenance", TABLE]) == 1  # an older record with an empty commit
+    assert "commit UNKNOWN (none recorded)" in capsys.readouterr().out
 
 
 def test_a_missing_input_is_reported_missing(workflow, capsys):

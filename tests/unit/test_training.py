@@ -7,11 +7,15 @@ from losskernel.schedule import log_spaced_steps
 from losskernel.training import TrainingConfig, train_adamw
 
 
-def test_log_spaced_steps_start_at_zero_and_end_at_max():
-    steps = log_spaced_steps(10_000, 30)
-    assert steps[0] == 0 and steps[-1] == 10_000
-    assert steps == sorted(set(steps)) and 20 <= len(steps) <= 30
-    assert steps[1] == 1 and steps[2] - steps[1] <= steps[-1] - steps[-2]  # dense early
+def test_log_spaced_steps_are_the_rounded_geometric_sequence_with_zero():
+    # round(10001 ** (k / 28)) - 1 for k = 0..28, with 0: k = 0 and 1 both round to step 0,
+    # so 28 distinct steps of the 30 asked for.
+    assert log_spaced_steps(10_000, 30) == [
+        0, 1, 2, 3, 4, 6, 9, 13, 18, 26, 36, 51, 71, 99, 138, 192, 267, 372, 517, 719, 999,
+        1389, 1930, 2682, 3727, 5179, 7197, 10_000]
+    assert log_spaced_steps(3, 10) == [0, 1, 2, 3]  # rounded steps collide: fewer than asked
+    assert log_spaced_steps(500, 2) == [0, 500]
+    assert log_spaced_steps(500, 1) == [0]
 
 
 def test_training_fits_and_keeps_checkpoints():
@@ -30,8 +34,13 @@ def test_training_fits_and_keeps_checkpoints():
                             patience_steps=50, eval_every=10, num_checkpoints=10)
     result = train_adamw(model, cross_entropy_per_sample, data, config, accuracy,
                               lambda m: m["train_accuracy"] == 1.0, progress=False)
-    assert result.history["train_accuracy"].iloc[-1] == 1.0
-    assert result.final_step < 2000  # stopped early by the patience rule
+    history = result.history
+    assert list(history["step"]) == list(range(0, result.final_step + 1, 10))  # eval_every
+    # the patience rule: stop at the first evaluation 50 steps into the last run of
+    # evaluations that met the target
+    met = history["train_accuracy"] == 1.0
+    first_of_last_run = int(history["step"][~met].max()) + 10
+    assert met.iloc[-6:].all() and result.final_step == first_of_last_run + 50 < 2000
     assert 0 in result.checkpoints and result.final_step in result.checkpoints
     first = result.checkpoints[0]
     for name, tensor in model.state_dict().items():  # the input model is untouched

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from losskernel.pipeline.io import Files, Record, read_tsv
-from losskernel.provenance import atomic_path, write_tsv
+from losskernel.provenance import atomic_path, short_commit, write_tsv
 from losskernel.readings.summary import gather_metrics, headline_rows, latex_macros
 
 
@@ -52,7 +52,7 @@ def headline_html(table: pd.DataFrame, record: Record, source: str) -> str:
     record as ``<!-- key: value -->`` comments (its ``config`` left out) and a footer line."""
     body = table.to_html(index=False, na_rep="–", float_format=lambda value: f"{value:.6g}",
                          border=0, classes="headline", escape=True)
-    commit = str(record.get("git_commit", ""))[:7] or "unknown"
+    commit = short_commit(str(record.get("git_commit", "")))
     dirty = " (uncommitted changes)" if str(record.get("git_dirty", "")) == "1" else ""
     comments = "".join(f"<!-- {key}: {str(value).replace('--', '- -')} -->\n"
                        for key, value in record.items() if key != "config")  # '--' ends one
@@ -189,7 +189,7 @@ def figure_provenance_macros(groups: Mapping[str, Sequence[tuple[str, Mapping[st
     for key, figures in groups.items():
         made: dict[tuple[str, str, str], list[str]] = {}
         for path, record in figures:
-            commit = (record["git_commit"][:7] or "unknown") + (
+            commit = short_commit(record["git_commit"]) + (
                 " (uncommitted changes)" if record.get("git_dirty") == "1" else "")
             step = record.get("step", "")
             code = record.get("draw") or step
