@@ -17,7 +17,7 @@ A surviving mutant is *equivalent* when no test can tell it from the original: i
 ``equivalent/<module>.tsv`` with the line it changes to and the reason. A listing whose mutant
 no longer makes that change (the source moved on) is reported stale and counts as survived.
 
-A fresh run writes ``tests/mutation/results/<module>.tsv`` (its time, every mutant, its status
+A fresh run writes ``tests/mutation/runs/<module>.tsv`` (its time, every mutant, its status
 and, unless killed, the line it changes to); every run rewrites ``tests/mutation/results.md``
 from all modules' files (the table, the survivors, the equivalents with their reasons).
 Kill rate = (killed + timeout) / (mutants - equivalent).
@@ -132,9 +132,9 @@ def run(module: str, only: list[str], children: int) -> Outcome:
 
 
 def write(outcome: Outcome) -> None:
-    """``results/<module>.tsv``: the run time, then every mutant, its status and its change."""
+    """``runs/<module>.tsv``: the run time, then every mutant, its status and its change."""
     work = WORK / outcome.module
-    with open(HERE / "results" / f"{outcome.module}.tsv", "w") as file:
+    with open(HERE / "runs" / f"{outcome.module}.tsv", "w") as file:
         file.write(f"# seconds: {outcome.seconds:.0f}\n# stale: {' '.join(outcome.stale)}\n")
         file.write("mutant\tstatus\tchange\n")
         for name, status in outcome.statuses.items():
@@ -143,7 +143,7 @@ def write(outcome: Outcome) -> None:
 
 
 def summarize() -> None:
-    """``results.md`` from every module's ``results/<module>.tsv``."""
+    """``results.md`` from every module's ``runs/<module>.tsv``."""
     lines = [
         "# Mutation testing: results",
         "",
@@ -156,7 +156,7 @@ def summarize() -> None:
     ]
     details = []
     for module, (source, tests) in MODULES.items():
-        path = HERE / "results" / f"{module}.tsv"
+        path = HERE / "runs" / f"{module}.tsv"
         if not path.exists():
             continue
         with open(path) as file:
@@ -207,7 +207,7 @@ def main() -> None:
     if not (ROOT / ".venv" / "bin" / "mutmut").exists():
         subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "pip", "install",
                         "--quiet", MUTMUT], check=True)
-    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "runs").mkdir(exist_ok=True)
     if args.summarize:
         return summarize()
     for module in args.modules:
