@@ -41,6 +41,7 @@ def test_lca_depth_and_tree_distance_on_a_hand_made_tree():
     np.testing.assert_array_equal(lca, HAND_LCA)
     assert lca.dtype == np.int8
     np.testing.assert_array_equal(hierarchy.tree_distance_matrix(HAND_PATHS), HAND_DISTANCE)
+    assert hierarchy.tree_distance_matrix(HAND_PATHS).dtype == np.int8
 
 
 def test_repeated_inputs_are_indexed_back_in_input_order():
@@ -58,6 +59,25 @@ def test_paths_must_share_the_root_and_name_every_node():
         hierarchy.lca_depth_matrix(["r>a", "s>a"])
     with pytest.raises(ValueError, match="empty node"):
         hierarchy.lca_depth_matrix(["r>a", "r>>a"])
+
+
+def test_paths_check_the_empty_input():
+    with pytest.raises(ValueError, match=r"^paths is empty$"):
+        hierarchy.lca_depth_matrix([])
+
+
+def test_lca_is_the_common_prefix_even_when_a_node_has_two_parents():
+    # x sits under both a and b (as WordNet synsets can): the paths share only the root.
+    paths = ["r>a>x", "r>b>x"]
+    np.testing.assert_array_equal(hierarchy.lca_depth_matrix(paths), [[2, 0], [0, 2]])
+    np.testing.assert_array_equal(hierarchy.tree_distance_matrix(paths), [[0, 4], [4, 0]])
+
+
+def test_a_single_path_of_depth_127_is_read_in_int8():
+    path = ">".join(["r"] + [f"n{level}" for level in range(1, 128)])  # 128 nodes, depth 127
+    lca = hierarchy.lca_depth_matrix([path])
+    np.testing.assert_array_equal(lca, [[127]])
+    assert lca.dtype == np.int8
 
 
 # Six inputs, two per class; classes a1, a2 (LCA a, depth 1) and b>b1 (LCA r with both).
@@ -98,6 +118,76 @@ def test_taxonomic_lift_by_hand_without_exclusions():
         (2.0, (8 * 1 + 6 * 2) / 30, 2.0 / (20 / 30)))
 
 
+def test_taxonomic_lift_with_exclusions_only_between_the_root_branches():
+    # a-inputs and b-inputs may not neighbour: every excluded pair meets at the root (depth 0).
+    # Each input's nearest candidate is its twin (depth 2). Candidates: 30 - 16 = 14, of which
+    # the 8 a1<->a2 pairs meet at depth 1 and the 6 twin pairs at depth 2.
+    kernel = hierarchy.lca_depth_matrix(LIFT_PATHS).astype(float)
+    on_a = np.array([path.startswith("r>a") for path in LIFT_PATHS])
+    across = on_a[:, None] != on_a[None, :]
+    table = hierarchy.taxonomic_lift(kernel, LIFT_PATHS, k=1, excluded_edges=across)
+    np.testing.assert_allclose(table["purity"], [1, 1])
+    np.testing.assert_allclose(table["chance"], [1, 6 / 14])
+    assert (table["candidate_pairs"] == 14).all()
+
+
+def test_taxonomic_lift_at_and_above_the_root_is_one_and_depths_come_back_as_int64():
+    kernel = hierarchy.lca_depth_matrix(LIFT_PATHS).astype(float)
+    depths = np.array([-1, 0], dtype=np.int8)  # e.g. read off an LCA matrix
+    table = hierarchy.taxonomic_lift(kernel, LIFT_PATHS, k=1, depths=depths)
+    expected = pd.DataFrame({"depth": np.array([-1, 0], dtype=np.int64), "purity": 1.0,
+                             "chance": 1.0, "lift": 1.0, "edges": 6, "candidate_pairs": 30})
+    pd.testing.assert_frame_equal(table, expected)
+
+
+def test_hierarchy_lift_is_nan_when_every_candidate_meets_at_the_root():
+    # Two classes on different root branches: every pair, edge or candidate, has LCA depth 0.
+    mean_edges, mean_candidates, ratio = hierarchy.hierarchy_lift(np.zeros((2, 2)),
+                                                                  ["r>a", "r>b"], k=1)
+    assert (mean_edges, mean_candidates) == (0.0, 0.0)
+    assert np.isnan(ratio)
+
+
+# Same-class edges removed and input 0 (a1) left with input 2 (a2) as its only candidate, so
+# with k = 2 input 0 has one real neighbour and one placeholder slot, which is no edge.
+SHORT_OF_K = SAME_CLASS.copy()
+SHORT_OF_K[0, [3, 4, 5]] = True
+
+
+def test_taxonomic_lift_counts_no_edge_in_the_placeholder_slots():
+    kernel = hierarchy.lca_depth_matrix(LIFT_PATHS).astype(float)
+    table = hierarchy.taxonomic_lift(kernel, LIFT_PATHS, k=2, excluded_edges=SHORT_OF_K)
+    # Edges: 0 -> 2 (depth 1); 1 -> 2, 3 and 2, 3 -> 0, 1 (depth 1); 4, 5 -> 0, 1 (depth 0):
+    # 11 edges, 7 at depth 1. Candidates: 30 - 6 same-class - 3 more from input 0 (0 -> 3 at
+    # depth 1, 0 -> 4, 5 at depth 0) = 21, the 8 a1<->a2 pairs less 0 -> 3 = 7 at depth 1.
+    expected = pd.DataFrame({
+        "depth": [1, 2],
+        "purity": [7 / 11, 0.0],
+        "chance": [7 / 21, 0.0],
+        "lift": [21 / 11, np.nan],
+        "edges": 11,
+        "candidate_pairs": 21,
+    })
+    pd.testing.assert_frame_equal(table, expected)
+    assert hierarchy.hierarchy_lift(kernel, LIFT_PATHS, 2, SHORT_OF_K) == pytest.approx(
+        (7 / 11, 7 / 21, 21 / 11))
+
+
+def test_hierarchy_tests_count_no_edge_in_the_placeholder_slots():
+    # The edges and candidates of the test above, by class (a1, a2, b1): edges a1 -> a2: 3,
+    # a2 -> a1: 4, b1 -> a1: 4; candidates a1 -> a2: 3, a2 -> a1: 4, a1 -> b1: 2, the rest 4.
+    kernel = hierarchy.lca_depth_matrix(LIFT_PATHS).astype(float)
+    values = hierarchy.hierarchy_tests(kernel, LIFT_PATHS, 2, SHORT_OF_K, depth=1,
+                                       permutations=0, seed=0)
+    assert values == pytest.approx({
+        "edge_lca_depth": 7 / 11, "chance_lca_depth": 7 / 21,
+        "hierarchy_lift": 21 / 11, "depth_lift": 21 / 11,
+        # class means 1 (a1, a2) and 0 (a with b) against tree distances 2 and 4: same order
+        "rank_correlation": 1.0,
+        "hierarchy_lift_p": 1.0, "depth_lift_p": 1.0, "rank_correlation_p": 1.0,
+    })
+
+
 def test_taxonomy_reading_is_the_lift_table_and_its_summary():
     kernel = hierarchy.lca_depth_matrix(LIFT_PATHS).astype(np.float32)
     table, values = hierarchy.taxonomy(kernel, np.array(LIFT_PATHS), 1, SAME_CLASS)
@@ -119,9 +209,16 @@ def test_hierarchy_lift_is_the_chance_weighted_mean_of_the_lifts(rng):
 
 def test_taxonomic_lift_checks_its_inputs():
     kernel = np.zeros((3, 3))
-    with pytest.raises(ValueError, match="kernel must be 2 x 2"):
+    with pytest.raises(ValueError, match=r"kernel must be 2 x 2 \(one row per path\), "
+                                         r"got shape \(3, 3\)"):
         hierarchy.taxonomic_lift(kernel, ["r>a", "r>b"], k=1)
-    with pytest.raises(ValueError, match="no kNN edge"):
+    with pytest.raises(ValueError, match=r"excluded_edges must be 2 x 2, got shape \(3, 3\)"):
+        hierarchy.taxonomic_lift(np.zeros((2, 2)), ["r>a", "r>b"], k=1,
+                                 excluded_edges=np.zeros((3, 3), bool))
+    with pytest.raises(ValueError, match="k must be >= 1, got 0"):
+        hierarchy.taxonomic_lift(np.zeros((2, 2)), ["r>a", "r>b"], k=0)
+    with pytest.raises(ValueError, match=r"^no kNN edge is left: every candidate neighbour is "
+                                         r"excluded$"):
         hierarchy.taxonomic_lift(kernel, ["r>a"] * 3, k=1, excluded_edges=np.ones((3, 3), bool))
 
 
@@ -244,8 +341,64 @@ def test_hierarchy_tests_of_a_similarity_without_structure_are_not_significant(r
     values = hierarchy.hierarchy_tests(similarity, paths, 3, same_class, depth=1,
                                        permutations=500, seed=0)
     assert values["depth_lift"] < 1.6 and values["depth_lift_p"] > 0.1
-    assert values == hierarchy.hierarchy_tests(similarity, paths, 3, same_class, depth=1,
-                                               permutations=500, seed=0)  # seeded
+
+
+def test_hierarchy_tests_draw_the_same_permutations_from_the_same_seed(rng):
+    # With sibling structure the p-values are near 1/3, not at an end, so they move with the
+    # permutations drawn: equal p-values mean the same draws.
+    similarity = paired_similarity(rng, siblings_close=True)
+    values = [hierarchy.hierarchy_tests(similarity, PAIRED_INPUT_PATHS, 3, PAIRED_SAME_CLASS,
+                                        depth=1, permutations=300, seed=7) for _ in range(2)]
+    assert 0.2 < values[0]["depth_lift_p"] < 0.5
+    assert values[0] == values[1]
+
+
+def test_hierarchy_tests_by_hand_on_classes_of_unequal_depth():
+    # One input per class of the hand-made tree, similarity = minus the tree distance. k = 1
+    # neighbours (ties to the lower index): a1 -> a2 (LCA depth 1), a2 -> x (2), x -> a2 (2),
+    # b -> a1 (0), a10 -> a1 (1): mean 6/5. The 20 ordered pairs of HAND_LCA sum to 14: mean
+    # 7/10. At depth 2: 2 of 5 edges against the 2 of 20 pairs a2 <-> x, a lift of 4.
+    similarity = -np.asarray(HAND_DISTANCE, dtype=float)
+    values = hierarchy.hierarchy_tests(similarity, HAND_PATHS, 1, None, depth=2,
+                                       permutations=0, seed=0)
+    assert values == pytest.approx({
+        "edge_lca_depth": 6 / 5, "chance_lca_depth": 7 / 10,
+        "hierarchy_lift": 12 / 7, "depth_lift": 4.0,
+        "rank_correlation": 1.0,  # the class means order the pairs exactly as the tree does
+        "hierarchy_lift_p": 1.0, "depth_lift_p": 1.0, "rank_correlation_p": 1.0,
+    })
+
+
+def test_hierarchy_tests_of_two_sibling_classes_have_known_p_values():
+    # Swapping the two classes leaves the LCA table as it is, so every permutation ties the
+    # lift: p = (1 + 3) / (1 + 3). No pair of distinct classes meets at depth 2 and one pair of
+    # classes has no rank correlation: both NaN, which no permutation reaches: p = 1 / 4.
+    paths = ["r>a>x", "r>a>x", "r>a>y", "r>a>y"]
+    similarity = np.arange(16.0).reshape(4, 4)
+    same_class = np.equal.outer(paths, paths)
+    values = hierarchy.hierarchy_tests(similarity, paths, 1, same_class, depth=2,
+                                       permutations=3, seed=0)
+    assert values == pytest.approx({
+        "edge_lca_depth": 1.0, "chance_lca_depth": 1.0,
+        "hierarchy_lift": 1.0, "hierarchy_lift_p": 1.0,
+        "depth_lift": np.nan, "depth_lift_p": 1 / 4,
+        "rank_correlation": np.nan, "rank_correlation_p": 1 / 4,
+    }, nan_ok=True)
+
+
+def test_hierarchy_tests_need_one_edge_and_k_at_least_one():
+    paths = ["r>a>x", "r>a>y"]
+    one_way = np.array([[False, False], [True, False]])  # input 1 has no candidate left
+    values = hierarchy.hierarchy_tests(np.zeros((2, 2)), paths, 1, one_way, depth=1,
+                                       permutations=0, seed=0)
+    assert (values["edge_lca_depth"], values["chance_lca_depth"]) == (1.0, 1.0)  # 0 -> 1
+    with pytest.raises(ValueError, match="k must be >= 1, got 0"):
+        hierarchy.hierarchy_tests(np.zeros((2, 2)), paths, 0, None, depth=1,
+                                  permutations=0, seed=0)
+    with pytest.raises(ValueError, match=r"^no kNN edge is left: every candidate neighbour is "
+                                         r"excluded$"):
+        hierarchy.hierarchy_tests(np.zeros((2, 2)), paths, 1, np.ones((2, 2), bool), depth=1,
+                                  permutations=0, seed=0)
 
 
 def test_class_similarity_is_the_mean_over_pairs_of_distinct_inputs():
@@ -256,3 +409,21 @@ def test_class_similarity_is_the_mean_over_pairs_of_distinct_inputs():
     means = hierarchy.class_similarity(similarity, classes, 2)
     # class 0 with itself: only the pair (0, 1), both ways; the diagonal never counts
     np.testing.assert_allclose(means, [[1.0, 3.0], [3.0, np.nan]])
+
+
+def test_class_similarity_of_single_inputs_is_the_similarity_itself():
+    similarity = np.array([[9.0, 1.0, 2.0],
+                           [1.0, 9.0, 4.0],
+                           [2.0, 4.0, 9.0]])
+    means = hierarchy.class_similarity(similarity, np.array([0, 1, 2]), 3)
+    # one pair per pair of classes; a class of one input has no pair with itself
+    np.testing.assert_allclose(means, [[np.nan, 1.0, 2.0], [1.0, np.nan, 4.0], [2.0, 4.0, np.nan]])
+
+
+def test_class_similarity_of_a_boolean_similarity_is_the_share_of_linked_pairs():
+    linked = np.array([[True, True, False],
+                       [True, True, True],
+                       [False, True, True]])
+    means = hierarchy.class_similarity(linked, np.array([0, 0, 1]), 2)
+    # class 0: its one pair is linked; 0 with 1: one of the two pairs (1, 2) is linked
+    np.testing.assert_allclose(means, [[1.0, 0.5], [0.5, np.nan]])
