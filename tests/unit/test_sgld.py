@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -112,11 +114,53 @@ def test_stratified_minibatches_hold_a_fixed_share_of_each_stratum():
     assert sorted(np.concatenate([b[strata[b] == 0] for b in first_epoch])) == list(range(30))
 
 
-def test_config_errors_name_the_field():
-    with pytest.raises(ValueError, match=r"localization must be >= 0, got -1"):
-        sgld.SGLDConfig(step_size=1e-3, nbeta=1.0, localization=-1)
-    with pytest.raises(ValueError, match=r"step_size must be > 0"):
-        sgld.SGLDConfig(step_size=0.0, nbeta=1.0, localization=1.0)
+REQUIRED = dict(step_size=1e-3, nbeta=1.0, localization=1.0)
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("step_size", 0.0, "step_size must be > 0, got 0.0"),
+    ("nbeta", -1.0, "nbeta must be >= 0, got -1.0"),
+    ("localization", -1, "localization must be >= 0, got -1"),
+    ("num_chains", 0, "num_chains must be >= 1, got 0"),
+    ("num_burnin_steps", -1, "num_burnin_steps must be >= 0, got -1"),
+    ("num_draws", 0, "num_draws must be >= 1, got 0"),
+    ("num_steps_between_draws", 0, "num_steps_between_draws must be >= 1, got 0"),
+    ("batch_size", 0, "batch_size must be >= 1, got 0"),
+    ("eval_batch_size", 0, "eval_batch_size must be >= 1, got 0"),
+    ("rmsprop_alpha", 1.0, "rmsprop_alpha must be in [0, 1), got 1.0"),
+    ("rmsprop_alpha", -0.5, "rmsprop_alpha must be in [0, 1), got -0.5"),
+    ("rmsprop_eps", 0.0, "rmsprop_eps must be > 0, got 0.0"),
+    ("noise_scale", -0.5, "noise_scale must be >= 0, got -0.5"),
+    ("seed", -1, "seed must be >= 0, got -1"),
+    ("eval_precision", "float16",
+     "eval_precision must be one of ('float32', 'bfloat16'), got 'float16'"),
+    ("preconditioner", "adam", "preconditioner must be 'identity' or 'rmsprop', got 'adam'"),
+])
+def test_config_errors_name_the_field_the_rule_and_the_value(field, value, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        sgld.SGLDConfig(**{**REQUIRED, field: value})
+
+
+def test_config_accepts_every_value_on_its_bounds():
+    """The smallest allowed value of each field (and a step size and eps below 1)."""
+    config = sgld.SGLDConfig(step_size=0.5, nbeta=0.0, localization=0.0, num_chains=1,
+                             num_burnin_steps=0, num_draws=1, num_steps_between_draws=1,
+                             batch_size=1, eval_batch_size=1, preconditioner="rmsprop",
+                             rmsprop_alpha=0.0, rmsprop_eps=0.5, noise_scale=0.0,
+                             eval_precision="bfloat16", seed=0)
+    assert config.num_steps == 1
+
+
+def test_config_defaults_and_step_count():
+    """The documented defaults; num_steps = burn-in + draws × steps between draws."""
+    assert sgld.SGLDConfig(**REQUIRED).as_dict() == {
+        "step_size": 1e-3, "nbeta": 1.0, "localization": 1.0, "num_chains": 4,
+        "num_burnin_steps": 0, "num_draws": 100, "num_steps_between_draws": 1,
+        "batch_size": 256, "eval_batch_size": 1024, "preconditioner": "identity",
+        "rmsprop_alpha": 0.99, "rmsprop_eps": 0.1, "noise_scale": 1.0,
+        "eval_precision": "float32", "seed": 0}
+    assert sgld.SGLDConfig(**REQUIRED, num_burnin_steps=3, num_draws=4,
+                           num_steps_between_draws=5).num_steps == 23
 
 
 def reference_sgld_step(params, grads, anchors, config, generator, square_avg):
@@ -203,6 +247,33 @@ def test_one_plain_sgld_step_by_hand():
     for param, value in zip(params, expected, strict=True):
         torch.testing.assert_close(param, value, rtol=1e-6, atol=1e-6)
     assert new_state.anchors is state.anchors and new_state.square_avg is None
+
+
+def test_the_noise_is_drawn_in_each_parameters_dtype_and_on_its_device():
+    """With no drift and sqrt(ε) = 1, one step from w = 0 gives w = ξ exactly: the draws of
+    the generator in the parameter's dtype (float64 draws of 16 or more numbers are not the
+    float32 ones), on the parameter's device even when the default device is another."""
+    config = sgld.SGLDConfig(step_size=1.0, nbeta=0.0, localization=0.0)
+    params = [torch.zeros(16, dtype=torch.float64), torch.zeros(2)]
+    grads = [torch.ones(16, dtype=torch.float64), torch.ones(2)]
+    with torch.device("meta"):  # a default device the parameters are not on
+        sgld.step(sgld.init(params, config), params, grads, config,
+                  torch.Generator().manual_seed(2))
+
+    noise = torch.Generator().manual_seed(2)
+    assert torch.equal(params[0], torch.randn(16, generator=noise, dtype=torch.float64))
+    assert torch.equal(params[1], torch.randn(2, generator=noise))
+
+
+def test_a_gradient_average_for_other_parameters_is_refused():
+    """The RMSprop average must hold one tensor per gradient: a shorter one is an error, not
+    silently truncated."""
+    config = sgld.SGLDConfig(step_size=0.01, nbeta=1.0, localization=1.0,
+                             preconditioner="rmsprop")
+    params = [torch.zeros(2), torch.zeros(3)]
+    state = sgld.SGLDState(anchors=[p.clone() for p in params], square_avg=[torch.ones(2)])
+    with pytest.raises(ValueError, match=r"zip\(\) argument 2 is longer than argument 1"):
+        sgld.step(state, params, [torch.ones(2), torch.ones(3)], config, torch.Generator())
 
 
 def test_two_rmsprop_preconditioned_steps_by_hand():
