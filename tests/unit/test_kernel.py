@@ -30,7 +30,6 @@ def test_covariance_kernel_equals_sample_covariance_of_stacked_draws(rng, precis
     assert_kernel_close(actual, expected, precision)
 
 
-
 def test_centre_losses_defaults_to_pooled_centring_with_a_float64_mean():
     # chains [1, 2, 2] and [3, 3, 3]: pooled mean 14/6, which float32 would round differently
     losses = np.array([[1, 2, 2], [3, 3, 3]], dtype=np.float32).reshape(2, 3, 1)
@@ -169,7 +168,6 @@ def test_correlation_has_unit_diagonal_and_zero_rows_for_constant_losses(rng, pr
         atol=FLOAT32_RELATIVE)
 
 
-
 def test_correlation_of_identical_and_opposite_inputs_stays_within_one():
     # the float32 product of these unit columns gives 1.0000002 and -1.0000002 before clipping
     draws = np.random.default_rng(10).normal(size=(2, 37, 1))
@@ -271,7 +269,6 @@ def test_kernel_dataset_carries_obs_coordinates_and_round_trips(tmp_path, rng):
         float(dataset["kernel"].sel(obs_id="b", obs_id_2="a")))
     kernel.save_kernel(dataset, tmp_path / "k.nc")
     xr.testing.assert_identical(kernel.load_kernel(tmp_path / "k.nc"), dataset)
-
 
 
 def test_kernel_dataset_holds_the_kernel_of_its_kind_and_centring_and_the_trace_settings():

@@ -203,6 +203,7 @@ def test_git_state_says_why_the_commit_is_unknown(tmp_path, monkeypatch):
     outside = tmp_path / "outside"
     outside.mkdir()
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))  # no repository above either
+    monkeypatch.setenv("LC_ALL", "C")  # git's messages in English
     assert git_state(outside) == (
         "unknown: git rev-parse: fatal: not a git repository (or any of the parent "
         "directories): .git", 0)
@@ -217,6 +218,7 @@ def test_an_artifact_without_a_known_commit_is_flagged_and_the_command_exits_1(
         workflow, tmp_path, monkeypatch, capsys):
     work = workflow.work
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    monkeypatch.setenv("LC_ALL", "C")
     monkeypatch.chdir(work)
     record = collect_provenance({"knn_k": 3}, run_config=RUN, rule="separation",
                                 inputs=[TRACES], workdir=tmp_path)  # tmp_path: not in git

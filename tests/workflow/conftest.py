@@ -72,9 +72,13 @@ class SmokeRun:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that reads the tiny config's run runs the workflow: it is slow, marked or not,
-    so ``-m "not slow"`` never starts it."""
+    """Every test here runs Snakemake on the workflow (``workflow``), so ``-m "not workflow"``
+    is the unit tests alone; one that reads the tiny config's run runs the workflow: it is
+    slow, marked or not, so ``-m "not slow"`` never starts it."""
+    here = Path(__file__).parent
     for item in items:
+        if item.path.is_relative_to(here):
+            item.add_marker(pytest.mark.workflow)
         if "smoke_run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
 
