@@ -63,6 +63,11 @@ class Outcome:
         return sum(status in statuses for status in self.statuses.values())
 
     @property
+    def survivors(self) -> list[str]:
+        return [name for name, status in self.statuses.items()
+                if status not in DETECTED and status != "equivalent"]
+
+    @property
     def kill_rate(self) -> float:
         candidates = len(self.statuses) - self.count("equivalent")
         return self.count(*DETECTED) / candidates if candidates else 1.0
@@ -163,21 +168,21 @@ def summarize() -> None:
             seconds = float(file.readline().split(":")[1])
             stale = file.readline().split(":")[1].split()
             rows = list(csv.DictReader(file, delimiter="\t"))
-        count = {status: sum(row["status"] == status for row in rows)
-                 for status in ("killed", "timeout", "equivalent")}
-        survivors = [row for row in rows
-                     if row["status"] not in DETECTED and row["status"] != "equivalent"]
-        candidates = len(rows) - count["equivalent"]
-        rate = (count["killed"] + count["timeout"]) / candidates if candidates else 1.0
-        lines.append(f"| `{source}` | `{tests}` | {len(rows)} | {count['killed']} "
-                     f"| {count['timeout']} | {len(survivors)} | {count['equivalent']} "
-                     f"| {rate:.1%} | {seconds / 60:.1f} min |")
+        outcome = Outcome(module, {row["mutant"]: row["status"] for row in rows}, stale,
+                          seconds)
+        changes = {row["mutant"]: row["change"] for row in rows}
+        survivors = outcome.survivors
+        lines.append(f"| `{source}` | `{tests}` | {len(rows)} | {outcome.count('killed')} "
+                     f"| {outcome.count('timeout')} | {len(survivors)} "
+                     f"| {outcome.count('equivalent')} | {outcome.kill_rate:.1%} "
+                     f"| {seconds / 60:.1f} min |")
         details += ["", f"## {module}", ""]
         details.append(f"Survivors ({len(survivors)}):" if survivors else "No survivors.")
-        details += [f"- `{row['mutant']}` ({row['status']}): `{row['change']}`"
-                    for row in survivors]
+        details += [f"- `{name}` ({outcome.statuses[name]}): `{changes[name]}`"
+                    for name in survivors]
         listed = equivalents(module)
-        equivalent = [row["mutant"] for row in rows if row["status"] == "equivalent"]
+        equivalent = [name for name, status in outcome.statuses.items()
+                      if status == "equivalent"]
         if equivalent:
             details += ["", f"Equivalent ({len(equivalent)}):", ""]
             details += [f"- `{name}`: `{listed[name][0]}`: {listed[name][1]}"
