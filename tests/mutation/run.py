@@ -58,6 +58,7 @@ class Outcome:
     statuses: dict[str, str]  # mutant -> mutmut's status, or "equivalent"
     stale: list[str]  # equivalence listings whose mutant no longer makes the listed change
     seconds: float
+    changes: dict[str, str]  # mutant not killed -> the line it changes to
 
     def count(self, *statuses: str) -> int:
         return sum(status in statuses for status in self.statuses.values())
@@ -126,25 +127,25 @@ def run(module: str, only: list[str], children: int) -> Outcome:
         name, _, status = line.strip().rpartition(": ")
         if name:
             statuses[name] = status
+    changes = {name: added_line(mutmut(work, "show", name))
+               for name, status in statuses.items() if status not in DETECTED}
     stale = []
     for name, (change, _) in equivalents(module).items():
-        if name in statuses and statuses[name] not in DETECTED:
-            if added_line(mutmut(work, "show", name)) == change:
+        if name in changes:
+            if changes[name] == change:
                 statuses[name] = "equivalent"
             else:
                 stale.append(name)
-    return Outcome(module, statuses, stale, seconds)
+    return Outcome(module, statuses, stale, seconds, changes)
 
 
 def write(outcome: Outcome) -> None:
     """``runs/<module>.tsv``: the run time, then every mutant, its status and its change."""
-    work = WORK / outcome.module
     with open(HERE / "runs" / f"{outcome.module}.tsv", "w") as file:
         file.write(f"# seconds: {outcome.seconds:.0f}\n# stale: {' '.join(outcome.stale)}\n")
         file.write("mutant\tstatus\tchange\n")
         for name, status in outcome.statuses.items():
-            change = "" if status in DETECTED else added_line(mutmut(work, "show", name))
-            file.write(f"{name}\t{status}\t{change}\n")
+            file.write(f"{name}\t{status}\t{outcome.changes.get(name, '')}\n")
 
 
 def summarize() -> None:
@@ -169,8 +170,7 @@ def summarize() -> None:
             stale = file.readline().split(":")[1].split()
             rows = list(csv.DictReader(file, delimiter="\t"))
         outcome = Outcome(module, {row["mutant"]: row["status"] for row in rows}, stale,
-                          seconds)
-        changes = {row["mutant"]: row["change"] for row in rows}
+                          seconds, {row["mutant"]: row["change"] for row in rows})
         survivors = outcome.survivors
         lines.append(f"| `{source}` | `{tests}` | {len(rows)} | {outcome.count('killed')} "
                      f"| {outcome.count('timeout')} | {len(survivors)} "
@@ -178,7 +178,7 @@ def summarize() -> None:
                      f"| {seconds / 60:.1f} min |")
         details += ["", f"## {module}", ""]
         details.append(f"Survivors ({len(survivors)}):" if survivors else "No survivors.")
-        details += [f"- `{name}` ({outcome.statuses[name]}): `{changes[name]}`"
+        details += [f"- `{name}` ({outcome.statuses[name]}): `{outcome.changes[name]}`"
                     for name in survivors]
         listed = equivalents(module)
         equivalent = [name for name, status in outcome.statuses.items()

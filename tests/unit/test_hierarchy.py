@@ -196,6 +196,7 @@ def test_taxonomy_reading_is_the_lift_table_and_its_summary():
     assert list(values) == ["hierarchy_lift", "edge_lca_depth", "chance_lca_depth"]
     assert list(values.values()) == pytest.approx([2.0, 4 / 6, 8 / 24])
 
+
 def test_hierarchy_lift_is_the_chance_weighted_mean_of_the_lifts(rng):
     paths = np.repeat(HAND_PATHS, 4)
     noise = rng.normal(size=(len(paths), len(paths)))
