@@ -74,7 +74,7 @@ rule figure1:
     input:
         # the experiments that draw Figure 1: their figures, headline rows and checks
         figures(offering("figure1")),
-        expand(rules.summarize_experiment.output.headline, experiment=offering("figure1")),
+        expand(rules.summarize_models.output.headline, experiment=offering("figure1")),
         checks(offering("figure1")),
         RUN_CONFIG,
 

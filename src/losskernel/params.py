@@ -90,6 +90,9 @@ def _calibrate_experiment(plan: Plan, experiment: Experiment,
 PARAMS: dict[str, Callable[[Plan, Any, Wildcards], Arguments]] = {
     "train_model": lambda plan, experiment, wildcards: {
         "task": _task(experiment), "settings": experiment.sections("data", "model", "training")},
+    "accept_model": lambda plan, experiment, wildcards: {
+        "experiment": experiment.name,
+        "allow_unconverged": experiment.settings["training"]["allow_unconverged"]},
     "import_model": lambda plan, experiment, wildcards: {
         "task": _task(experiment), "settings": experiment.sections("data", "model")},
     "sample_chain": _sample_chain,
@@ -125,6 +128,13 @@ PARAMS: dict[str, Callable[[Plan, Any, Wildcards], Arguments]] = {
         "experiment": experiment.name, "seeds": experiment.seeds,
         "headline_metrics": experiment.headline_metrics},
     "check_experiment": _check_experiment,
+    "summarize_models": lambda plan, experiment, wildcards: {
+        "experiment": experiment.name,
+        "runs_behind": {metric: experiment.runs_behind(metric)
+                        for metric in experiment.headline_metrics},
+        "bounds": {"max_rhat": experiment.analysis["checks"]["max_rhat"],
+                   "min_median_ess": experiment.analysis["diagnostics"]["min_median_ess"]},
+        "comparisons": experiment.settings["comparisons"]},
     "headline_table": lambda plan, experiment, wildcards: {},
     "embed_umap": lambda plan, experiment, wildcards: {
         "task": _task(experiment), "umap": experiment.analysis["umap"]},

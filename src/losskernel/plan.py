@@ -19,6 +19,15 @@ An experiment's runs are its SGLD samplings, each with its own directory under
 - ``checkpoint<i>``: SGLD localized at the i-th of ``analysis.trajectory.num_checkpoints``
   training checkpoints, with the trajectory's sampling overrides.
 
+An experiment with ``models: M`` trains M models that differ only in their weight
+initialization and minibatch order (``model.init_seed`` and ``training.shuffle_seed`` plus the
+model's index; the data, its split and label noise and the kernel inputs are the same, so every
+model is read on the same inputs). Model 0 is the experiment itself; model m is the replicate
+``<experiment>/model<m>`` (:attr:`Plan.replicates`), with its own directory
+``results/<experiment>/model<m>/``, which runs the main runs and their readings only: the γ
+sweep, the trajectory and the figures stay on model 0. The headline averages the models
+(``losskernel.readings.summary.model_headline``).
+
 Each run carries only its own settings, so changing another run's settings (another γ, a new
 seed) never reruns it. What the jobs read and write is written in the workflow's rules
 (``workflow/rules/*.smk``); what each job is told is in :mod:`losskernel.params`.
@@ -26,6 +35,7 @@ seed) never reruns it. What the jobs read and write is written in the workflow's
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 import os
@@ -51,9 +61,16 @@ EXPERIMENT_READINGS: dict[str, tuple[str, ...]] = {
     "diagnostics": ("worst_rhat", "median_ess_bulk", "seed_to_seed_cka"),
 }
 """Readings with one value per experiment, and their metrics."""
+TRAJECTORY_METRICS = EXPERIMENT_READINGS["trajectory"]
+"""Metrics read from the checkpoint runs (every other reading is of the main runs)."""
 DIAGNOSTIC_HEADLINE = EXPERIMENT_READINGS["diagnostics"]
 """Headline rows of every experiment: how far its main runs' draws can be trusted (the
 seed-to-seed CKA needs two seeds or more)."""
+REPLICATED_SEEDS = (("model", "init_seed"), ("training", "shuffle_seed"))
+"""The settings in which an experiment's trained models differ: model m has model 0's value
+plus m (a full-batch task's shuffle seed changes nothing)."""
+MODEL_ZERO_ANALYSES = ("gamma_sweep", "trajectory")
+"""Analyses that run on model 0 only (a replicate leaves them out)."""
 CALIBRATION_FACTORS = {"step_size": (0.3, 1.0, 3.0), "nbeta": (0.1, 1.0, 10.0)}
 """The calibration grid when ``analysis.calibration`` lists no values: the configured value
 times these."""
@@ -132,6 +149,27 @@ class Experiment:
             runs[name] = Run(name, trajectory["seed"], {**sampling, **trajectory["sampling"]},
                              checkpoint)
         return runs
+
+    def runs_behind(self, metric: str) -> list[str]:
+        """The runs whose draws a metric is read from: the checkpoint runs for the
+        trajectory's, the main runs for every other."""
+        return self.checkpoint_runs if metric in TRAJECTORY_METRICS else self.main_runs
+
+    def replicate(self, index: int) -> Experiment:
+        """Model ``index`` (1, 2, ...) of this experiment: ``<name>/model<index>``, trained with
+        the seeds of :data:`REPLICATED_SEEDS` moved by ``index``, without the analyses of
+        :data:`MODEL_ZERO_ANALYSES` and their headline rows (see the module docstring)."""
+        settings = copy.deepcopy(dict(self.settings))
+        for section, key in REPLICATED_SEEDS:
+            if key in settings.get(section, {}):
+                settings[section][key] += index
+        for analysis in MODEL_ZERO_ANALYSES:
+            settings["analysis"].pop(analysis, None)
+        name, settings["models"] = f"{self.name}/model{index}", 1
+        produced = set(Experiment(name, settings).metrics)
+        settings["headline_metrics"] = [metric for metric in settings["headline_metrics"]
+                                        if metric in produced]
+        return Experiment(name, settings)
 
     def run(self, name: str) -> Run:
         if name not in self.runs:
@@ -296,6 +334,11 @@ class Plan:
                             for name, settings in config["experiments"].items()}
         for experiment in self.experiments.values():
             check_experiment(experiment, check_files)
+            check_models(experiment)
+        self.replicates = {replicate.name: replicate for experiment in self.experiments.values()
+                           for replicate in map(experiment.replicate,
+                                                range(1, experiment.settings["models"]))}
+        """Every model but model 0 of each experiment, by name (``<experiment>/model<m>``)."""
         check_declarations(self.experiments.values())
 
     @classmethod
@@ -304,11 +347,22 @@ class Plan:
         """Read (resolve, validate, complete) a merged config and build its plan."""
         return cls(read_config(config, schema_path, source), check_files)
 
+    @property
+    def every_model(self) -> dict[str, Experiment]:
+        """The experiments and their replicates: every model that is trained and sampled."""
+        return {**self.experiments, **self.replicates}
+
     def experiment(self, name: str) -> Experiment:
-        if name not in self.experiments:
+        """An experiment of the config, or a replicate of one (``<experiment>/model<m>``)."""
+        if name not in self.every_model:
             raise ConfigError(f"no experiment {name!r} in the config; choose from "
                               f"{', '.join(self.experiments)}")
-        return self.experiments[name]
+        return self.every_model[name]
+
+    def models(self, name: str) -> list[str]:
+        """The experiment's models: itself (model 0), then its replicates."""
+        return [name, *(f"{name}/model{index}"
+                        for index in range(1, self.experiment(name).settings["models"]))]
 
     def run_blocks(self, experiment: str, run_name: str) -> dict[str, range]:
         """The sampling jobs of a run by their ``chain`` wildcard, each with its chains."""
@@ -327,13 +381,13 @@ class Plan:
 
     def offering(self, declaration: Reading | FigureSet) -> list[str]:
         """The experiments whose task declares this reading or figure set."""
-        return [name for name, experiment in self.experiments.items()
+        return [name for name, experiment in self.every_model.items()
                 if declaration in (*experiment.task.READINGS, *experiment.task.FIGURES)]
 
     @property
     def trained(self) -> list[str]:
-        """Experiments that train their own model."""
-        return [e.name for e in self.experiments.values() if e.trains_model]
+        """Experiments and replicates that train their own model."""
+        return [e.name for e in self.every_model.values() if e.trains_model]
 
     @property
     def pretrained(self) -> list[str]:
@@ -385,13 +439,31 @@ def check_experiment(experiment: Experiment, check_files: bool = True) -> None:
     problems.append(("analysis.gamma_sweep.attributes", bool(unknown),
                      f"{unknown} are not attributes of the {settings['task']!r} inputs; choose "
                      f"from {list(task.INPUT_ATTRIBUTES)}"))
-    missing = [m for m in settings["headline_metrics"] if m not in experiment.metrics]
-    problems.append(("headline_metrics", bool(missing),
-                     f"{missing} need an analysis this experiment does not run; it can report "
-                     f"{sorted(experiment.metrics)}"))
+    for key, named in (("headline_metrics", settings["headline_metrics"]),
+                       ("comparisons", [m for pair in settings["comparisons"] for m in pair])):
+        missing = list(dict.fromkeys(m for m in named if m not in experiment.metrics))
+        problems.append((key, bool(missing),
+                         f"{missing} need an analysis this experiment does not run; it can "
+                         f"report {sorted(experiment.metrics)}"))
     for key, failed, message in problems:
         if failed:
             raise ConfigError(f"invalid config key {prefix}.{key}: {message}")
+
+
+def check_models(experiment: Experiment) -> None:
+    """``models`` above 1 needs a model this experiment trains, with an ``init_seed`` to vary."""
+    models = experiment.settings["models"]
+    if models == 1:
+        return
+    prefix = f"invalid config key experiments.{experiment.name}.models: {models} models need"
+    if not experiment.trains_model:
+        raise ConfigError(f"{prefix} an experiment that trains its own model (this one takes "
+                          f"{'pretrained weights' if experiment.pretrained else 'model_from'}); "
+                          f"set models: 1 here, or set it on the experiment that trains")
+    if "init_seed" not in experiment.settings["model"]:
+        raise ConfigError(f"{prefix} model.init_seed, the seed the models differ in, which the "
+                          f"{experiment.settings['task']!r} task's model section lacks; set "
+                          f"models: 1")
 
 
 def check_declarations(experiments: Sequence[Experiment]) -> None:
@@ -419,7 +491,9 @@ def quoted_settings(plan: Plan) -> dict[str, dict[str, object]]:
             key: value for section in ("data", "kernel_inputs")
             for key, value in settings[section].items()
             if isinstance(value, int | float) and not isinstance(value, bool)}
-        values |= {"num_seeds": len(sampling["seeds"]),
+        values |= {"num_models": settings["models"], "num_seeds": len(sampling["seeds"]),
+                   "check_max_rhat": analysis["checks"]["max_rhat"],
+                   "min_median_ess": analysis["diagnostics"]["min_median_ess"],
                    **{key: sampling[key] for key in ("num_chains", "num_draws", "localization",
                                                      "nbeta", "step_size")}}
         if "knn_k" in analysis:

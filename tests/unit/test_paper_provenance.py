@@ -132,7 +132,9 @@ def test_the_macros_typeset_and_an_unknown_figure_stops_latex(tmp_path):
 
 def test_headline_page_shows_the_rows_and_the_record():
     table = pd.DataFrame({"experiment": ["toy", "toy"], "metric": ["roc_auc", "gain"],
-                          "value": [0.912345678, 0.5], "spread": [0.01, np.nan], "n": [3, 1],
+                          "value": [0.912345678, 0.5], "model_spread": [0.02, np.nan],
+                          "models": [3, 1], "seed_spread": [0.01, np.nan], "seeds": [2, 1],
+                          "diagnostics_passed": [True, False],
                           "source": ["results/toy/summary.tsv"] * 2})
     record = {**RECORD, "git_dirty": 1, "config": '{"a": 1}', "packages": '{"x--y": "1"}'}
     page = headline_html(table, record, "results/tables/headline.tsv")
@@ -141,7 +143,8 @@ def test_headline_page_shows_the_rows_and_the_record():
     assert '<!-- packages: {"x- -y": "1"} -->' in page  # "--" would end the comment
     assert "".join(f"<th>{column}</th>" for column in table.columns) in "".join(
         page.split())
-    for cell in ("<td>0.912346</td>", "<td>0.01</td>", "<td>–</td>", "<td>0.5</td>"):
+    for cell in ("<td>0.912346</td>", "<td>0.02</td>", "<td>0.01</td>", "<td>–</td>",
+                 "<td>0.5</td>", "<td>True</td>", "<td>False</td>"):
         assert cell in page, cell
     assert ("results/tables/headline.tsv, written by rule plot_toy at commit abc1234 "
             "(uncommitted changes), 2026-01-01T00:00:00+00:00.") in page

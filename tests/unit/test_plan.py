@@ -196,3 +196,58 @@ def test_quoted_settings_are_the_numbers_of_data_inputs_and_sampling(plan):
 def test_an_unknown_experiment_is_named(plan):
     with pytest.raises(ConfigError, match=r"no experiment 'mnist'.*modarith, modarith-control"):
         plan.experiment("mnist")
+
+
+def test_the_replicates_differ_in_initialization_and_order_only(plan):
+    assert plan.models("digits") == ["digits", "digits/model1", "digits/model2"]
+    assert plan.models("modarith") == ["modarith"]
+    assert list(plan.replicates) == ["digits/model1", "digits/model2", "fashion/model1",
+                                     "fashion/model2"]
+    digits, replicate = plan.experiment("digits"), plan.experiment("digits/model2")
+    assert replicate.settings["model"]["init_seed"] == digits.settings["model"]["init_seed"] + 2
+    assert (replicate.settings["training"]["shuffle_seed"]
+            == digits.settings["training"]["shuffle_seed"] + 2)
+    for section in ("data", "kernel_inputs", "sampling", "kernel"):
+        assert replicate.settings[section] == digits.settings[section], section
+    same = {"model": ("init_seed",), "training": ("shuffle_seed",)}
+    for section, varied in same.items():
+        assert ({k: v for k, v in replicate.settings[section].items() if k not in varied}
+                == {k: v for k, v in digits.settings[section].items() if k not in varied})
+    # the main runs and their readings; the γ sweep and the trajectory stay on model 0
+    assert list(replicate.runs) == digits.main_runs
+    assert replicate.seed_readings == digits.seed_readings
+    assert replicate.experiment_readings == ["diagnostics"]
+    assert "trajectory_gain" in digits.headline_metrics
+    assert replicate.headline_metrics == [metric for metric in digits.headline_metrics
+                                          if metric != "trajectory_gain"]
+    assert replicate.trains_model and "digits/model2" in plan.trained
+    assert digits.runs_behind("trajectory_gain") == digits.checkpoint_runs
+    assert digits.runs_behind("mislabel_roc_auc") == digits.main_runs
+
+
+def test_summarize_models_is_told_the_runs_behind_each_metric(plan):
+    arguments = job_params(plan, "summarize_models", {"experiment": "digits"})
+    assert arguments["runs_behind"]["trajectory_gain"] == [f"checkpoint{i}" for i in range(6)]
+    assert arguments["runs_behind"]["cka_half"] == plan.experiment("digits").main_runs
+    assert arguments["bounds"] == {"max_rhat": 1.1, "min_median_ess": 100}
+    assert ["mislabel_roc_auc", "baseline_roc_auc_loss_at_optimum"] in arguments["comparisons"]
+    gate = job_params(plan, "accept_model", {"experiment": "fashion/model1"})
+    assert gate == {"experiment": "fashion/model1", "allow_unconverged": False}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"modarith": {"models": 2, "model": {"init_seed": None}}},
+     r"experiments.modarith.models: 2 models need model.init_seed"),
+    ({"copy": {"model_from": "digits", "task": None, "models": 2, "sampling": {"seeds": [0]},
+               "analysis": {"figure_seed": 0}, "headline_metrics": ["cka_half"]}},
+     r"experiments.copy.models: 2 models need an experiment that trains its own model"),
+    ({"digits": {"comparisons": [["mislabel_roc_auc", "roc_auc"]]}},
+     r"experiments.digits.comparisons: \['roc_auc'\] need an analysis"),
+])
+def test_models_and_comparisons_are_checked(change, message):
+    from losskernel.config import lay_over
+
+    config = load_config([ROOT / "config/config.yaml"])
+    config["experiments"] = lay_over(config["experiments"], change)
+    with pytest.raises(ConfigError, match=message):
+        Plan.from_config(config, SCHEMA, check_files=False)

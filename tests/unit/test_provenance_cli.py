@@ -37,6 +37,7 @@ from losskernel.provenance import (
     save_run_config,
     write_tsv,
 )
+from losskernel.readings.summary import COMPARISON_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "results/toy/model.pt"
@@ -108,12 +109,16 @@ def test_read_provenance_round_trips_every_artifact_kind(workflow, tmp_path):
         assert read_provenance(work / path) == {key: str(value) for key, value in record.items()}
     headline = tmp_path / "headline.tsv"
     table = pd.DataFrame({"experiment": ["toy"], "metric": ["roc_auc"], "value": [0.9],
-                          "spread": [0.01], "n": [3]})
+                          "model_spread": [0.02], "models": [3], "seed_spread": [0.01],
+                          "seeds": [2], "diagnostics_passed": [True], "source": ["s"]})
     write_tsv(table, headline, workflow.records[TABLE])
-    macros_record = collect_provenance({"k": 1}, rule="paper_macros", inputs=[headline],
-                                       workdir=ROOT)
-    paper_macros({"headline": headline}, {"macros": tmp_path / "macros.tex"}, settings={},
-                 record=macros_record)
+    comparisons = tmp_path / "comparisons.tsv"
+    write_tsv(pd.DataFrame(columns=list(COMPARISON_COLUMNS)), comparisons,
+              workflow.records[TABLE])
+    macros_record = collect_provenance({"k": 1}, rule="paper_macros",
+                                       inputs=[headline, comparisons], workdir=ROOT)
+    paper_macros({"headline": headline, "comparisons": comparisons},
+                 {"macros": tmp_path / "macros.tex"}, settings={}, record=macros_record)
     expected = {key: str(value) for key, value in macros_record.items() if key != "config"}
     assert read_provenance(tmp_path / "macros.tex") == expected  # macros.tex omits the config
     assert read_provenance(headline)["rule"] == "separation"

@@ -296,29 +296,116 @@ def test_headline_rows_count_only_finite_values():
     assert np.isnan(empty["value"]) and np.isnan(empty["spread"]) and empty["n"] == 0
 
 
+def model_rows(values, spreads, ns, metrics=("roc_auc", "trajectory_gain")):
+    """A model's headline rows (headline_rows' columns) for these metrics."""
+    return pd.DataFrame({"experiment": "toy", "metric": list(metrics), "value": values,
+                         "spread": spreads, "n": ns, "source": "s"})
+
+
+def test_model_headline_by_hand():
+    # three models: roc_auc 0.8, 0.9, 1.0 over 3 seeds each, seed spreads 0.1, 0.2, 0.2;
+    # trajectory_gain from model 0 only (a replicate leaves the trajectory out)
+    per_model = [model_rows([0.8, 0.25], [0.1, float("nan")], [3, 1]),
+                 model_rows([0.9], [0.2], [3], metrics=["roc_auc"]),
+                 model_rows([1.0], [0.2], [2], metrics=["roc_auc"])]
+    rows = summary.model_headline("toy", per_model, {"roc_auc": True, "trajectory_gain": False},
+                                  source="a, b, c")
+    assert list(rows.columns) == list(summary.HEADLINE_COLUMNS)
+    row = rows.set_index("metric")
+    assert row.loc["roc_auc", "value"] == pytest.approx(0.9)
+    assert row.loc["roc_auc", "model_spread"] == pytest.approx(0.1)  # std of 0.8, 0.9, 1.0
+    # pooled within-model spread: sqrt((0.01 + 0.04 + 0.04) / 3) = sqrt(0.03)
+    assert row.loc["roc_auc", "seed_spread"] == pytest.approx(np.sqrt(0.03))
+    assert row.loc["roc_auc", ["models", "seeds"]].tolist() == [3, 2]  # the fewest seeds
+    assert row.loc["trajectory_gain", ["value", "models", "seeds"]].tolist() == [0.25, 1, 1]
+    assert np.isnan(row.loc["trajectory_gain", "model_spread"])
+    assert np.isnan(row.loc["trajectory_gain", "seed_spread"])
+    assert row["diagnostics_passed"].tolist() == [True, False]
+    assert (rows["source"] == "a, b, c").all()
+
+
+def test_model_headline_of_one_model_keeps_its_seed_spread():
+    rows = summary.model_headline("toy", [model_rows([0.8, 0.25], [0.1, float("nan")], [3, 1])],
+                                  {"roc_auc": True, "trajectory_gain": True}, source="s")
+    row = rows.set_index("metric").loc["roc_auc"]
+    assert row[["value", "seed_spread", "models", "seeds"]].tolist() == pytest.approx(
+        [0.8, 0.1, 1, 3])
+    assert np.isnan(row["model_spread"])
+
+
+def test_paired_comparisons_difference_model_by_model():
+    def model_summary(kernel, baseline):
+        seed_tables = {seed: [("m.tsv", readings.metrics_table({"auc": k, "base": b}))]
+                       for seed, (k, b) in enumerate(zip(kernel, baseline, strict=True))}
+        return summary.gather_metrics(seed_tables, [])
+
+    # model means: kernel 0.9, 0.8, 0.7; baseline 0.85, 0.6, 0.8: differences 0.05, 0.2, -0.1.
+    # Unpaired, the kernel's own spread across models (0.1) would be the yardstick.
+    per_model = [model_summary([0.95, 0.85], [0.85, 0.85]),
+                 model_summary([0.8, 0.8], [0.5, 0.7]),
+                 model_summary([0.6, 0.8], [0.8, 0.8])]
+    rows = summary.paired_comparisons("toy", per_model, [["auc", "base"]], source="s")
+    assert list(rows.columns) == list(summary.COMPARISON_COLUMNS)
+    row = rows.iloc[0]
+    assert row[["kernel", "baseline"]].tolist() == ["auc", "base"]
+    assert row["kernel_value"] == pytest.approx(0.8)
+    assert row["baseline_value"] == pytest.approx(0.75)
+    assert row["difference"] == pytest.approx(0.05)
+    assert row["model_spread"] == pytest.approx(np.std([0.05, 0.2, -0.1], ddof=1))
+    assert row[["models", "kernel_better_in"]].tolist() == [3, 2]
+
+
+def test_runs_pass_needs_both_r_hat_and_median_ess():
+    table = pd.DataFrame({"run": ["seed0", "seed1", "checkpoint0", "gamma10"],
+                          "worst_rhat": [1.05, 1.2, 1.01, float("nan")],
+                          "median_ess_bulk": [500.0, 800.0, 20.0, 900.0]})
+    passed = summary.runs_pass(table, max_rhat=1.1, min_median_ess=100)
+    assert passed.to_dict() == {"seed0": True, "seed1": False, "checkpoint0": False,
+                                "gamma10": False}
+
+
 def test_latex_macros_names_and_values():
-    headline = pd.DataFrame({"experiment": ["toy", "toy", "toy"],
-                             "metric": ["roc_auc", "trajectory_gain", "median_ess_bulk"],
-                             "value": [0.81234, 0.25, 1987.6], "spread": [0.1, float("nan"), 120.4],
-                             "n": [3, 1, 3], "source": "toy/summary.tsv"})
-    text = summary.latex_macros(headline, {"toy": {"knn_k": 10, "num_draws": 200}},
+    headline = pd.DataFrame({
+        "experiment": ["toy", "toy", "toy"],
+        "metric": ["roc_auc", "trajectory_gain", "median_ess_bulk"],
+        "value": [0.81234, 0.25, 1987.6], "model_spread": [0.02, float("nan"), 30.0],
+        "models": [3, 1, 3], "seed_spread": [0.1, float("nan"), 120.4], "seeds": [2, 1, 2],
+        "diagnostics_passed": [True, False, True], "source": "toy/summary.tsv"})
+    comparisons = pd.DataFrame({
+        "experiment": ["toy"], "kernel": ["roc_auc"], "baseline": ["baseline_auc"],
+        "kernel_value": [0.8], "baseline_value": [0.85], "difference": [-0.05],
+        "model_spread": [0.0123], "models": [3], "kernel_better_in": [1], "source": ["s"]})
+    text = summary.latex_macros(headline, comparisons, {"toy": {"knn_k": 10, "num_draws": 200}},
                                 ["% generated from headline.tsv; do not edit", "% seed: 0"])
     assert text == (
         "% generated from headline.tsv; do not edit\n"
         "% seed: 0\n"
         "\\newcommand{\\lkToyRocAuc}{0.812}\n"
-        "\\newcommand{\\lkToyRocAucSpread}{0.100}\n"
-        "\\newcommand{\\lkToyRocAucN}{3}\n"
+        "\\newcommand{\\lkToyRocAucModelSpread}{0.020}\n"
+        "\\newcommand{\\lkToyRocAucModels}{3}\n"
+        "\\newcommand{\\lkToyRocAucSeedSpread}{0.100}\n"
+        "\\newcommand{\\lkToyRocAucSeeds}{2}\n"
+        "\\newcommand{\\lkToyRocAucMark}{}\n"
         "\\newcommand{\\lkToyTrajectoryGain}{0.250}\n"
-        "\\newcommand{\\lkToyTrajectoryGainSpread}{--}\n"
-        "\\newcommand{\\lkToyTrajectoryGainN}{1}\n"
+        "\\newcommand{\\lkToyTrajectoryGainModelSpread}{--}\n"
+        "\\newcommand{\\lkToyTrajectoryGainModels}{1}\n"
+        "\\newcommand{\\lkToyTrajectoryGainSeedSpread}{--}\n"
+        "\\newcommand{\\lkToyTrajectoryGainSeeds}{1}\n"
+        "\\newcommand{\\lkToyTrajectoryGainMark}{\\textsuperscript{\\dag}}\n"
         "\\newcommand{\\lkToyMedianEssBulk}{1988}\n"  # from 100 up: no decimals
-        "\\newcommand{\\lkToyMedianEssBulkSpread}{120}\n"
-        "\\newcommand{\\lkToyMedianEssBulkN}{3}\n"
+        "\\newcommand{\\lkToyMedianEssBulkModelSpread}{30.000}\n"
+        "\\newcommand{\\lkToyMedianEssBulkModels}{3}\n"
+        "\\newcommand{\\lkToyMedianEssBulkSeedSpread}{120}\n"
+        "\\newcommand{\\lkToyMedianEssBulkSeeds}{2}\n"
+        "\\newcommand{\\lkToyMedianEssBulkMark}{}\n"
+        "\\newcommand{\\lkToyRocAucMinusBaselineAuc}{-0.050}\n"
+        "\\newcommand{\\lkToyRocAucMinusBaselineAucSpread}{0.012}\n"
+        "\\newcommand{\\lkToyRocAucMinusBaselineAucModels}{3}\n"
+        "\\newcommand{\\lkToyRocAucMinusBaselineAucBetter}{1}\n"
         "\\newcommand{\\lkToySettingKnnK}{10}\n"
         "\\newcommand{\\lkToySettingNumDraws}{200}\n")
     with pytest.raises(ValueError, match="starting with '%'"):
-        summary.latex_macros(headline, {}, ["generated"])
+        summary.latex_macros(headline, comparisons, {}, ["generated"])
 
 
 # embedding -------------------------------------------------------------------------------

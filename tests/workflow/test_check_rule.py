@@ -1,6 +1,7 @@
 """The `check` rule on the tiny config's finished run: it passes there, and fails, naming the
 experiment, the check and the fix, on a planted NaN, a planted failing control and an
-unconverged model. Each fault is planted in a copy of the run, upstream of the check, and
+unconverged model (which the gate between training and sampling stops before any sampling
+job). Each fault is planted in a copy of the run, upstream of the check, and
 Snakemake reruns what depends on it (a changed file by its time; a changed setting is forced,
 as the copy has no record of the settings the first run used)."""
 
@@ -48,13 +49,19 @@ def test_every_check_of_the_tiny_run_passed(smoke_run):
         assert table["passed"].all(), table[~table["passed"]].to_string()
         assert {"finite_headline", "converged", "rhat"} <= set(table["check"])
     digits = read_tsv(smoke_run.work / "results/digits/checks.tsv").set_index("check")
-    # 30 training steps do not memorize the labels: passed only because the config says so
+    # 30 training steps do not memorize the labels: passed only because the config says so,
+    # at the check and at the gate before sampling
     assert "allowed by training.allow_unconverged" in digits.loc["converged", "reason"]
+    for model in ("digits", "digits/model1"):
+        verdict = read_tsv(smoke_run.work / f"results/{model}/model-accepted.tsv").iloc[0]
+        assert "allowed by training.allow_unconverged" in verdict["reason"]
+        # each model is checked on its own
+        assert read_tsv(smoke_run.work / f"results/{model}/checks.tsv")["passed"].all()
 
 
 def test_a_planted_nan_fails_the_check_naming_the_metric_and_seed(smoke_run, tmp_path):
     work = copy_of(smoke_run, tmp_path, "digits")
-    headline = read_tsv(work / "results/digits/headline.tsv")
+    headline = read_tsv(work / "results/digits/model-headline.tsv")  # model 0's rows
     metric = headline.loc[headline["n"] == 2, "metric"].iloc[0]  # a per-seed headline metric
     source = next(path for path in (work / "results/digits/seed1").glob("*.tsv")
                   if metric in set(read_tsv(path).get("metric", [])))
@@ -64,7 +71,7 @@ def test_a_planted_nan_fails_the_check_naming_the_metric_and_seed(smoke_run, tmp
     checked = check(work, "digits")  # the summary reads the newer table: it and the check rerun
     assert checked.returncode != 0
     assert "rule summarize_experiment:" in checked.stdout + checked.stderr
-    summarized = read_tsv(work / "results/digits/headline.tsv").set_index("metric")
+    summarized = read_tsv(work / "results/digits/model-headline.tsv").set_index("metric")
     assert summarized.loc[metric, "n"] == 1  # the NaN seed counts nowhere
     assert (f"digits: every_seed of {metric}: {metric} has no finite value at seeds [1] of "
             f"[0, 1]") in checked.stderr
@@ -73,16 +80,40 @@ def test_a_planted_nan_fails_the_check_naming_the_metric_and_seed(smoke_run, tmp
     assert "every_seed" in (work / "results/logs/check_experiment/digits.log").read_text()
 
 
-def test_an_unconverged_model_fails_the_check_unless_allowed(smoke_run, tmp_path):
-    work = copy_of(smoke_run, tmp_path, "digits")
-    strict = overrides(tmp_path, {"digits": {"training": {"allow_unconverged": False}}})
-    checked = check(work, "digits", extra=strict, forcerun=("check_experiment",))
-    assert checked.returncode != 0
-    assert ("digits: converged of results/digits/model.pt: results/digits/model.pt did not "
-            "meet its convergence target in training.max_steps = 30 steps") in checked.stderr
-    assert "training.allow_unconverged: true" in checked.stderr
-    assert "rule train_model:" not in checked.stdout + checked.stderr  # only the check reran
-    assert check(work, "digits", forcerun=("check_experiment",)).returncode == 0
+def test_an_unconverged_model_is_not_sampled_unless_allowed(tmp_path):
+    """The gate between training and sampling (rule accept_model), on a fresh tiny run of
+    digits alone: 30 steps do not memorize the labels, so the run stops after training, before
+    any sampling job, and keeps the model; allow_unconverged lets the same model through
+    without training it again."""
+    work = tmp_path / "work"
+    only_digits = {"modarith": None, "modarith-control": None, "fashion": None}
+    strict = overrides(tmp_path, {**only_digits, "digits": {
+        "models": 1, "training": {"allow_unconverged": False}}})
+    target = "results/digits/seed0/traces.nc"
+    refused = snakemake(target, "--directory", str(work), "--cores", "1", *CONFIGS,
+                        str(strict))
+    output = refused.stdout + refused.stderr
+    assert refused.returncode != 0
+    assert "rule train_model:" in output and "rule sample_chain:" not in output
+    assert ("digits: model refused before sampling: results/digits/model.pt did not meet its "
+            "convergence target in training.max_steps = 30 steps") in output
+    assert "training.allow_unconverged: true" in output
+    model = work / "results/digits/model.pt"
+    assert model.exists()  # the gate is its own job: Snakemake deletes only the gate's output
+    assert not (work / "results/digits/model-accepted.tsv").exists()
+    trained = model.read_bytes()
+
+    allowed = overrides(tmp_path, {**only_digits, "digits": {
+        "models": 1, "training": {"allow_unconverged": True}}})
+    through = snakemake(target, "--directory", str(work), "--cores", "1", *CONFIGS,
+                        str(allowed))
+    assert through.returncode == 0, through.stderr[-3000:]
+    output = through.stdout + through.stderr
+    assert "rule train_model:" not in output and "rule sample_chain:" in output
+    assert model.read_bytes() == trained
+    verdict = read_tsv(work / "results/digits/model-accepted.tsv").iloc[0]
+    assert bool(verdict["passed"]) and verdict["value"] == 0.0
+    assert "allowed by training.allow_unconverged" in verdict["reason"]
 
 
 def plant_cancelling_couplings(path: Path, seed: int) -> None:

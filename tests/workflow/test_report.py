@@ -151,20 +151,22 @@ def test_report_has_the_headline_table(report, workdir):
     caption = re.sub(r"\s+", " ", result["caption"])
     assert caption.startswith("<p><strong>The numbers the paper quotes: the headline "
                               "table.</strong>")
-    assert '<tt class="docutils literal">spread</tt>' in caption
+    for column in ("model_spread", "seed_spread", "diagnostics_passed"):
+        assert f'<tt class="docutils literal">{column}</tt>' in caption
     page = base64.b64decode(result["data_uri"].split("base64,", 1)[1]).decode()
     headline = pd.read_csv(workdir / "results/tables/headline.tsv", sep="\t", comment="#")
     cells = re.findall(r"<td>(.*?)</td>", page)
-    rows = [cells[index:index + 6] for index in range(0, len(cells), 6)]
+    width = len(headline.columns)
+    rows = [cells[index:index + width] for index in range(0, len(cells), width)]
     assert len(rows) == len(headline) > 0
     for row, expected in zip(rows, headline.itertuples(), strict=True):
         assert row[:2] == [expected.experiment, expected.metric]
         assert float(row[2]) == pytest.approx(expected.value, rel=1e-5)
-        if np.isnan(expected.spread):
-            assert row[3] == "–"
-        else:
-            assert float(row[3]) == pytest.approx(expected.spread, rel=1e-5)
-        assert int(row[4]) == expected.n
+        for cell, spread in ((row[3], expected.model_spread), (row[5], expected.seed_spread)):
+            assert cell == "–" if np.isnan(spread) else float(cell) == pytest.approx(
+                spread, rel=1e-5)
+        assert [int(row[4]), int(row[6])] == [expected.models, expected.seeds]
+        assert row[7] == str(expected.diagnostics_passed)
     commit = read_provenance(workdir / "results/tables/headline.tsv")["git_commit"]
     assert f"written by rule headline_table at commit {commit[:7]}" in page
     assert "javascript:app.showCategory('Headline%20numbers')" in html  # workflow.rst

@@ -7,10 +7,13 @@ import re
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from tests.workflow.conftest import snakemake, summary
+
+from losskernel.readings.summary import COMPARISON_COLUMNS, HEADLINE_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = ROOT / "config/config.yaml"
@@ -123,7 +126,7 @@ def test_the_whole_dag_runs_on_a_tiny_config_and_reruns_only_what_changed(smoke_
         for figure in [*names, "diagnostics"]:
             assert (tmp_path / f"results/figures/{experiment}/{figure}.png").stat().st_size > 0
     headline = pd.read_csv(tmp_path / "results/tables/headline.tsv", sep="\t", comment="#")
-    assert list(headline.columns) == ["experiment", "metric", "value", "spread", "n", "source"]
+    assert list(headline.columns) == list(HEADLINE_COLUMNS)
     configured = yaml.safe_load(DEFAULT.read_text())["experiments"]
     diagnostic = ["worst_rhat", "median_ess_bulk", "seed_to_seed_cka"]
     assert list(zip(headline["experiment"], headline["metric"], strict=True)) == [
@@ -133,9 +136,28 @@ def test_the_whole_dag_runs_on_a_tiny_config_and_reruns_only_what_changed(smoke_
         assert ("digits", metric) in set(zip(headline["experiment"], headline["metric"],
                                              strict=True))
     single = headline["metric"].isin(["trajectory_gain", *diagnostic])
-    assert (headline.loc[single, "n"] == 1).all() and headline.loc[single, "spread"].isna().all()
-    assert (headline.loc[~single, "n"] == 2).all()
+    assert (headline.loc[single, "seeds"] == 1).all()
+    assert headline.loc[single, "seed_spread"].isna().all()
+    assert (headline.loc[~single, "seeds"] == 2).all()
     assert headline["value"].notna().all()
+    # the tiny config trains 2 models of digits and fashion, 1 of modarith; the trajectory is
+    # read from model 0 only
+    models = headline.set_index(["experiment", "metric"])["models"]
+    assert models["digits", "mislabel_roc_auc"] == models["fashion", "depth_lift"] == 2
+    assert models["digits", "trajectory_gain"] == models["modarith", "roc_auc"] == 1
+    spread = headline.set_index(["experiment", "metric"])["model_spread"]
+    assert spread["digits", "mislabel_roc_auc"] > 0 and spread.loc["modarith"].isna().all()
+    # 20 draws per chain: the tiny runs cannot pass the diagnostics, and the table says so
+    assert not headline["diagnostics_passed"].any()
+    comparisons = pd.read_csv(tmp_path / "results/tables/comparisons.tsv", sep="\t",
+                              comment="#")
+    assert list(comparisons.columns) == list(COMPARISON_COLUMNS)
+    assert [(row.experiment, row.kernel, row.baseline) for row in comparisons.itertuples()] == [
+        (name, *pair) for name, settings in configured.items()
+        for pair in settings.get("comparisons", [])]
+    assert (comparisons["models"] == 2).all()
+    assert np.allclose(comparisons["difference"],
+                       comparisons["kernel_value"] - comparisons["baseline_value"])
     macros = (tmp_path / "paper/generated/macros.tex").read_text()
     assert r"\lkModarithControlCrossTaskZ" in macros and r"\lkDigitsMislabelRocAuc" in macros
     paper = (ROOT / "paper/main.tex").read_text()

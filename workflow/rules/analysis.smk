@@ -1,6 +1,6 @@
 # Readings of the kernels: convergence per run, mislabels per seed, the γ sweep and the
-# developmental trajectory per experiment, summaries over seeds, the headline table and the
-# UMAP coordinates the figures draw. The tasks' own readings are in tasks.smk.
+# developmental trajectory per experiment, summaries over seeds (per model) and over models,
+# the headline table and the UMAP coordinates the figures draw. The tasks' own readings are in tasks.smk.
 
 
 rule convergence:
@@ -201,7 +201,7 @@ rule summarize_experiment:
         experiment_metrics=experiment_metrics,
     output:
         summary="results/{experiment}/summary.tsv",
-        headline="results/{experiment}/headline.tsv",
+        model_headline="results/{experiment}/model-headline.tsv",
     log:
         "results/logs/summarize_experiment/{experiment}.log",
     benchmark:
@@ -219,7 +219,7 @@ rule summarize_experiment:
 rule check_experiment:
     input:
         unpack(diagnostics_table),
-        headline=rules.summarize_experiment.output.headline,
+        headline=rules.summarize_experiment.output.model_headline,
         summary=rules.summarize_experiment.output.summary,
         model=model_of(rules.train_model.output.model),
     output:
@@ -238,13 +238,40 @@ rule check_experiment:
         "../scripts/check_experiment.py"
 
 
+rule summarize_models:
+    input:
+        # each trained model's headline rows, summary and diagnostics, model 0 first
+        headlines=at_models(rules.summarize_experiment.output.model_headline),
+        summaries=at_models(rules.summarize_experiment.output.summary),
+        diagnostics=at_models(rules.diagnostics.output.table),
+    output:
+        headline="results/{experiment}/headline.tsv",
+        comparisons="results/{experiment}/comparisons.tsv",
+    log:
+        "results/logs/summarize_models/{experiment}.log",
+    benchmark:
+        "results/benchmarks/summarize_models/{experiment}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    params:
+        arguments=params_of("summarize_models"),
+        code=code_of("summarize_models"),
+    script:
+        "../scripts/summarize_models.py"
+
+
 rule headline_table:
     input:
-        fragments=expand(rules.summarize_experiment.output.headline, experiment=PLAN.experiments),
+        fragments=expand(rules.summarize_models.output.headline, experiment=PLAN.experiments),
+        comparison_fragments=expand(
+            rules.summarize_models.output.comparisons, experiment=PLAN.experiments
+        ),
         # the checks are inputs, so a failed gate stops the table and the paper's macros
         checks=checks(PLAN.experiments),
     output:
         table="results/tables/headline.tsv",
+        comparisons="results/tables/comparisons.tsv",
         # the same rows as a page the report shows (it only offers a .tsv for download)
         html=report(
             "results/tables/headline.html",

@@ -7,6 +7,7 @@
 rule calibration_point:
     input:
         unpack(data_files),
+        accepted=accepted_model,
         model=model_of(rules.train_model.output.model),
     output:
         summary="results/{experiment}/calibration/{point}.tsv",

@@ -35,7 +35,8 @@ CONFIG_SHA256 = config_sha256(config)
 
 
 wildcard_constraints:
-    experiment="|".join(map(re.escape, PLAN.experiments)),
+    # the experiments and their replicates (<experiment>/model<m>, losskernel.plan)
+    experiment="|".join(map(re.escape, PLAN.every_model)),
     run=r"seed\d+|gamma[0-9.e+-]+(?:-seed\d+)?|checkpoint\d+",
     seed=r"\d+",
     chain=r"\d+(?:-\d+)?",
@@ -113,6 +114,21 @@ def model_of(output):
     files) of the experiment whose model this one samples (config key model_from; by default
     its own)."""
     return lambda w: output.format(experiment=experiment_of(w).model_source)
+
+
+def accepted_model(wildcards):
+    """The gate's verdict on the model a job samples around (rule accept_model), when the
+    model is trained here: sampling waits for it, so an unconverged model is never sampled."""
+    source = experiment_of(wildcards).model_source
+    if source not in PLAN.trained:
+        return []
+    return rules.accept_model.output.verdict.format(experiment=source)
+
+
+def at_models(output):
+    """Input function: a per-experiment `output` of each of the experiment's trained models
+    (model 0, then the replicates: config key models)."""
+    return lambda w: expand(output, experiment=PLAN.models(w.experiment))
 
 
 def sampled_model(wildcards):
@@ -274,9 +290,10 @@ def figures(names):
 
 
 def checks(names):
-    """The checks of these experiments, check_experiment's tables: the gates their results
-    passed."""
-    return expand(rules.check_experiment.output.checks, experiment=names)
+    """The checks of these experiments' models, check_experiment's tables: the gates their
+    results passed."""
+    models = [model for name in names for model in PLAN.models(name)]
+    return expand(rules.check_experiment.output.checks, experiment=models)
 
 
 def offering(figure_set):

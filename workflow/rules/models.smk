@@ -1,4 +1,5 @@
-# Train each experiment's model and keep log-spaced checkpoints for the developmental
+# Train each experiment's models (config key models: model 0 in results/<experiment>/, model m
+# in results/<experiment>/model<m>/) and keep log-spaced checkpoints for the developmental
 # analyses, or take pretrained weights and the user's own checkpoints.
 
 
@@ -25,6 +26,31 @@ rule train_model:
         code=code_of("train_model"),
     script:
         "../scripts/train_model.py"
+
+
+# The gate between training and sampling: a model that missed its convergence target stops the
+# run here, before any sampling job, unless training.allow_unconverged (its own job, so the
+# refused model's file is kept).
+rule accept_model:
+    input:
+        model=rules.train_model.output.model,
+    output:
+        verdict="results/{experiment}/model-accepted.tsv",
+    log:
+        "results/logs/accept_model/{experiment}.log",
+    benchmark:
+        "results/benchmarks/accept_model/{experiment}.tsv"
+    wildcard_constraints:
+        experiment=only(PLAN.trained),
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    params:
+        arguments=params_of("accept_model"),
+        code=code_of("accept_model"),
+    script:
+        "../scripts/accept_model.py"
 
 
 rule import_model:

@@ -37,6 +37,7 @@ TEX_PACKAGES = "latexmk texlive-latex-base texlive-latex-recommended"
 rule paper_macros:
     input:
         headline=rules.headline_table.output.table,
+        comparisons=rules.headline_table.output.comparisons,
     output:
         macros="paper/generated/macros.tex",
     log:

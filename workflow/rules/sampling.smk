@@ -9,6 +9,7 @@
 rule sample_chain:
     input:
         unpack(data_files),
+        accepted=accepted_model,
         model=sampled_model,
     output:
         traces="results/{experiment}/{run}/chains/chain{chain}.nc",

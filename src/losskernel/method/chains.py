@@ -255,5 +255,7 @@ def _raise_diverged(config: SGLDConfig, chain: int, step: int, what: str) -> Non
     raise SamplingDivergedError(
         f"SGLD diverged: non-finite {what} in chain {chain} at step {step + 1} with "
         f"step_size={config.step_size}, localization={config.localization}, "
-        f"nbeta={config.nbeta}. Lower the step size or raise the localization."
+        f"nbeta={config.nbeta}. Lower the step size or raise the localization: "
+        f"`losskernel calibrate` (or `snakemake --cores all calibrate`) tries a grid of "
+        f"settings on short chains and suggests one that passes."
     )

@@ -13,7 +13,7 @@ from losskernel.pipeline.io import (
     set_threads,
     warn,
 )
-from losskernel.provenance import canonical_json, write_tsv
+from losskernel.provenance import canonical_json, read_provenance, write_tsv
 from losskernel.tasks import load_task
 from losskernel.tasks.protocol import resolve_callable
 
@@ -26,8 +26,8 @@ def train_model(inputs: Files, outputs: Files, *, task: str, settings: Mapping[s
     A task whose training set is too large to evaluate whole reports its loss on its
     ``monitor_set``. Inputs: the task's data files. The provenance of every output records
     ``training``: whether the model met its convergence target, its final step and
-    ``max_steps``; a model that did not is warned about here, and the ``check`` rule fails on
-    it unless ``training.allow_unconverged``.
+    ``max_steps``; a model that did not is warned about here, and the gate (:func:`accept_model`)
+    stops the run before it is sampled unless ``training.allow_unconverged``.
     """
     from losskernel.method.losses import cross_entropy_per_sample_float64
     from losskernel.training import train_adamw, training_config_from_settings
@@ -53,6 +53,25 @@ def train_model(inputs: Files, outputs: Files, *, task: str, settings: Mapping[s
     save_model(task, settings, record, result.final_step, result.checkpoints[result.final_step],
                result.checkpoints, outputs)
     write_tsv(result.history, outputs["history"], record)
+
+
+def accept_model(inputs: Files, outputs: Files, *, experiment: str, allow_unconverged: bool,
+                 record: Record) -> None:
+    """The gate between training and sampling: the trained ``model`` met its convergence
+    target (its provenance's ``training`` record), or ``allow_unconverged`` lets it through.
+    Writes the ``verdict`` (a row of ``losskernel.readings.checks.converged``) or raises
+    ``CheckFailed`` before any sampling job starts. The gate is its own job so that a refused
+    model's file stays (Snakemake deletes a failed job's outputs)."""
+    from losskernel.errors import CheckFailed
+    from losskernel.readings.checks import checks_table, converged
+
+    model = str(inputs["model"])
+    table = checks_table(converged(experiment, model, True, read_provenance(model)
+                                   .get("training"), allow_unconverged))
+    if not bool(table["passed"].iloc[0]):
+        raise CheckFailed(f"{experiment}: model refused before sampling: "
+                          f"{table['reason'].iloc[0]} (the model file is kept)")
+    write_tsv(table, outputs["verdict"], record)
 
 
 def import_model(inputs: Files, outputs: Files, *, task: str, settings: Mapping[str, Any],

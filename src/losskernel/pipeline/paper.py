@@ -14,13 +14,21 @@ import pandas as pd
 
 from losskernel.pipeline.io import Files, Record, read_tsv
 from losskernel.provenance import atomic_path, short_commit, write_tsv
-from losskernel.readings.summary import gather_metrics, headline_rows, latex_macros
+from losskernel.readings.summary import (
+    gather_metrics,
+    headline_rows,
+    latex_macros,
+    model_headline,
+    paired_comparisons,
+    runs_pass,
+)
 
 
 def summarize_experiment(inputs: Files, outputs: Files, *, experiment: str, seeds: Sequence[int],
                          headline_metrics: Sequence[str], record: Record) -> None:
-    """Every metric of every seed in one table (``summary``) and the experiment's headline
-    rows (``headline``; see ``losskernel.readings.summary.headline_rows``).
+    """Every metric of every seed of one model in one table (``summary``) and the model's
+    headline rows over its seeds (``model_headline``; see
+    ``losskernel.readings.summary.headline_rows``).
 
     ``seed_metrics`` are the per-seed metric tables, seed by seed in the order of ``seeds``,
     the same readings for each; ``experiment_metrics`` hold one value per experiment.
@@ -34,21 +42,51 @@ def summarize_experiment(inputs: Files, outputs: Files, *, experiment: str, seed
                                             for path in inputs["experiment_metrics"]])
     write_tsv(gathered, outputs["summary"], record)
     write_tsv(headline_rows(experiment, gathered, headline_metrics, str(outputs["summary"])),
+              outputs["model_headline"], record)
+
+
+def summarize_models(inputs: Files, outputs: Files, *, experiment: str,
+                     runs_behind: Mapping[str, Sequence[str]], bounds: Mapping[str, float],
+                     comparisons: Sequence[Sequence[str]], record: Record) -> None:
+    """The experiment's ``headline`` over its trained models and its kernel-versus-baseline
+    ``comparisons``, paired by model (``losskernel.readings.summary.model_headline`` and
+    ``paired_comparisons``).
+
+    Inputs, one file per model, model 0 first: ``headlines`` (each model's headline rows over
+    its seeds), ``summaries`` (every metric of every seed) and ``diagnostics`` (a row per
+    run). A metric's diagnostics pass when each of its ``runs_behind`` passes in every model
+    that reports it (``runs_pass`` with ``bounds``: ``max_rhat``, ``min_median_ess``).
+    """
+    per_model = [read_tsv(path) for path in inputs["headlines"]]
+    passed = [runs_pass(read_tsv(path), **bounds) for path in inputs["diagnostics"]]
+    diagnostics_passed = {
+        metric: all(bool(runs[run]) for runs, headline in zip(passed, per_model, strict=True)
+                    if metric in set(headline["metric"]) for run in runs_behind[metric])
+        for metric in per_model[0]["metric"]}
+    source = ", ".join(map(str, inputs["headlines"]))
+    write_tsv(model_headline(experiment, per_model, diagnostics_passed, source),
               outputs["headline"], record)
+    write_tsv(paired_comparisons(experiment, [read_tsv(path) for path in inputs["summaries"]],
+                                 comparisons, ", ".join(map(str, inputs["summaries"]))),
+              outputs["comparisons"], record)
 
 
 def headline_table(inputs: Files, outputs: Files, *, record: Record) -> None:
-    """The experiments' headline rows (``fragments``) in one ``table``, and the same rows as
-    an HTML page, ``html``, which the workflow's report shows (:func:`headline_html`)."""
+    """The experiments' headline rows (``fragments``) in one ``table``, their comparisons
+    (``comparison_fragments``) in ``comparisons``, and the headline rows as an HTML page,
+    ``html``, which the workflow's report shows (:func:`headline_html`)."""
     table = pd.concat([read_tsv(path) for path in inputs["fragments"]], ignore_index=True)
     write_tsv(table, outputs["table"], record)
+    write_tsv(pd.concat([read_tsv(path) for path in inputs["comparison_fragments"]],
+                        ignore_index=True), outputs["comparisons"], record)
     with atomic_path(outputs["html"]) as partial:
         partial.write_text(headline_html(table, record, str(outputs["table"])))
 
 
 def headline_html(table: pd.DataFrame, record: Record, source: str) -> str:
     """The headline table as a standalone HTML page: one row per experiment and metric, values
-    as in the TSV ``source`` (6 significant digits; no spread: a dash), and the provenance
+    as in the TSV ``source`` (6 significant digits; no spread: a dash), the counts and the
+    diagnostics verdict right beside them, and the provenance
     record as ``<!-- key: value -->`` comments (its ``config`` left out) and a footer line."""
     body = table.to_html(index=False, na_rep="–", float_format=lambda value: f"{value:.6g}",
                          border=0, classes="headline", escape=True)
@@ -62,8 +100,8 @@ def headline_html(table: pd.DataFrame, record: Record, source: str) -> str:
             "table.headline{border-collapse:collapse}"
             "table.headline th,table.headline td{padding:2px 10px;text-align:left;"
             "white-space:nowrap}"
-            "table.headline td:nth-child(3),table.headline td:nth-child(4),"
-            "table.headline td:nth-child(5){text-align:right;font-variant-numeric:tabular-nums}"
+            "table.headline td:nth-child(n+3):nth-child(-n+7){text-align:right;"
+            "font-variant-numeric:tabular-nums}"
             "table.headline tr:nth-child(even){background:#f2f2f2}"
             "p.provenance{color:#555;font-size:12px}"
             f"</style></head><body>\n{body}\n"
@@ -74,12 +112,14 @@ def headline_html(table: pd.DataFrame, record: Record, source: str) -> str:
 
 def paper_macros(inputs: Files, outputs: Files, *,
                  settings: Mapping[str, Mapping[str, object]], record: Record) -> None:
-    """One LaTeX macro per headline number of ``headline`` and per quoted setting, as
-    ``macros`` (see ``losskernel.readings.summary.latex_macros``)."""
+    """LaTeX macros of every headline number of ``headline``, every comparison of
+    ``comparisons`` and every quoted setting, as ``macros`` (see
+    ``losskernel.readings.summary.latex_macros``)."""
     comments = [f"% generated from {inputs['headline']}; do not edit",
                 *(f"% {key}: {value}" for key, value in record.items() if key != "config")]
     with atomic_path(outputs["macros"]) as partial:
-        partial.write_text(latex_macros(read_tsv(inputs["headline"]), settings, comments))
+        partial.write_text(latex_macros(read_tsv(inputs["headline"]),
+                                        read_tsv(inputs["comparisons"]), settings, comments))
 
 
 # The provenance of the paper's figures, read back from each figure's PNG.

@@ -56,6 +56,84 @@ def headline_rows(experiment: str, gathered: pd.DataFrame, headline_metrics: Seq
     return pd.DataFrame(rows)
 
 
+HEADLINE_COLUMNS = ("experiment", "metric", "value", "model_spread", "models", "seed_spread",
+                    "seeds", "diagnostics_passed", "source")
+"""The headline table's columns (:func:`model_headline`)."""
+COMPARISON_COLUMNS = ("experiment", "kernel", "baseline", "kernel_value", "baseline_value",
+                      "difference", "model_spread", "models", "kernel_better_in", "source")
+"""The comparisons table's columns (:func:`paired_comparisons`)."""
+
+
+def model_headline(experiment: str, per_model: Sequence[pd.DataFrame],
+                   diagnostics_passed: Mapping[str, bool], source: str) -> pd.DataFrame:
+    """The experiment's headline over its trained models, a row per metric (columns
+    :data:`HEADLINE_COLUMNS`, metrics in model 0's order).
+
+    ``per_model`` are the models' own headline rows (:func:`headline_rows`, model 0 first;
+    a replicate lacks the metrics of model 0's analyses). For each metric, with ``m_i`` model
+    i's value (its mean over seeds) and ``s_i`` its spread over seeds:
+
+    - ``value`` is the mean of the finite ``m_i``, ``model_spread`` their standard deviation
+      (ddof 1; NaN below two models) and ``models`` their number: the spread that includes
+      how training lands on a different model;
+    - ``seed_spread`` is the pooled spread over SGLD seeds within a model,
+      ``sqrt(mean_i s_i²)`` over the models that have one (NaN when none does), and ``seeds``
+      the fewest seeds behind any model's value;
+    - ``diagnostics_passed`` says whether every run behind the metric, in every model, passed
+      the sampler diagnostics (:func:`runs_pass`).
+    """
+    rows = []
+    for metric in per_model[0]["metric"]:
+        found = [table.set_index("metric").loc[metric] for table in per_model
+                 if metric in set(table["metric"])]
+        value, model_spread, models = finite_mean(np.array([row["value"] for row in found]))
+        spreads = np.array([row["spread"] for row in found], dtype=float)
+        spreads = spreads[np.isfinite(spreads)]
+        rows.append({"experiment": experiment, "metric": metric, "value": value,
+                     "model_spread": model_spread, "models": models,
+                     "seed_spread": float(np.sqrt(np.mean(spreads**2))) if spreads.size
+                     else float("nan"),
+                     "seeds": int(min(row["n"] for row in found)),
+                     "diagnostics_passed": bool(diagnostics_passed[metric]), "source": source})
+    return pd.DataFrame(rows, columns=list(HEADLINE_COLUMNS))
+
+
+def paired_comparisons(experiment: str, per_model: Sequence[pd.DataFrame],
+                       pairs: Sequence[Sequence[str]], source: str) -> pd.DataFrame:
+    """Each ``(kernel, baseline)`` metric pair of ``pairs`` compared model by model (columns
+    :data:`COMPARISON_COLUMNS`).
+
+    ``per_model`` are the models' summaries (:func:`gather_metrics`). Within model i both
+    metrics are averaged over its seeds (:func:`headline_rows`) and differenced,
+    ``d_i = kernel_i − baseline_i``; ``difference`` is the mean of the finite ``d_i``,
+    ``model_spread`` their standard deviation (ddof 1) and ``models`` their number.
+    Pairing by model removes what the two share (the model's own luck), so the spread is that
+    of the difference, not of either number. ``kernel_better_in`` counts the models where
+    ``d_i > 0`` (every metric compared here is better when higher).
+    """
+    rows = []
+    for kernel, baseline in pairs:
+        means = np.array([headline_rows(experiment, summary, [kernel, baseline], source)
+                          ["value"].to_numpy() for summary in per_model])
+        differences = means[:, 0] - means[:, 1]
+        difference, spread, models = finite_mean(differences)
+        rows.append({"experiment": experiment, "kernel": kernel, "baseline": baseline,
+                     "kernel_value": finite_mean(means[:, 0])[0],
+                     "baseline_value": finite_mean(means[:, 1])[0], "difference": difference,
+                     "model_spread": spread, "models": models,
+                     "kernel_better_in": int((differences > 0).sum()), "source": source})
+    return pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
+
+
+def runs_pass(diagnostics: pd.DataFrame, max_rhat: float, min_median_ess: float) -> pd.Series:
+    """Whether each run of a diagnostics table (a row per run, with ``worst_rhat`` and
+    ``median_ess_bulk``) passed: its worst split R-hat at most ``max_rhat`` (the gate of the
+    ``check`` rule) and the median input's bulk ESS at least ``min_median_ess``. A NaN fails."""
+    table = diagnostics.set_index("run")
+    return ((table["worst_rhat"] <= max_rhat)
+            & (table["median_ess_bulk"] >= min_median_ess)).rename("passed")
+
+
 def finite_mean(values: np.ndarray) -> tuple[float, float, int]:
     """``(mean, standard deviation (ddof 1), n)`` of the finite ``values``; NaN mean without
     any, NaN spread below two."""
@@ -83,32 +161,59 @@ def combined_z(wide: pd.DataFrame) -> tuple[float, float, int]:
     return float(usable["cross_task_K"].mean() / combined_se), spread, n
 
 
-def latex_macros(headline: pd.DataFrame, settings: Mapping[str, Mapping[str, object]],
+def latex_macros(headline: pd.DataFrame, comparisons: pd.DataFrame,
+                 settings: Mapping[str, Mapping[str, object]],
                  comment_lines: Sequence[str]) -> str:
-    """The text of ``macros.tex``: one LaTeX macro per headline number (value, spread and n)
-    and per quoted setting, after the caller's ``comment_lines`` (each one line starting with
-    ``%``, without its newline).
+    """The text of ``macros.tex``: LaTeX macros for every headline number, every comparison
+    and every quoted setting, after the caller's ``comment_lines`` (each one line starting
+    with ``%``, without its newline).
 
-    ``toy roc_auc`` becomes ``\\lkToyRocAuc`` (value, 3 decimals; none from 100 up),
-    ``\\lkToyRocAucSpread`` (``--`` without spread) and ``\\lkToyRocAucN``; the setting
-    ``knn_k`` of ``toy`` becomes ``\\lkToySettingKnnK``. Macro names keep letters only.
+    The headline row ``toy roc_auc`` (:func:`model_headline`) becomes ``\\lkToyRocAuc`` (the
+    value, 3 decimals; none from 100 up), ``\\lkToyRocAucModelSpread`` and
+    ``\\lkToyRocAucSeedSpread`` (``--`` without one), ``\\lkToyRocAucModels`` and
+    ``\\lkToyRocAucSeeds`` (the counts), and ``\\lkToyRocAucMark``: empty when the
+    diagnostics passed, else a dagger that the text explains. The comparison ``toy a`` minus
+    ``b`` (:func:`paired_comparisons`) becomes ``\\lkToyAMinusB`` (the mean difference),
+    ``...Spread`` (across models), ``...Models`` and ``...Better`` (models where the kernel
+    wins). The setting ``knn_k`` of ``toy`` becomes ``\\lkToySettingKnnK``. Macro names
+    keep letters only.
     """
     for line in comment_lines:
         if not line.startswith("%") or "\n" in line:
             raise ValueError(f"a comment line of macros.tex must be one line starting with '%', "
                              f"got {line!r}")
     lines = [f"{line}\n" for line in comment_lines]
+
+    def define(name: str, text: object) -> None:
+        lines.append(f"\\newcommand{{\\{name}}}{{{text}}}\n")
+
     for row in headline.itertuples():
         name = "lk" + _camel(f"{row.experiment} {row.metric}")
-        lines.append(f"\\newcommand{{\\{name}}}{{{_number(row.value)}}}\n")
-        spread = "--" if pd.isna(row.spread) else _number(row.spread)
-        lines.append(f"\\newcommand{{\\{name}Spread}}{{{spread}}}\n")
-        lines.append(f"\\newcommand{{\\{name}N}}{{{int(row.n)}}}\n")
+        define(name, _number(row.value))
+        define(f"{name}ModelSpread", _spread(row.model_spread))
+        define(f"{name}Models", int(row.models))
+        define(f"{name}SeedSpread", _spread(row.seed_spread))
+        define(f"{name}Seeds", int(row.seeds))
+        define(f"{name}Mark", "" if _passed(row.diagnostics_passed) else "\\textsuperscript{\\dag}")
+    for row in comparisons.itertuples():
+        name = "lk" + _camel(f"{row.experiment} {row.kernel} minus {row.baseline}")
+        define(name, _number(row.difference))
+        define(f"{name}Spread", _spread(row.model_spread))
+        define(f"{name}Models", int(row.models))
+        define(f"{name}Better", int(row.kernel_better_in))
     for experiment, values in settings.items():
         for key, value in values.items():
-            name = "lk" + _camel(f"{experiment} setting {key}")
-            lines.append(f"\\newcommand{{\\{name}}}{{{value}}}\n")
+            define("lk" + _camel(f"{experiment} setting {key}"), value)
     return "".join(lines)
+
+
+def _passed(value: object) -> bool:
+    """A ``diagnostics_passed`` cell as read back from a TSV (a bool or the text True)."""
+    return str(value) == "True"
+
+
+def _spread(value: float) -> str:
+    return "--" if pd.isna(value) else _number(value)
 
 
 def _number(value: float) -> str:
