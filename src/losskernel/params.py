@@ -37,6 +37,15 @@ def _task(experiment: Experiment) -> str:
     return experiment.settings["task"]
 
 
+def _train_model(plan: Plan, experiment: Experiment, wildcards: Wildcards) -> Arguments:
+    # allow_unconverged is the gate's (accept_model), not training's: allowing a refused
+    # model must not retrain it
+    training = {key: value for key, value in experiment.settings["training"].items()
+                if key != "allow_unconverged"}
+    return {"task": _task(experiment),
+            "settings": {**experiment.sections("data", "model"), "training": training}}
+
+
 def _sample_chain(plan: Plan, experiment: Experiment, wildcards: Wildcards) -> Arguments:
     run = experiment.run(wildcards["run"])
     blocks = plan.run_blocks(experiment.name, run.name)
@@ -88,8 +97,7 @@ def _calibrate_experiment(plan: Plan, experiment: Experiment,
 
 
 PARAMS: dict[str, Callable[[Plan, Any, Wildcards], Arguments]] = {
-    "train_model": lambda plan, experiment, wildcards: {
-        "task": _task(experiment), "settings": experiment.sections("data", "model", "training")},
+    "train_model": _train_model,
     "accept_model": lambda plan, experiment, wildcards: {
         "experiment": experiment.name,
         "allow_unconverged": experiment.settings["training"]["allow_unconverged"]},

@@ -8,7 +8,14 @@ import pytest
 
 from losskernel.config import ConfigError, load_config
 from losskernel.params import job_params
-from losskernel.plan import Plan, block_name, chain_blocks, quoted_settings
+from losskernel.plan import (
+    Experiment,
+    Plan,
+    block_name,
+    chain_blocks,
+    check_models,
+    quoted_settings,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
@@ -30,7 +37,7 @@ def test_runs_of_the_default(plan):
     # next ones; the replica of γ = 100 at the seed after them
     assert digits.gamma_seeds == [1, 2, 0, 3, 4]
     assert digits.gamma_replica == ("gamma100-seed5", 100, 5)
-    assert list(digits.runs) == ["seed0", "seed1", "seed2", "gamma10", "gamma30", "gamma100",
+    assert list(digits.runs) == ["seed0", "seed1", "gamma10", "gamma30", "gamma100",
                                  "gamma300", "gamma1000", "gamma100-seed5",
                                  *(f"checkpoint{i}" for i in range(6))]
     gamma = digits.run("gamma300")
@@ -43,7 +50,7 @@ def test_runs_of_the_default(plan):
     assert checkpoint.checkpoint == {"index": 4, "num_checkpoints": 6}
     assert checkpoint.sampling["num_draws"] == 200  # the trajectory's override
     assert checkpoint.sampling["localization"] == 100
-    assert list(plan.experiment("modarith-control").runs) == ["seed0", "seed1", "seed2"]
+    assert list(plan.experiment("modarith-control").runs) == ["seed0", "seed1"]
     with pytest.raises(KeyError, match=r"no run 'gamma7'.*its runs are seed0, seed1"):
         digits.run("gamma7")
 
@@ -170,18 +177,20 @@ def test_chains_per_job_splits_a_run_into_blocks_of_chains(chains_per_job, block
 
 
 def test_the_runs_and_sampling_jobs_of_the_default(plan):
-    # 3 seeds of modarith, digits and fashion (4 chains) and of the control (2 chains);
-    # checkpoints of modarith, digits and fashion and their γ with its replica (2 chains)
-    assert {name: len(experiment.runs) for name, experiment in plan.experiments.items()} == {
-        "modarith": 3 + 6, "modarith-control": 3, "digits": 3 + 5 + 1 + 6,
-        "fashion": 3 + 4 + 1 + 5}
-    runs = [(name, run) for name, experiment in plan.experiments.items()
+    # 2 seeds of modarith and of each of the 3 models of digits and fashion (4 chains) and of
+    # the control (2 chains); checkpoints of modarith, digits and fashion and their γ with its
+    # replica (2 chains), on model 0 only
+    assert {name: len(experiment.runs) for name, experiment in plan.every_model.items()} == {
+        "modarith": 2 + 6, "modarith-control": 2, "digits": 2 + 5 + 1 + 6,
+        "fashion": 2 + 4 + 1 + 5, "digits/model1": 2, "digits/model2": 2,
+        "fashion/model1": 2, "fashion/model2": 2}
+    runs = [(name, run) for name, experiment in plan.every_model.items()
             for run in experiment.runs]
     # one sampling job per run (chains_per_job: all), one per chain with chains_per_job: 1
-    assert sum(len(plan.run_blocks(*run)) for run in runs) == 40
+    assert sum(len(plan.run_blocks(*run)) for run in runs) == 44
     per_chain = plan_of({**load_config([ROOT / "config/config.yaml"]), "chains_per_job": 1})
-    assert sum(len(per_chain.run_blocks(*run)) for run in runs) == 3 * 3 * 4 + (3 + 28) * 2
-    assert plan.trained == list(plan.experiments) and plan.pretrained == []
+    assert sum(len(per_chain.run_blocks(*run)) for run in runs) == (2 + 6 + 6) * 4 + (2 + 28) * 2
+    assert plan.trained == list(plan.every_model) and plan.pretrained == []
 
 
 def test_quoted_settings_are_the_numbers_of_data_inputs_and_sampling(plan):
@@ -236,10 +245,7 @@ def test_summarize_models_is_told_the_runs_behind_each_metric(plan):
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"modarith": {"models": 2, "model": {"init_seed": None}}},
-     r"experiments.modarith.models: 2 models need model.init_seed"),
-    ({"copy": {"model_from": "digits", "task": None, "models": 2, "sampling": {"seeds": [0]},
-               "analysis": {"figure_seed": 0}, "headline_metrics": ["cka_half"]}},
+    ({"copy": {"based_on": "digits", "model_from": "digits", "models": 2}},
      r"experiments.copy.models: 2 models need an experiment that trains its own model"),
     ({"digits": {"comparisons": [["mislabel_roc_auc", "roc_auc"]]}},
      r"experiments.digits.comparisons: \['roc_auc'\] need an analysis"),
@@ -251,3 +257,13 @@ def test_models_and_comparisons_are_checked(change, message):
     config["experiments"] = lay_over(config["experiments"], change)
     with pytest.raises(ConfigError, match=message):
         Plan.from_config(config, SCHEMA, check_files=False)
+
+
+def test_models_need_an_init_seed_to_vary(plan):
+    """A task whose model section has no init_seed (a user's task: the built-in ones require
+    it) cannot train replicates."""
+    digits = plan.experiment("digits")
+    model = {key: value for key, value in digits.settings["model"].items() if key != "init_seed"}
+    with pytest.raises(ConfigError, match=r"experiments.digits.models: 3 models need "
+                                          r"model.init_seed, .* set models: 1"):
+        check_models(Experiment("digits", {**digits.settings, "model": model}))

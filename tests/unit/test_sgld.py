@@ -89,9 +89,10 @@ def test_divergence_stops_with_the_step_size_and_localization_named():
     config = sgld.SGLDConfig(step_size=1e4, nbeta=1e6, localization=0.5, num_chains=1,
                              num_draws=50, batch_size=8)
     with pytest.raises(chains.SamplingDivergedError,
-                       match=r"step_size=10000.0, localization=0.5"):
+                       match=r"step_size=10000.0, localization=0.5") as raised:
         parallel.sample_chains(model, cross_entropy_per_sample, data, data, config,
                                progress=False)
+    assert "`losskernel calibrate` (or `snakemake --cores all calibrate`)" in str(raised.value)
 
 
 def test_rmsprop_preconditioner_runs_and_differs_from_plain_sgld():

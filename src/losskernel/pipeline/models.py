@@ -69,8 +69,10 @@ def accept_model(inputs: Files, outputs: Files, *, experiment: str, allow_unconv
     table = checks_table(converged(experiment, model, True, read_provenance(model)
                                    .get("training"), allow_unconverged))
     if not bool(table["passed"].iloc[0]):
-        raise CheckFailed(f"{experiment}: model refused before sampling: "
-                          f"{table['reason'].iloc[0]} (the model file is kept)")
+        message = (f"{experiment}: model refused before sampling: {table['reason'].iloc[0]} "
+                   f"(the model file is kept)")
+        warn(message, label="MODEL REFUSED")  # in the job's log and on the terminal
+        raise CheckFailed(message)
     write_tsv(table, outputs["verdict"], record)
 
 
