@@ -39,7 +39,7 @@ def test_runs_of_the_default(plan):
     assert digits.gamma_replica == ("gamma100-seed5", 100, 5)
     assert list(digits.runs) == ["seed0", "seed1", "gamma10", "gamma30", "gamma100",
                                  "gamma300", "gamma1000", "gamma100-seed5",
-                                 *(f"checkpoint{i}" for i in range(6))]
+                                 *(f"checkpoint{i}" for i in range(5))]
     gamma = digits.run("gamma300")
     assert (gamma.seed, gamma.sampling["localization"], gamma.checkpoint) == (3, 300, None)
     replica = digits.run("gamma100-seed5")
@@ -47,7 +47,7 @@ def test_runs_of_the_default(plan):
     assert gamma.sampling["num_chains"] == 2 and digits.run("seed0").sampling["num_chains"] == 4
     assert "seeds" not in gamma.sampling  # a new seed must not rerun this run
     checkpoint = digits.run("checkpoint4")
-    assert checkpoint.checkpoint == {"index": 4, "num_checkpoints": 6}
+    assert checkpoint.checkpoint == {"index": 4, "num_checkpoints": 5}
     assert checkpoint.sampling["num_draws"] == 200  # the trajectory's override
     assert checkpoint.sampling["localization"] == 100
     assert list(plan.experiment("modarith-control").runs) == ["seed0", "seed1"]
@@ -146,7 +146,7 @@ def test_a_job_has_its_arguments(plan):
     chain = job_params(plan, "sample_chain", {"experiment": "digits", "run": "checkpoint2",
                                               "chain": "0-1"})
     assert chain["seed"] == 0 and chain["chains"] == [0, 1]
-    assert chain["checkpoint"] == {"index": 2, "num_checkpoints": 6}
+    assert chain["checkpoint"] == {"index": 2, "num_checkpoints": 5}
     assert set(chain["settings"]) == {"data", "kernel_inputs"}
     assert "state_dir" not in chain  # the rule's own param: the directory of its output
     reading = job_params(plan, "score_separation", {"experiment": "modarith-control",
@@ -181,22 +181,22 @@ def test_the_runs_and_sampling_jobs_of_the_default(plan):
     # the control (2 chains); checkpoints of modarith, digits and fashion and their γ with its
     # replica (2 chains), on model 0 only
     assert {name: len(experiment.runs) for name, experiment in plan.every_model.items()} == {
-        "modarith": 2 + 6, "modarith-control": 2, "digits": 2 + 5 + 1 + 6,
+        "modarith": 2 + 5, "modarith-control": 2, "digits": 2 + 5 + 1 + 5,
         "fashion": 2 + 4 + 1 + 5, "digits/model1": 2, "digits/model2": 2,
         "fashion/model1": 2, "fashion/model2": 2}
     runs = [(name, run) for name, experiment in plan.every_model.items()
             for run in experiment.runs]
     # one sampling job per run (chains_per_job: all), one per chain with chains_per_job: 1
-    assert sum(len(plan.run_blocks(*run)) for run in runs) == 44
+    assert sum(len(plan.run_blocks(*run)) for run in runs) == 42
     per_chain = plan_of({**load_config([ROOT / "config/config.yaml"]), "chains_per_job": 1})
-    assert sum(len(per_chain.run_blocks(*run)) for run in runs) == (2 + 6 + 6) * 4 + (2 + 28) * 2
+    assert sum(len(per_chain.run_blocks(*run)) for run in runs) == (2 + 6 + 6) * 4 + (2 + 26) * 2
     assert plan.trained == list(plan.every_model) and plan.pretrained == []
 
 
 def test_quoted_settings_are_the_numbers_of_data_inputs_and_sampling(plan):
     quoted = quoted_settings(plan)
     assert quoted["modarith"]["modulus"] == 53 and quoted["modarith"]["per_task"] == 500
-    assert quoted["modarith"]["num_trajectory_checkpoints"] == 6
+    assert quoted["modarith"]["num_trajectory_checkpoints"] == 5
     assert (quoted["digits"]["gamma_min"], quoted["digits"]["gamma_max"]) == (10, 1000)
     assert quoted["digits"]["label_noise"] == 0.1 and "split" not in quoted["digits"]
     assert "knn_k" not in quoted["digits"]
@@ -236,7 +236,7 @@ def test_the_replicates_differ_in_initialization_and_order_only(plan):
 
 def test_summarize_models_is_told_the_runs_behind_each_metric(plan):
     arguments = job_params(plan, "summarize_models", {"experiment": "digits"})
-    assert arguments["runs_behind"]["trajectory_gain"] == [f"checkpoint{i}" for i in range(6)]
+    assert arguments["runs_behind"]["trajectory_gain"] == [f"checkpoint{i}" for i in range(5)]
     assert arguments["runs_behind"]["cka_half"] == plan.experiment("digits").main_runs
     assert arguments["bounds"] == {"max_rhat": 1.1, "min_median_ess": 100}
     assert ["mislabel_roc_auc", "baseline_roc_auc_loss_at_optimum"] in arguments["comparisons"]
