@@ -339,6 +339,8 @@ class Plan:
                            for replicate in map(experiment.replicate,
                                                 range(1, experiment.settings["models"]))}
         """Every model but model 0 of each experiment, by name (``<experiment>/model<m>``)."""
+        self.every_model = {**self.experiments, **self.replicates}
+        """The experiments and their replicates: every model that is trained and sampled."""
         check_declarations(self.experiments.values())
 
     @classmethod
@@ -346,11 +348,6 @@ class Plan:
                     source: str = "the config file", check_files: bool = True) -> Plan:
         """Read (resolve, validate, complete) a merged config and build its plan."""
         return cls(read_config(config, schema_path, source), check_files)
-
-    @property
-    def every_model(self) -> dict[str, Experiment]:
-        """The experiments and their replicates: every model that is trained and sampled."""
-        return {**self.experiments, **self.replicates}
 
     def experiment(self, name: str) -> Experiment:
         """An experiment of the config, or a replicate of one (``<experiment>/model<m>``)."""
