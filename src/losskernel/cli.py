@@ -72,11 +72,17 @@ def size_jobs(args: argparse.Namespace) -> int:
     from losskernel import costs
 
     # planning comes before the data: a data root or weights file need not exist yet
-    experiment = load_plan(args, check_files=False).experiment(args.experiment)
+    plan = load_plan(args, check_files=False)
+    experiment = plan.experiment(args.experiment)
     print(costs.plan_report(
         experiment, num_inputs=args.inputs, threads=args.threads, device=args.device,
         repeats=args.repeats, train_batch=args.train_batch, eval_batch=args.eval_batch,
         gpu_tflops=costs.DEFAULT_GPU_TFLOPS if args.gpu_tflops is None else args.gpu_tflops))
+    replicates = plan.models(args.experiment)[1:] if args.experiment in plan.experiments else []
+    if replicates:
+        print(f"\nThese are model 0's jobs. The experiment trains {len(replicates) + 1} models "
+              f"(config key models); each of {', '.join(replicates)} trains and samples its "
+              f"main runs too: losskernel plan --experiment {replicates[0]} sizes them.")
     return 0
 
 

@@ -92,8 +92,17 @@ def test_plan_command_sizes_the_jobs_of_any_experiment(capsys):
     assert "N kernel inputs: 1,347 (counted from the data)" in report
     jobs = [line for line in report.splitlines() if "runtime=" in line]
     runs = [line.split("run=")[1].split()[0] for line in jobs]
-    # the runs the workflow makes, from the same plan: 3 seeds, 5 γ (the sweep changes sampling
-    # settings, so γ = 100 gets its own run), the replica of γ = 100, 6 checkpoints
-    assert runs == ["train", "seed0", "seed1", "seed2", "gamma10", "gamma30", "gamma100",
+    # the runs the workflow makes, from the same plan: 2 seeds, 5 γ (the sweep changes sampling
+    # settings, so γ = 100 gets its own run), the replica of γ = 100, 5 checkpoints
+    assert runs == ["train", "seed0", "seed1", "gamma10", "gamma30", "gamma100",
                     "gamma300", "gamma1000", "gamma100-seed5",
-                    *(f"checkpoint{index}" for index in range(6))]
+                    *(f"checkpoint{index}" for index in range(5))]
+    # the other two trained models are named, and sized on their own
+    assert ("These are model 0's jobs. The experiment trains 3 models (config key models); "
+            "each of digits/model1, digits/model2 trains and samples its main runs too: "
+            "losskernel plan --experiment digits/model1 sizes them.") in report
+    assert cli.main(["plan", "--experiment", "digits/model1", *CONFIG, "--threads", "1",
+                     "--repeats", "1"]) == 0
+    replicate = capsys.readouterr().out
+    assert [line.split("run=")[1].split()[0] for line in replicate.splitlines()
+            if "runtime=" in line] == ["train", "seed0", "seed1"]

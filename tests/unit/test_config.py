@@ -115,6 +115,7 @@ def test_a_variant_is_its_base_with_its_keys_laid_over(config):
     expected = copy.deepcopy(base)
     expected["model"]["disjoint_by_task"] = True
     expected["sampling"]["num_chains"] = 2
+    expected["sampling"]["num_draws"] = 500
     del expected["analysis"]["trajectory"]  # `trajectory: null` leaves it out
     expected["analysis"]["checks"]["positive_control"] = True
     expected["headline_metrics"] = ["cross_task_z"]
