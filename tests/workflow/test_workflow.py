@@ -43,28 +43,35 @@ def test_dry_run_of_the_default_config_plans_every_stage(tmp_path):
     result = snakemake("--directory", str(tmp_path), "--configfile", str(DEFAULT), "-n")
     assert result.returncode == 0, result.stderr
     jobs = planned_jobs(result)
-    assert sum(jobs.values()) == 1 + 230 + 1  # all, a job per run (SGLD, K and R), run_config
+    assert sum(jobs.values()) == 1 + 280 + 1  # all, a job per run (SGLD, K and R), run_config
     files = planned_files(tmp_path, "--configfile", str(DEFAULT))
-    assert len(files) == 382 and all(path.startswith(("results/", "paper/")) for path in files)
+    assert len(files) == 467 and all(path.startswith(("results/", "paper/")) for path in files)
     assert files["results/digits/gamma100-seed5/traces.nc"] == "merge_chains"  # the replica
     assert files["results/fashion/checkpoint4/kernel-correlation.nc"] == "compute_kernel"
     assert files["results/wordnet/fashion-mnist-hierarchy.tsv"] == "fashion_hierarchy"
+    assert files["results/digits/model2/seed1/mislabels.tsv"] == "mislabel_detection"
+    assert files["results/fashion/model1/model-accepted.tsv"] == "accept_model"
+    assert files["results/tables/comparisons.tsv"] == "headline_table"
     assert [rule for path, rule in files.items() if "/provenance/" in path] == ["run_config"]
-    assert jobs["train_model"] == 4  # modarith, its control, digits, fashion
-    # 3 seeds of 4 chains each, of 2 for the control; trajectories of 2 chains (6 checkpoints
-    # of modarith and of digits, 5 of fashion); γ sweeps of 2 chains (5 γ of digits, 4 of
-    # fashion: a sweep that changes sampling settings runs its own γ = localization; and the
-    # replica of one γ, for the noise ceiling)
-    main, control, trajectory, sweep = 3 * 3, 3, 6 + 6 + 5, (5 + 1) + (4 + 1)
+    # modarith, its control, and 3 models each of digits and fashion, each behind its gate
+    assert jobs["train_model"] == jobs["accept_model"] == 8
+    # 2 seeds of 4 chains each for modarith and every model of digits and fashion, of 2 for
+    # the control; trajectories of 2 chains (5 checkpoints of modarith, digits and fashion, on
+    # model 0); γ sweeps of 2 chains (5 γ of digits, 4 of fashion: a sweep that changes
+    # sampling settings runs its own γ = localization; and the replica of one γ, for the noise
+    # ceiling)
+    main, control, trajectory, sweep = 2 + 2 * 3 * 2, 2, 5 + 5 + 5, (5 + 1) + (4 + 1)
     assert jobs["merge_chains"] == main + control + trajectory + sweep
     assert jobs["sample_chain"] == jobs["merge_chains"]  # one job per run (chains_per_job)
     assert jobs["plot_experiment"] == 2 and jobs["paper_macros"] == 1
-    assert jobs["mislabel_baselines"] == 1 and jobs["gamma_sweep"] == 2
+    assert jobs["mislabel_baselines"] == 3 and jobs["gamma_sweep"] == 2
     assert jobs["plot_trajectory"] == 3 and jobs["embed_umap"] == 4
-    assert jobs["input_features"] == 1 and jobs["score_hierarchy"] == 3
+    assert jobs["input_features"] == 3 and jobs["score_hierarchy"] == 3 * 2
     assert jobs["fashion_hierarchy"] == 1 and jobs["plot_figure1"] == 1
     assert jobs["diagnose_run"] == jobs["merge_chains"]  # every run is diagnosed
-    assert jobs["diagnostics"] == jobs["plot_diagnostics"] == 4
+    # diagnostics and checks per model; figures and the headline rows per experiment
+    assert jobs["diagnostics"] == jobs["check_experiment"] == 8
+    assert jobs["plot_diagnostics"] == jobs["summarize_models"] == 4
     assert "calibration_point" not in jobs  # the calibration is its own target
 
 
@@ -73,12 +80,13 @@ def test_sweep_reuses_trained_models(tmp_path):
                        str(ROOT / "config/sweeps/modarith.yaml"), "-n")
     assert result.returncode == 0, result.stderr
     jobs = planned_jobs(result)
-    # 7 modarith experiments x 3 seeds of 4 chains, modarith's 6 trajectory checkpoints of 2
-    # chains, and the digits and fashion experiments of the default (3 seeds of 4 chains; 5
-    # and 4 γ with a replica each, 6 and 5 checkpoints of 2 chains)
-    assert jobs["merge_chains"] == 7 * 3 + 6 + (3 + 6 + 6) + (3 + 5 + 5)
+    # 7 modarith experiments x 2 seeds, modarith's 5 trajectory checkpoints, and the digits
+    # and fashion experiments of the default (3 models x 2 seeds; 5 and 4 γ with a replica
+    # each, 5 checkpoints each, on model 0)
+    assert jobs["merge_chains"] == 7 * 2 + 5 + (3 * 2 + 6 + 5) + (3 * 2 + 5 + 5)
     assert jobs["sample_chain"] == jobs["merge_chains"]  # one job per run
-    assert jobs["train_model"] == 7  # the two gamma experiments sample around modarith's model
+    # the two gamma experiments sample around modarith's model; 3 models of digits and fashion
+    assert jobs["train_model"] == 7 + 2 * 2
 
 
 @pytest.mark.parametrize(
@@ -147,8 +155,9 @@ def test_the_whole_dag_runs_on_a_tiny_config_and_reruns_only_what_changed(smoke_
     assert models["digits", "trajectory_gain"] == models["modarith", "roc_auc"] == 1
     spread = headline.set_index(["experiment", "metric"])["model_spread"]
     assert spread["digits", "mislabel_roc_auc"] > 0 and spread.loc["modarith"].isna().all()
-    # 20 draws per chain: the tiny runs cannot pass the diagnostics, and the table says so
-    assert not headline["diagnostics_passed"].any()
+    # the trajectories' 2 chains x 10 draws cannot pass the diagnostics, and the table says so
+    passed = headline.set_index(["experiment", "metric"])["diagnostics_passed"]
+    assert not passed["digits", "trajectory_gain"] and not passed["modarith", "trajectory_gain"]
     comparisons = pd.read_csv(tmp_path / "results/tables/comparisons.tsv", sep="\t",
                               comment="#")
     assert list(comparisons.columns) == list(COMPARISON_COLUMNS)
@@ -156,13 +165,18 @@ def test_the_whole_dag_runs_on_a_tiny_config_and_reruns_only_what_changed(smoke_
         (name, *pair) for name, settings in configured.items()
         for pair in settings.get("comparisons", [])]
     assert (comparisons["models"] == 2).all()
+    # every model has both values, so the mean difference is the difference of the means (the
+    # table keeps 6 significant digits)
     assert np.allclose(comparisons["difference"],
-                       comparisons["kernel_value"] - comparisons["baseline_value"])
+                       comparisons["kernel_value"] - comparisons["baseline_value"], atol=2e-5)
     macros = (tmp_path / "paper/generated/macros.tex").read_text()
     assert r"\lkModarithControlCrossTaskZ" in macros and r"\lkDigitsMislabelRocAuc" in macros
     paper = (ROOT / "paper/main.tex").read_text()
     defined = set(re.findall(r"\\newcommand\{\\(lk[A-Za-z]+)\}", macros))
     assert set(re.findall(r"\\(lk[A-Za-z]+)", paper)) <= defined  # every quoted number exists
+    compared = re.findall(r"\\kerneldiff\{(lk[A-Za-z]+)\}", paper)  # and every comparison
+    assert compared and all({name, f"{name}Spread", f"{name}Models", f"{name}Better"} <= defined
+                            for name in compared)
     for figure in re.findall(r"\\includegraphics\[[^]]*\]\{([^}]+)\}", paper):
         assert (tmp_path / "results/figures" / figure).exists(), figure
 
