@@ -442,6 +442,10 @@ def check_experiment(experiment: Experiment, check_files: bool = True) -> None:
         problems.append((key, bool(missing),
                          f"{missing} need an analysis this experiment does not run; it can "
                          f"report {sorted(experiment.metrics)}"))
+    model_zero = [m for pair in settings["comparisons"] for m in pair if m in TRAJECTORY_METRICS]
+    problems.append(("comparisons", bool(model_zero),
+                     f"{model_zero} are read from model 0 only (the trajectory), so they cannot "
+                     f"be compared model by model; compare per-seed metrics"))
     for key, failed, message in problems:
         if failed:
             raise ConfigError(f"invalid config key {prefix}.{key}: {message}")

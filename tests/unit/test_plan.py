@@ -249,6 +249,8 @@ def test_summarize_models_is_told_the_runs_behind_each_metric(plan):
      r"experiments.copy.models: 2 models need an experiment that trains its own model"),
     ({"digits": {"comparisons": [["mislabel_roc_auc", "roc_auc"]]}},
      r"experiments.digits.comparisons: \['roc_auc'\] need an analysis"),
+    ({"digits": {"comparisons": [["trajectory_gain", "cka_half"]]}},
+     r"experiments.digits.comparisons: \['trajectory_gain'\] are read from model 0 only"),
 ])
 def test_models_and_comparisons_are_checked(change, message):
     from losskernel.config import lay_over

@@ -1,6 +1,7 @@
 # Readings of the kernels: convergence per run, mislabels per seed, the γ sweep and the
 # developmental trajectory per experiment, summaries over seeds (per model) and over models,
-# the headline table and the UMAP coordinates the figures draw. The tasks' own readings are in tasks.smk.
+# the headline table and the UMAP coordinates the figures draw. The tasks' own readings are in
+# tasks.smk.
 
 
 rule convergence:
