@@ -213,7 +213,8 @@ def test_a_task_named_by_import_path_runs_through_the_workflow(tmp_path):
     assert list(headline["metric"]) == ["cluster_purity", "cka_half", "worst_rhat",
                                         "median_ess_bulk", "seed_to_seed_cka"]
     own = headline.head(2)
-    assert (own["n"] == 2).all() and own["value"].between(0, 1).all()
+    assert (own["seeds"] == 2).all() and own["value"].between(0, 1).all()
+    assert (own["models"] == 1).all()  # one trained model: its spread is over seeds only
     assert headline["value"].notna().all()
     seed = pd.read_csv(tmp_path / "results/tiny/seed1/purity.tsv", sep="\t", comment="#")
     assert list(seed["metric"]) == ["cluster_purity", "cluster_lift"]

@@ -210,15 +210,17 @@ def test_a_damaged_file_stops_the_next_step_and_the_audit_flags_it(kind, damage,
 
 
 def test_a_damaged_model_stops_its_snakemake_job_with_one_readable_line(work):
-    """The same, as Snakemake runs the step: a chain not made yet, around the damaged model,
-    fails; its log says in one line which file and what to do, and nothing else changes."""
+    """The same, as Snakemake runs the step: asked for a chain not made yet, around the
+    damaged (so newer) model, the gate before sampling reads the model again and fails; its log
+    says in one line which file and what to do, no chain starts, and nothing else changes."""
     truncated(work / MODEL)
     before = files(work)
     target = sample_chain("seed1", 0).outputs["traces"]
 
     failed = snakemake(target, "--directory", str(work), "--cores", "1")
     assert failed.returncode != 0, failed.stderr[-3000:]
-    log = work / "results/logs/sample_chain/digits/seed1/chain0.log"
+    assert "rule sample_chain:" not in failed.stdout + failed.stderr
+    log = work / "results/logs/accept_model/digits.log"
     assert str(log.relative_to(work)) in failed.stderr  # Snakemake points at the log
     lines = [line for line in log.read_text().splitlines() if f"{MODEL} cannot be read" in line]
     assert len(lines) == 1, log.read_text()[-3000:]

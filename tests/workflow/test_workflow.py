@@ -199,9 +199,9 @@ def test_the_whole_dag_runs_on_a_tiny_config_and_reruns_only_what_changed(smoke_
         {"experiments": {"digits": {"sampling": {"step_size": 2.0e-3}}}}))
     rerun = snakemake("--directory", str(tmp_path), *configs, str(changed), "-n")
     jobs = planned_jobs(rerun)
-    # both seeds of digits (γ = 100 is seed0), its 3 checkpoints, γ = 30 and the replica (they
-    # inherit the step size)
-    assert jobs.get("merge_chains") == jobs.get("sample_chain") == 2 + 3 + 2
+    # both seeds of both models of digits (γ = 100 is seed0 of model 0), its 3 checkpoints,
+    # γ = 30 and the replica (they inherit the step size); neither model is trained again
+    assert jobs.get("merge_chains") == jobs.get("sample_chain") == 2 * 2 + 3 + 2
     assert "train_model" not in jobs and "mislabel_baselines" not in jobs
 
     variant = tmp_path / "variant.yaml"
