@@ -59,9 +59,10 @@ def summarize_models(inputs: Files, outputs: Files, *, experiment: str,
     """
     per_model = [read_tsv(path) for path in inputs["headlines"]]
     passed = [runs_pass(read_tsv(path), **bounds) for path in inputs["diagnostics"]]
+    reported = [set(headline["metric"]) for headline in per_model]
     diagnostics_passed = {
-        metric: all(bool(runs[run]) for runs, headline in zip(passed, per_model, strict=True)
-                    if metric in set(headline["metric"]) for run in runs_behind[metric])
+        metric: all(bool(runs[run]) for runs, metrics in zip(passed, reported, strict=True)
+                    if metric in metrics for run in runs_behind[metric])
         for metric in per_model[0]["metric"]}
     source = ", ".join(map(str, inputs["headlines"]))
     write_tsv(model_headline(experiment, per_model, diagnostics_passed, source),

@@ -82,10 +82,9 @@ def model_headline(experiment: str, per_model: Sequence[pd.DataFrame],
     - ``diagnostics_passed`` says whether every run behind the metric, in every model, passed
       the sampler diagnostics (:func:`runs_pass`).
     """
-    rows = []
-    for metric in per_model[0]["metric"]:
-        found = [table.set_index("metric").loc[metric] for table in per_model
-                 if metric in set(table["metric"])]
+    rows, indexed = [], [table.set_index("metric") for table in per_model]
+    for metric in indexed[0].index:
+        found = [table.loc[metric] for table in indexed if metric in table.index]
         value, model_spread, models = finite_mean(np.array([row["value"] for row in found]))
         spreads = np.array([row["spread"] for row in found], dtype=float)
         spreads = spreads[np.isfinite(spreads)]
