@@ -4,6 +4,7 @@
 #   snakemake --cores all --configfile config/config.yaml config/sweeps/modarith.yaml
 #   snakemake --cores all --configfile config/config.yaml config/imagenet.yaml figure1
 #   snakemake --cores all calibrate            # pass/fail of a grid of SGLD settings
+#   snakemake --cores all sweeps --configfile config/config.yaml config/sweeps/capacity.yaml
 #
 # Which experiments, runs and seeds exist, and what each job is told, come from the package
 # (losskernel.plan, losskernel.params); the rules in workflow/rules/, one file per stage, write
@@ -30,6 +31,7 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/tasks.smk"
 include: "workflow/rules/paper.smk"
 include: "workflow/rules/calibration.smk"
+include: "workflow/rules/sweeps.smk"
 
 
 # The run's whole config, resolved, under its hash: every output's provenance names it by that
@@ -60,6 +62,7 @@ rule all:
         rules.headline_table.output.table,
         rules.paper_macros.output.macros,
         figures(PLAN.experiments),
+        sweep_outputs(),
         RUN_CONFIG,
 
 
@@ -76,6 +79,13 @@ rule figure1:
         figures(offering("figure1")),
         expand(rules.summarize_models.output.headline, experiment=offering("figure1")),
         checks(offering("figure1")),
+        RUN_CONFIG,
+
+
+rule sweeps:
+    input:
+        # each sweep's table and figure (config key sweeps), and only what they need
+        sweep_outputs(),
         RUN_CONFIG,
 
 

@@ -257,6 +257,8 @@ def fill_defaults(config: Mapping, schema: Mapping) -> dict:
     for name, settings in filled["experiments"].items():
         if isinstance(settings, dict):
             _fill(settings, experiment_schema(schema, task_of(name, settings)), schema["$defs"])
+    for sweep in filled.get("sweeps", {}).values():  # entries of a mapping: _fill skips them
+        _fill(sweep, schema["properties"]["sweeps"]["additionalProperties"], schema["$defs"])
     return filled
 
 

@@ -101,6 +101,7 @@ PARAMS: dict[str, Callable[[Plan, Any, Wildcards], Arguments]] = {
     "accept_model": lambda plan, experiment, wildcards: {
         "experiment": experiment.name,
         "allow_unconverged": experiment.settings["training"]["allow_unconverged"]},
+    "describe_model": lambda plan, experiment, wildcards: {},
     "import_model": lambda plan, experiment, wildcards: {
         "task": _task(experiment), "settings": experiment.sections("data", "model")},
     "sample_chain": _sample_chain,
@@ -153,6 +154,11 @@ PARAMS: dict[str, Callable[[Plan, Any, Wildcards], Arguments]] = {
         "experiment": experiment.name, "figure_seed": experiment.analysis["figure_seed"]},
     "plot_trajectory": lambda plan, experiment, wildcards: {"experiment": experiment.name},
     "paper_macros": lambda plan, experiment, wildcards: {"settings": quoted_settings(plan)},
+    "summarize_sweep": lambda plan, experiment, wildcards: {
+        "sweep": wildcards["sweep"],
+        **{key: plan.sweep(wildcards["sweep"])[key]
+           for key in ("experiments", "x", "label", "panels")}},
+    "plot_sweep": lambda plan, experiment, wildcards: {"sweep": wildcards["sweep"]},
 }
 """The params of each rule of ``workflow/rules/*.smk`` (but the tasks' declared ones), as a
 function of the plan, the job's experiment (None for a rule without one) and its wildcards."""

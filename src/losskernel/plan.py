@@ -57,10 +57,14 @@ GENERIC_READINGS: dict[str, tuple[str, ...]] = {
     "convergence": ("cka_half", "cka_halves", "cka_chain_halves"),
 }
 EXPERIMENT_READINGS: dict[str, tuple[str, ...]] = {
+    "model": ("num_parameters", "train_accuracy", "test_accuracy"),
     "trajectory": ("trajectory_gain",),
     "diagnostics": ("worst_rhat", "median_ess_bulk", "seed_to_seed_cka"),
 }
-"""Readings with one value per experiment, and their metrics."""
+"""Readings with one value per experiment, and their metrics (``model``: of a model trained
+here, its size and its accuracies at the end of training)."""
+MODEL_METRICS = EXPERIMENT_READINGS["model"]
+"""Metrics of the trained model itself, read from no SGLD run."""
 TRAJECTORY_METRICS = EXPERIMENT_READINGS["trajectory"]
 """Metrics read from the checkpoint runs (every other reading is of the main runs)."""
 DIAGNOSTIC_HEADLINE = EXPERIMENT_READINGS["diagnostics"]
@@ -151,8 +155,10 @@ class Experiment:
         return runs
 
     def runs_behind(self, metric: str) -> list[str]:
-        """The runs whose draws a metric is read from: the checkpoint runs for the
-        trajectory's, the main runs for every other."""
+        """The runs whose draws a metric is read from: none for the model's own, the
+        checkpoint runs for the trajectory's, the main runs for every other."""
+        if metric in MODEL_METRICS:
+            return []
         return self.checkpoint_runs if metric in TRAJECTORY_METRICS else self.main_runs
 
     def replicate(self, index: int) -> Experiment:
@@ -246,7 +252,10 @@ class Experiment:
 
     @property
     def experiment_readings(self) -> list[str]:
-        return [name for name in EXPERIMENT_READINGS if name in self.analysis]
+        """The per-experiment metric tables: the model's when it is trained here, then the
+        configured analyses'."""
+        return [name for name in EXPERIMENT_READINGS
+                if name in self.analysis or (name == "model" and self.trains_model)]
 
     @property
     def headline_metrics(self) -> list[str]:
@@ -342,6 +351,10 @@ class Plan:
         self.every_model = {**self.experiments, **self.replicates}
         """The experiments and their replicates: every model that is trained and sampled."""
         check_declarations(self.experiments.values())
+        self.sweeps: dict[str, Mapping[str, Any]] = dict(config.get("sweeps", {}))
+        """Each sweep (config key ``sweeps``) by name: experiments read side by side."""
+        for name, sweep in self.sweeps.items():
+            check_sweep(name, sweep, self.experiments)
 
     @classmethod
     def from_config(cls, config: Mapping, schema_path: str | os.PathLike,
@@ -355,6 +368,13 @@ class Plan:
             raise ConfigError(f"no experiment {name!r} in the config; choose from "
                               f"{', '.join(self.experiments)}")
         return self.every_model[name]
+
+    def sweep(self, name: str) -> Mapping[str, Any]:
+        """A sweep of the config; ``KeyError`` names the configured ones."""
+        if name not in self.sweeps:
+            raise KeyError(f"no sweep {name!r} in the config (key sweeps); its sweeps are "
+                           f"{', '.join(self.sweeps) or 'none'}")
+        return self.sweeps[name]
 
     def models(self, name: str) -> list[str]:
         """The experiment's models: itself (model 0), then its replicates."""
@@ -465,6 +485,26 @@ def check_models(experiment: Experiment) -> None:
         raise ConfigError(f"{prefix} model.init_seed, the seed the models differ in, which the "
                           f"{experiment.settings['task']!r} task's model section lacks; set "
                           f"models: 1")
+
+
+def check_sweep(name: str, sweep: Mapping[str, Any], experiments: Mapping[str, Experiment]
+                ) -> None:
+    """A sweep names configured experiments, each reporting every metric the sweep reads as a
+    headline row; ``ConfigError`` names the key and the fix."""
+    prefix = f"invalid config key sweeps.{name}"
+    unknown = [experiment for experiment in sweep["experiments"] if experiment not in experiments]
+    if unknown:
+        raise ConfigError(f"{prefix}.experiments: {unknown} are not experiments of the config; "
+                          f"choose from {sorted(experiments)}")
+    wanted = [sweep["x"], *([sweep["label"]] if sweep["label"] else []),
+              *(metric for metrics in sweep["panels"].values() for metric in metrics)]
+    for experiment in sweep["experiments"]:
+        headline = experiments[experiment].headline_metrics
+        missing = list(dict.fromkeys(metric for metric in wanted if metric not in headline))
+        if missing:
+            raise ConfigError(f"{prefix}: {missing} are not headline rows of {experiment}; add "
+                              f"them to experiments.{experiment}.headline_metrics (the sweep "
+                              f"reads its headline table)")
 
 
 def check_declarations(experiments: Sequence[Experiment]) -> None:

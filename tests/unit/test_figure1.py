@@ -64,9 +64,12 @@ def test_the_same_class_exclusion_is_what_makes_the_planted_lift_two():
 
 
 def test_score_hierarchy_scores_every_similarity_without_same_class_edges(rng):
+    # the model confuses a and b most, then a and c, then b and c: the class similarities' order
+    probabilities = np.array([[0.5, 0.4, 0.1], [0.4, 0.55, 0.05], [0.1, 0.05, 0.85]])[LABELS]
     features = xr.Dataset(
         {name: (("obs_id", f"{name}_dim"), rng.normal(size=(len(LABELS), 3)))
-         for name in figure1.BASELINE_SIMILARITIES},
+         for name in figure1.BASELINE_SIMILARITIES}
+        | {"probabilities": (("obs_id", "class"), probabilities)},
         coords={"obs_id": [f"x{i}" for i in range(len(LABELS))]})
     settings = {"knn_k": 1, "hierarchy": {"similarity": "absR", "depth": 1, "permutations": 20,
                                           "seed": 0}}
@@ -80,6 +83,15 @@ def test_score_hierarchy_scores_every_similarity_without_same_class_edges(rng):
         assert values[f"depth_lift_{name}"] == pytest.approx(LIFT)
         assert values[f"rank_correlation_{name}"] == pytest.approx(math.sqrt(3) / 2)
     assert values["hierarchy_lift"] == values["hierarchy_lift_absR"]  # the headline's
+    # branches at depth 1: x holds a and b (0.5), c is alone (a-c 0.2, b-c 0.1); K = 2 R
+    for name, scale in (("R", 1), ("absR", 1), ("K", 2)):
+        assert values[f"within_branch_{name}"] == pytest.approx(0.5 * scale)
+        assert values[f"across_branch_{name}"] == pytest.approx(0.15 * scale)
+        assert values[f"confusion_correlation_{name}"] == pytest.approx(1.0)
+    for baseline in figure1.BASELINE_SIMILARITIES:  # CKA ignores scale; R ≥ 0 here, so |R| = R
+        assert values[f"cka_K_{baseline}"] == pytest.approx(values[f"cka_R_{baseline}"])
+        assert values[f"cka_absR_{baseline}"] == pytest.approx(values[f"cka_R_{baseline}"])
+        assert 0 < values[f"cka_R_{baseline}"] <= 1
     assert set(scored["lift"]["similarity"]) == set(figure1.SIMILARITIES)
     with pytest.raises(ValueError, match=r"the input features are not of the kernel's inputs "
                                          r"\(in its order\); make them again"):

@@ -428,3 +428,45 @@ def test_class_similarity_of_a_boolean_similarity_is_the_share_of_linked_pairs()
     means = hierarchy.class_similarity(linked, np.array([0, 0, 1]), 2)
     # class 0: its one pair is linked; 0 with 1: one of the two pairs (1, 2) is linked
     np.testing.assert_allclose(means, [[1.0, 0.5], [0.5, np.nan]])
+
+
+def test_branch_contrast_averages_the_class_means_within_and_across_branches():
+    # Classes x, y under branch a and z under b (branch = the node at depth 1), two inputs
+    # each. The similarity is a class-by-class table: S̄_xy = 0.5 within branch a; S̄_xz = -1,
+    # S̄_yz = -3 across. Within-class values (2.0) and the diagonal never count.
+    paths = ["r>a>x", "r>a>x", "r>a>y", "r>a>y", "r>b>z", "r>b>z"]
+    table = {("x", "y"): 0.5, ("x", "z"): -1.0, ("y", "z"): -3.0}
+    leaf = [path[-1] for path in paths]
+    similarity = np.array([[2.0 if a == b else table.get((a, b), table.get((b, a), 0.0))
+                            for b in leaf] for a in leaf])
+    np.fill_diagonal(similarity, 99.0)
+    within, across = hierarchy.branch_contrast(similarity, paths, depth=1)
+    assert (within, across) == pytest.approx((0.5, -2.0))
+    # at depth 2 every pair of distinct classes lies in different branches
+    within, across = hierarchy.branch_contrast(similarity, paths, depth=2)
+    assert np.isnan(within) and across == pytest.approx((0.5 - 1.0 - 3.0) / 3)
+
+
+def test_soft_confusion_is_the_symmetrized_mean_probability_of_the_other_class():
+    # class 0 puts 0.2 and 0.4 on class 1 (mean 0.3); class 1 puts 0.1 on class 0.
+    probabilities = np.array([[0.8, 0.2, 0.0], [0.6, 0.4, 0.0], [0.1, 0.9, 0.0],
+                              [0.0, 0.5, 0.5]])
+    labels = np.array([0, 0, 1, 2])
+    confusion = hierarchy.soft_confusion(probabilities, labels, 3)
+    assert confusion[0, 1] == confusion[1, 0] == pytest.approx((0.3 + 0.1) / 2)
+    assert confusion[1, 2] == pytest.approx((0.0 + 0.5) / 2)
+    assert confusion[0, 0] == pytest.approx(0.7) and np.allclose(confusion, confusion.T)
+
+
+def test_confusion_correlation_is_the_rank_correlation_over_class_pairs():
+    # Three classes, one input each: the class means are the similarity's entries. The
+    # confusions order the pairs (0,1) > (0,2) > (1,2); a similarity ordering them the same way
+    # has ρ = 1, the reverse ρ = -1. A class without inputs drops its pairs.
+    confusion = np.array([[0, 0.3, 0.2], [0.3, 0, 0.1], [0.2, 0.1, 0]])
+    labels = np.array([0, 1, 2])
+    similar = np.array([[1, 5, 3], [5, 1, 2], [3, 2, 1]], dtype=float)
+    assert hierarchy.confusion_correlation(similar, labels, confusion) == pytest.approx(1.0)
+    assert hierarchy.confusion_correlation(-similar, labels, confusion) == pytest.approx(-1.0)
+    four = np.pad(confusion, ((0, 1), (0, 1)), constant_values=0.05)
+    assert hierarchy.confusion_correlation(similar, labels, four) == pytest.approx(1.0)
+    assert np.isnan(hierarchy.confusion_correlation(similar[:2, :2], labels[:2], confusion))

@@ -126,7 +126,7 @@ def test_every_experiment_has_diagnostic_headline_rows(plan):
 def test_readings_metrics_and_figures(plan):
     modarith, digits = plan.experiment("modarith"), plan.experiment("digits")
     assert modarith.seed_readings == ["separation"]
-    assert modarith.experiment_readings == ["trajectory", "diagnostics"]
+    assert modarith.experiment_readings == ["model", "trajectory", "diagnostics"]
     assert digits.seed_readings == ["mislabels", "convergence"]
     assert "cross_task_z" in modarith.metrics and "mislabel_roc_auc" in digits.metrics
     control = plan.experiment("modarith-control")
@@ -225,7 +225,7 @@ def test_the_replicates_differ_in_initialization_and_order_only(plan):
     # the main runs and their readings; the γ sweep and the trajectory stay on model 0
     assert list(replicate.runs) == digits.main_runs
     assert replicate.seed_readings == digits.seed_readings
-    assert replicate.experiment_readings == ["diagnostics"]
+    assert replicate.experiment_readings == ["model", "diagnostics"]
     assert "trajectory_gain" in digits.headline_metrics
     assert replicate.headline_metrics == [metric for metric in digits.headline_metrics
                                           if metric != "trajectory_gain"]
@@ -269,3 +269,45 @@ def test_models_need_an_init_seed_to_vary(plan):
     with pytest.raises(ConfigError, match=r"experiments.digits.models: 3 models need "
                                           r"model.init_seed, .* set models: 1"):
         check_models(Experiment("digits", {**digits.settings, "model": model}))
+
+
+def test_the_model_reading_is_of_trained_models_and_behind_no_run(plan):
+    digits = plan.experiment("digits")
+    assert digits.runs_behind("test_accuracy") == []
+    assert digits.runs_behind("num_parameters") == []
+    assert {"num_parameters", "train_accuracy", "test_accuracy"} <= set(digits.metrics)
+    pretrained = Experiment("copy", {**digits.settings, "model_from": "digits"})
+    assert "model" not in pretrained.experiment_readings
+
+
+def test_the_capacity_sweep_plans_its_sizes_and_tells_its_jobs():
+    config = load_config([ROOT / "config/config.yaml", ROOT / "config/sweeps/capacity.yaml"])
+    plan = Plan.from_config(config, SCHEMA, check_files=False)
+    sweep = plan.sweep("capacity")
+    assert len(sweep["experiments"]) >= 4
+    sizes = [plan.experiment(name).settings["model"] for name in sweep["experiments"]]
+    widths = [(size["channels"][0], size["hidden"]) for size in sizes]
+    assert widths == sorted(widths) and widths[-1][0] / widths[0][0] >= 4  # ≥ 16× the weights
+    models = [plan.experiment(name).settings["models"] for name in sweep["experiments"]]
+    assert models[0] >= 3 and models[-1] >= 3
+    arguments = job_params(plan, "summarize_sweep", {"sweep": "capacity"})
+    assert arguments["experiments"] == sweep["experiments"]
+    assert arguments["x"] == "num_parameters" and arguments["label"] == "test_accuracy"
+    assert job_params(plan, "plot_sweep", {"sweep": "capacity"}) == {"sweep": "capacity"}
+    with pytest.raises(KeyError, match=r"no sweep 'size' in the config .* its sweeps are "
+                                       r"capacity"):
+        plan.sweep("size")
+
+
+@pytest.mark.parametrize(("sweep", "message"), [
+    ({"experiments": ["digits", "digit"], "panels": {"a": ["cka_half"]}},
+     r"sweeps.bad.experiments: \['digit'\] are not experiments of the config"),
+    ({"experiments": ["digits", "fashion"], "panels": {"a": ["cka_half"]}},
+     r"sweeps.bad: \['num_parameters', 'test_accuracy'\] are not headline rows of digits; add "
+     r"them to experiments.digits.headline_metrics"),
+])
+def test_a_sweep_is_checked_against_its_experiments_headlines(sweep, message):
+    config = load_config([ROOT / "config/config.yaml"])
+    config["sweeps"] = {"bad": sweep}
+    with pytest.raises(ConfigError, match=message):
+        Plan.from_config(config, SCHEMA, check_files=False)

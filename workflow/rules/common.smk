@@ -296,6 +296,26 @@ def checks(names):
     return expand(rules.check_experiment.output.checks, experiment=models)
 
 
+def sweep_headlines(wildcards):
+    """Input function: the headline table of each experiment of the sweep, in its order."""
+    return expand(
+        rules.summarize_models.output.headline,
+        experiment=PLAN.sweep(wildcards.sweep)["experiments"],
+    )
+
+
+def sweep_checks(wildcards):
+    return checks(PLAN.sweep(wildcards.sweep)["experiments"])
+
+
+def sweep_outputs():
+    """Every sweep's table and figure (the target sweeps)."""
+    return expand(
+        [rules.summarize_sweep.output.table, rules.plot_sweep.output.sweep],
+        sweep=PLAN.sweeps,
+    )
+
+
 def offering(figure_set):
     """The experiments whose task draws `figure_set` (the target figure1's branch)."""
     return [

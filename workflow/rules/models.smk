@@ -53,6 +53,29 @@ rule accept_model:
         "../scripts/accept_model.py"
 
 
+# The trained model's size and final accuracies, a per-experiment reading like the diagnostics
+# (results/<experiment>/model-metrics.tsv): what a capacity sweep plots its readings against.
+rule describe_model:
+    input:
+        history=rules.train_model.output.history,
+    output:
+        metrics="results/{experiment}/model-metrics.tsv",
+    log:
+        "results/logs/describe_model/{experiment}.log",
+    benchmark:
+        "results/benchmarks/describe_model/{experiment}.tsv"
+    wildcard_constraints:
+        experiment=only(PLAN.trained),
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    params:
+        arguments=params_of("describe_model"),
+        code=code_of("describe_model"),
+    script:
+        "../scripts/describe_model.py"
+
+
 rule import_model:
     input:
         # the weights and checkpoint files are inputs: replacing one reruns what depends on it

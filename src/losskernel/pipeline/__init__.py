@@ -9,16 +9,18 @@ keyword, and the provenance record every output carries. :func:`run_step` runs a
 =================  =============================================================
 module             steps
 =================  =============================================================
-``models``         train_model, accept_model, import_model, make_data_file
+``models``         train_model, accept_model, describe_model, import_model,
+                   make_data_file
 ``sampling``       sample_chain, merge_chains
 ``kernels``        compute_kernel
 ``analysis``       convergence, mislabel_baselines, mislabel_detection, gamma_sweep,
                    trajectory, embed_umap, input_features, score_reading
 ``diagnostics``    diagnose_run, diagnostics, calibration_point, calibrate_experiment
 ``checks``         check_experiment
-``paper``          summarize_experiment, summarize_models, headline_table, paper_macros
+``paper``          summarize_experiment, summarize_models, headline_table, paper_macros,
+                   summarize_sweep
 ``figures``        plot_gamma_sweep, plot_mislabels, plot_trajectory, plot_diagnostics,
-                   plot_figures
+                   plot_figures, plot_sweep
 =================  =============================================================
 """
 
@@ -44,7 +46,8 @@ from losskernel.pipeline import (
 from losskernel.pipeline.io import Record
 
 STEPS: dict[str, Callable[..., None]] = {step.__name__: step for step in (
-    models.train_model, models.accept_model, models.import_model, models.make_data_file,
+    models.train_model, models.accept_model, models.describe_model, models.import_model,
+    models.make_data_file,
     sampling.sample_chain, sampling.merge_chains, kernels.compute_kernel,
     analysis.convergence, analysis.mislabel_baselines, analysis.mislabel_detection,
     analysis.gamma_sweep, analysis.trajectory, analysis.embed_umap, analysis.input_features,
@@ -52,9 +55,9 @@ STEPS: dict[str, Callable[..., None]] = {step.__name__: step for step in (
     diagnostics.diagnose_run, diagnostics.diagnostics, diagnostics.calibration_point,
     diagnostics.calibrate_experiment, checks.check_experiment,
     paper.summarize_experiment, paper.summarize_models, paper.headline_table,
-    paper.paper_macros,
+    paper.paper_macros, paper.summarize_sweep,
     figures.plot_gamma_sweep, figures.plot_mislabels, figures.plot_trajectory,
-    figures.plot_diagnostics, figures.plot_figures,
+    figures.plot_diagnostics, figures.plot_figures, figures.plot_sweep,
 )}
 """Every step by name."""
 

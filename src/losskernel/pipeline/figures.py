@@ -94,3 +94,12 @@ def plot_figures(inputs: Files, outputs: Files, *, experiment: str, task: str, f
     draw = resolve_callable(declaration.draw)
     drawn = draw(experiment, module, settings, **load_inputs(inputs))
     save_figures(drawn, outputs, record, step=plot_figures, draw=draw)
+
+
+def plot_sweep(inputs: Files, outputs: Files, *, sweep: str, record: Record) -> None:
+    """A sweep's figure (``sweep``): every panel's metrics against the swept size, from its
+    ``table``."""
+    from losskernel.plotting.sweep import sweep_figure
+
+    save_figures({"sweep": sweep_figure(read_tsv(inputs["table"]))}, outputs, record,
+                 step=plot_sweep, draw=sweep_figure)

@@ -1,4 +1,5 @@
-"""Steps of the models: train one, import pretrained weights, make a task's data file."""
+"""Steps of the models: train one, accept it, describe it, import pretrained weights, make a
+task's data file."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from losskernel.pipeline.io import (
     Files,
     Record,
     data_settings,
+    read_tsv,
     save_model,
     set_threads,
     warn,
+    write_metrics,
 )
 from losskernel.provenance import canonical_json, read_provenance, write_tsv
 from losskernel.tasks import load_task
@@ -25,9 +28,10 @@ def train_model(inputs: Files, outputs: Files, *, task: str, settings: Mapping[s
 
     A task whose training set is too large to evaluate whole reports its loss on its
     ``monitor_set``. Inputs: the task's data files. The provenance of every output records
-    ``training``: whether the model met its convergence target, its final step and
-    ``max_steps``; a model that did not is warned about here, and the gate (:func:`accept_model`)
-    stops the run before it is sampled unless ``training.allow_unconverged``.
+    ``training``: whether the model met its convergence target, its final step,
+    ``max_steps`` and its number of parameters; a model that did not is warned about here,
+    and the gate (:func:`accept_model`) stops the run before it is sampled unless
+    ``training.allow_unconverged``.
     """
     from losskernel.method.losses import cross_entropy_per_sample_float64
     from losskernel.training import train_adamw, training_config_from_settings
@@ -36,15 +40,17 @@ def train_model(inputs: Files, outputs: Files, *, task: str, settings: Mapping[s
     module, training = load_task(task), settings["training"]
     data = module.make_data(data_settings(module, settings["data"], inputs))
     train_data, _ = module.training_split(data)
+    model = module.build_model(settings["model"], data)
+    num_parameters = sum(parameter.numel() for parameter in model.parameters())
     result = train_adamw(
-        module.build_model(settings["model"], data), cross_entropy_per_sample_float64,
+        model, cross_entropy_per_sample_float64,
         train_data,
         training_config_from_settings(training),
         evaluate=lambda model: module.evaluate(model, data),
         is_converged=lambda metrics: module.is_converged(metrics, training), progress=progress,
         monitor=module.monitor_set(data), device=training["device"],
     )
-    outcome = result.outcome(training["max_steps"])
+    outcome = {**result.outcome(training["max_steps"]), "num_parameters": num_parameters}
     record = {**record, "training": canonical_json(outcome)}
     if result.converged is False:
         warn(f"the {task} model did not meet its convergence target in training.max_steps = "
@@ -74,6 +80,17 @@ def accept_model(inputs: Files, outputs: Files, *, experiment: str, allow_unconv
         warn(message, label="MODEL REFUSED")  # in the job's log and on the terminal
         raise CheckFailed(message)
     write_tsv(table, outputs["verdict"], record)
+
+
+def describe_model(inputs: Files, outputs: Files, *, record: Record) -> None:
+    """The trained model's own metrics (``metrics``): its number of parameters (the training
+    record of the ``history``'s provenance) and the last row's ``train_accuracy`` and
+    ``test_accuracy`` of its training ``history`` (``losskernel.readings.checks.model_metrics``)."""
+    from losskernel.readings.checks import model_metrics
+
+    history = str(inputs["history"])
+    write_metrics(model_metrics(read_tsv(history), read_provenance(history).get("training")),
+                  outputs["metrics"], record)
 
 
 def import_model(inputs: Files, outputs: Files, *, task: str, settings: Mapping[str, Any],

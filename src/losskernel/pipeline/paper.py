@@ -72,6 +72,18 @@ def summarize_models(inputs: Files, outputs: Files, *, experiment: str,
               outputs["comparisons"], record)
 
 
+def summarize_sweep(inputs: Files, outputs: Files, *, sweep: str, experiments: Sequence[str],
+                    x: str, label: str | None, panels: Mapping[str, Sequence[str]],
+                    record: Record) -> None:
+    """A sweep's ``table`` (``losskernel.readings.sweep.sweep_table``) from its experiments'
+    headline tables (``headlines``, in the order of ``experiments``)."""
+    from losskernel.readings.sweep import sweep_table
+
+    headlines = {experiment: read_tsv(path)
+                 for experiment, path in zip(experiments, inputs["headlines"], strict=True)}
+    write_tsv(sweep_table(sweep, headlines, x, panels, label), outputs["table"], record)
+
+
 def headline_table(inputs: Files, outputs: Files, *, record: Record) -> None:
     """The experiments' headline rows (``fragments``) in one ``table``, their comparisons
     (``comparison_fragments``) in ``comparisons``, and the headline rows as an HTML page,

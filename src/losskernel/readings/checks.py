@@ -60,6 +60,17 @@ def every_seed(experiment: str, summary: pd.DataFrame, metrics: Sequence[str],
     return rows
 
 
+def model_metrics(history: pd.DataFrame, training: str | None) -> dict[str, float]:
+    """A trained model's ``num_parameters`` (from its provenance's ``training`` record: JSON,
+    None when absent) and its ``train_accuracy`` and ``test_accuracy`` at the last evaluation
+    of its training ``history`` (a row per evaluation); NaN for what is not recorded."""
+    recorded = json.loads(training) if training is not None else {}
+    last = history.iloc[-1] if len(history) else pd.Series(dtype=float)
+    return {"num_parameters": float(recorded.get("num_parameters", math.nan)),
+            **{name: float(last.get(name, math.nan))
+               for name in ("train_accuracy", "test_accuracy")}}
+
+
 def converged(experiment: str, model: str, trained: bool, training: str | None,
               allow_unconverged: bool) -> list[dict[str, object]]:
     """The model met its convergence target, as its provenance records (``training``: JSON

@@ -12,6 +12,8 @@ inputs of 1,000 classes cost a 1,000 x 1,000 table plus the N x N result in a sm
 ``taxonomy`` reads one kernel: the taxonomic lift per depth and its one-number summary.
 ``hierarchy_tests`` adds what a reviewer asks of a lift: its class-permutation p-value, and the
 class-level rank correlation between similarity and tree distance with its own p-value.
+``branch_contrast`` and ``confusion_correlation`` read a similarity's class means against the
+tree's branches and against the classes the model confuses.
 """
 
 from __future__ import annotations
@@ -198,6 +200,62 @@ def class_similarity(similarity: np.ndarray, classes: np.ndarray, num_classes: i
     pairs = np.outer(sizes, sizes) - np.diag(sizes)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(pairs > 0, sums / pairs, np.nan)
+
+
+def branch_contrast(similarity: np.ndarray, paths: Sequence[str], depth: int
+                    ) -> tuple[float, float]:
+    """Mean class similarity between classes of one branch, and between classes of different
+    branches, a branch being a node at ``depth`` of the tree.
+
+        within = mean over class pairs a ≠ b with lca_ab ≥ depth of S̄_ab
+        across = mean over class pairs a ≠ b with lca_ab < depth of S̄_ab
+
+    with ``S̄_ab`` the mean cross-class similarity (:func:`class_similarity`); every class pair
+    weighs the same. A class is a unique path. NaN when no pair is of the kind.
+    """
+    unique_lca, depths, inverse = _unique_lca(paths)
+    means = class_similarity(similarity, inverse, len(depths))
+    upper = np.triu_indices(len(depths), k=1)
+    same_branch = unique_lca[upper] >= depth
+    pairs = means[upper]
+
+    def mean(values: np.ndarray) -> float:
+        return float(values.mean()) if values.size else float("nan")
+
+    return mean(pairs[same_branch]), mean(pairs[~same_branch])
+
+
+def soft_confusion(probabilities: np.ndarray, labels: np.ndarray, num_classes: int
+                   ) -> np.ndarray:
+    """How much the model confuses two classes, ``(C, C)`` and symmetric:
+
+        P̄_ab = mean over inputs i of class a of p_i(b),    confusion_ab = (P̄_ab + P̄_ba) / 2
+
+    from the predicted probabilities ``(N, C)`` of inputs with true ``labels`` (0..C-1).
+    """
+    member = np.zeros((num_classes, len(labels)))
+    member[labels, np.arange(len(labels))] = 1.0
+    sizes = member.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_probabilities = (member @ np.asarray(probabilities, dtype=np.float64)) / sizes
+    return (mean_probabilities + mean_probabilities.T) / 2
+
+
+def confusion_correlation(similarity: np.ndarray, labels: np.ndarray,
+                          confusion: np.ndarray) -> float:
+    """Spearman's ρ over the class pairs a < b between the mean cross-class similarity
+    ``S̄_ab`` (:func:`class_similarity`, classes = ``labels``) and the model's ``confusion_ab``
+    (:func:`soft_confusion`): positive when the classes the model confuses are similar, negative
+    when the similarity sets them apart. Pairs of a class without inputs are left out."""
+    from scipy.stats import spearmanr
+
+    means = class_similarity(similarity, labels, len(confusion))
+    upper = np.triu_indices(len(confusion), k=1)
+    means, confusion = means[upper], confusion[upper]
+    present = np.isfinite(means) & np.isfinite(confusion)  # classes without inputs drop out
+    if present.sum() < 2:
+        return float("nan")
+    return float(spearmanr(means[present], confusion[present]).statistic)
 
 
 def _rank_correlations(class_means: np.ndarray, distances: np.ndarray) -> np.ndarray:

@@ -39,10 +39,22 @@ SIMILARITIES = (*KERNEL_SIMILARITIES, *BASELINE_SIMILARITIES)
 """Every similarity the hierarchy reading scores (``absR`` is |R|)."""
 TESTED_METRICS = ("hierarchy_lift", "hierarchy_lift_p", "depth_lift", "depth_lift_p",
                   "rank_correlation", "rank_correlation_p")
+CLASS_METRICS = ("within_branch", "across_branch", "confusion_correlation")
+"""Class-level readings of each similarity (``losskernel.readings.hierarchy``): its mean between
+classes of one branch at ``analysis.hierarchy.depth`` and between branches
+(``branch_contrast``), and its rank correlation with the model's confusions
+(``confusion_correlation``)."""
+CKA_METRICS = tuple(f"cka_{kernel}_{baseline}" for kernel in KERNEL_SIMILARITIES
+                    for baseline in BASELINE_SIMILARITIES)
+"""Linear CKA between each kernel similarity and each cheap one: how much of the kernel the
+activations, outputs or pixels already hold."""
 METRICS = (*TESTED_METRICS, "edge_lca_depth", "chance_lca_depth",
-           *(f"{metric}_{name}" for name in SIMILARITIES for metric in TESTED_METRICS))
+           *(f"{metric}_{name}" for name in SIMILARITIES for metric in TESTED_METRICS),
+           *(f"{metric}_{name}" for name in SIMILARITIES for metric in CLASS_METRICS),
+           *CKA_METRICS)
 """The hierarchy reading's metrics: unsuffixed for the headline similarity
-(``analysis.hierarchy.similarity``), suffixed ``_<similarity>`` for each of them."""
+(``analysis.hierarchy.similarity``), suffixed ``_<similarity>`` for each of them, then the class
+readings of each similarity and the CKAs."""
 STRUCTURE_SCORE = "WordNet hierarchy lift of the headline similarity"
 
 
@@ -85,26 +97,44 @@ def similarities(correlation: np.ndarray, covariance: np.ndarray,
 def score_hierarchy(task, settings: Mapping, correlation: xr.Dataset, covariance: xr.Dataset,
                     features: xr.Dataset) -> dict[str, pd.DataFrame]:
     """Every similarity against WordNet (``losskernel.readings.hierarchy``): the metrics of
-    :data:`METRICS` and the lift per depth (``lift``, with a ``similarity`` column)."""
+    :data:`METRICS` and the lift per depth (``lift``, with a ``similarity`` column). The
+    model's confusions are those of its output probabilities on the kernel inputs
+    (``soft_confusion``)."""
     from losskernel.readings import metrics_table, obs_table
-    from losskernel.readings.hierarchy import hierarchy_tests, taxonomic_lift
+    from losskernel.readings.hierarchy import (
+        branch_contrast,
+        confusion_correlation,
+        hierarchy_tests,
+        soft_confusion,
+        taxonomic_lift,
+    )
+    from losskernel.readings.similarity import linear_cka
 
     inputs, options = obs_table(correlation), settings["hierarchy"]
     if not np.array_equal(features["obs_id"].values, inputs["obs_id"].to_numpy()):
         raise ValueError("the input features are not of the kernel's inputs (in its order); "
                          "make them again (rule input_features)")
     paths, excluded = inputs["wordnet_path"].tolist(), task.excluded_edges(inputs, "same_output")
+    labels = inputs["label"].to_numpy()
+    probabilities = features["probabilities"].values
+    confusion = soft_confusion(probabilities, labels, probabilities.shape[1])
     values: dict[str, float] = {}
     lifts = []
-    for name, similarity in similarities(correlation["kernel"].values,
-                                         covariance["kernel"].values, features).items():
+    found = similarities(correlation["kernel"].values, covariance["kernel"].values, features)
+    for name, similarity in found.items():
         tests = hierarchy_tests(similarity, paths, settings["knn_k"], excluded, options["depth"],
                                 options["permutations"], options["seed"])
         if name == options["similarity"]:
             values |= tests
         values |= {f"{metric}_{name}": tests[metric] for metric in TESTED_METRICS}
+        within, across = branch_contrast(similarity, paths, options["depth"])
+        values |= {f"within_branch_{name}": within, f"across_branch_{name}": across,
+                   f"confusion_correlation_{name}": confusion_correlation(similarity, labels,
+                                                                          confusion)}
         lifts.append(taxonomic_lift(similarity, paths, settings["knn_k"], excluded)
                      .assign(similarity=name))
+    values |= {f"cka_{kernel}_{baseline}": linear_cka(found[kernel], found[baseline])
+               for kernel in KERNEL_SIMILARITIES for baseline in BASELINE_SIMILARITIES}
     ordered = {metric: values[metric] for metric in METRICS}
     return {"metrics": metrics_table(ordered), "lift": pd.concat(lifts, ignore_index=True)}
 
