@@ -161,8 +161,10 @@ def test_train_model_writes_the_model_its_checkpoints_and_history(plan, trained)
     assert (saved["task"], saved["data"], saved["model"]) == (TASK, settings["data"],
                                                               settings["model"])
     # the record says the 8 steps did not meet the target (the check rule would stop there)
-    assert saved["provenance"] == {
-        **RECORD, "training": '{"converged":false,"final_step":8,"max_steps":8}'}
+    # (and its size: this network has no buffers, so every tensor it saves is a parameter)
+    size = sum(tensor.numel() for tensor in saved["state_dict"].values())
+    assert saved["provenance"] == {**RECORD, "training": (
+        f'{{"converged":false,"final_step":8,"max_steps":8,"num_parameters":{size}}}')}
     assert saved["step"] == 8
     assert checkpoint_steps(outputs["checkpoints"]) == [0, 2, 8]  # log-spaced from 0 to 8
     final = torch.load(outputs["checkpoints"], weights_only=False)["checkpoints"][8]
@@ -342,7 +344,7 @@ def rule_jobs(full: Plan) -> dict[str, tuple[str, dict[str, str], list[str]]]:
     digits = full.experiment("digits")
     wildcards = {"experiment": "digits", "run": "seed0", "seed": "0",
                  "chain": next(iter(full.run_blocks("digits", "seed0"))),
-                 "point": digits.calibration_points[0]}
+                 "point": digits.calibration_points[0], "sweep": "capacity"}
     written = written_rules()
     jobs = {}
     for rule in PARAMS:
@@ -362,8 +364,10 @@ def rule_jobs(full: Plan) -> dict[str, tuple[str, dict[str, str], list[str]]]:
 
 @pytest.fixture(scope="module")
 def full() -> Plan:
-    """The default config and the ImageNet config (files not checked): every rule has jobs."""
-    config = load_config([ROOT / "config/config.yaml", ROOT / "config/imagenet.yaml"])
+    """The default config, the ImageNet config and the capacity sweep (files not checked):
+    every rule has jobs."""
+    config = load_config([ROOT / "config/config.yaml", ROOT / "config/imagenet.yaml",
+                          ROOT / "config/sweeps/capacity.yaml"])
     return Plan.from_config(config, SCHEMA, check_files=False)
 
 
