@@ -39,7 +39,7 @@ import copy
 import functools
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -351,6 +351,7 @@ class Plan:
         self.every_model = {**self.experiments, **self.replicates}
         """The experiments and their replicates: every model that is trained and sampled."""
         check_declarations(self.experiments.values())
+        check_macro_names(self.experiments.values())
         self.sweeps: dict[str, Mapping[str, Any]] = dict(config.get("sweeps", {}))
         """Each sweep (config key ``sweeps``) by name: experiments read side by side."""
         for name, sweep in self.sweeps.items():
@@ -485,6 +486,24 @@ def check_models(experiment: Experiment) -> None:
         raise ConfigError(f"{prefix} model.init_seed, the seed the models differ in, which the "
                           f"{experiment.settings['task']!r} task's model section lacks; set "
                           f"models: 1")
+
+
+def check_macro_names(experiments: Iterable[Experiment]) -> None:
+    """No two headline rows share a LaTeX macro (``losskernel.readings.summary.macro_name``
+    keeps letters only), so the paper's macros cannot collide after every job has run."""
+    from losskernel.readings.summary import macro_name
+
+    seen: dict[str, str] = {}
+    for experiment in experiments:
+        for metric in experiment.headline_metrics:
+            row = f"{experiment.name} {metric}"
+            other = seen.setdefault(macro_name(row), row)
+            if other != row:
+                raise ConfigError(
+                    f"invalid config key experiments.{experiment.name}: its headline row "
+                    f"{metric!r} and the row {other!r} would both be the macro "
+                    f"\\{macro_name(row)} of the paper (macro names keep letters only); name "
+                    f"experiments so that their letters differ (fashion-small, not fashion-c2)")
 
 
 def check_sweep(name: str, sweep: Mapping[str, Any], experiments: Mapping[str, Experiment]

@@ -311,3 +311,18 @@ def test_a_sweep_is_checked_against_its_experiments_headlines(sweep, message):
     config["sweeps"] = {"bad": sweep}
     with pytest.raises(ConfigError, match=message):
         Plan.from_config(config, SCHEMA, check_files=False)
+
+
+def test_experiments_whose_macros_would_collide_are_refused():
+    """The paper's macro names keep letters only: fashion-c2 and fashion-c4 would both give
+    \\lkFashionCDepthLift, and latex_macros would refuse after every job had run."""
+    from losskernel.config import lay_over
+
+    config = load_config([ROOT / "config/config.yaml"])
+    config["experiments"] = lay_over(config["experiments"], {
+        "fashion-c2": {"based_on": "fashion"}, "fashion-c4": {"based_on": "fashion"}})
+    with pytest.raises(ConfigError, match=r"experiments.fashion-c4: its headline row "
+                                          r"'hierarchy_lift' and the row 'fashion-c2 "
+                                          r"hierarchy_lift' would both be the macro "
+                                          r"\\lkFashionCHierarchyLift"):
+        Plan.from_config(config, SCHEMA, check_files=False)

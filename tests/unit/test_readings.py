@@ -364,6 +364,17 @@ def test_runs_pass_needs_both_r_hat_and_median_ess():
                                 "gamma10": False}
 
 
+def test_latex_macros_refuse_two_numbers_of_one_name():
+    headline = pd.DataFrame({
+        "experiment": ["toy-1", "toy-2"], "metric": ["roc_auc", "roc_auc"], "value": [0.8, 0.9],
+        "model_spread": [0.0, 0.0], "models": [1, 1], "seed_spread": [0.1, 0.1],
+        "seeds": [2, 2], "diagnostics_passed": [True, True], "source": "s"})
+    with pytest.raises(ValueError, match=r"two numbers of macros.tex would both be "
+                                         r"\\lkToyRocAuc; rename"):
+        summary.latex_macros(headline, pd.DataFrame(columns=summary.COMPARISON_COLUMNS), {},
+                             [])
+
+
 def test_latex_macros_names_and_values():
     headline = pd.DataFrame({
         "experiment": ["toy", "toy", "toy"],

@@ -62,19 +62,27 @@ def test_the_sweep_figure_draws_a_panel_per_entry_with_a_line_per_metric():
     sizes = {f"e{i}": headline({"num_parameters": (1000 * 4**i, 0, 1, math.nan),
                                 "test_accuracy": (0.8 + i / 100, math.nan, 1, math.nan),
                                 "a_R": (i, 0.1, 3 if i in (0, 2) else 1, 0.2),
-                                "a_K": (-i, 0.1, 1, 0.2), "b": (1, 0, 1, 0)})
+                                "a_K": (-i, 0.1, 1, 0.2), "b": (1, 0, 1, 0),
+                                "c_K": (0, 0, 1, 0), "c_R": (1, 0, 1, 0)})
              for i in range(3)}
     table = sweep_table("s", sizes, "num_parameters", {"first": ["a_R", "a_K"],
-                                                       "second": ["b"]}, "test_accuracy")
+                                                       "second": ["b"], "third": ["c_K", "c_R"]},
+                        "test_accuracy")
     figure = sweep_figure(table)
     visible = [axis for axis in figure.axes if axis.get_visible()]
-    assert [axis.get_title() for axis in visible] == ["first", "second"]
+    assert [axis.get_title() for axis in visible] == ["first", "second", "third"]
     first = visible[0]
     assert [text.get_text() for text in first.get_legend().get_texts()] == ["R", "K"]
     assert first.get_legend().get_title().get_text() == "a"
     assert first.get_xscale() == "log"
     assert [label.get_text() for label in first.get_xticklabels()] == [
         "1k\n80.0%", "4k\n81.0%", "16k\n82.0%"]
+    # a label keeps its colour across panels: K and R of "third" are those of "first"
+    def colours(axis) -> dict[str, str]:
+        return {bars.get_label(): bars.lines[0].get_color() for bars in axis.containers}
+
+    assert colours(visible[2]) == colours(first)
+    assert colours(visible[1])["b"] not in colours(first).values()
     line = first.get_lines()[0]
     assert np.allclose(line.get_xdata(), [1000, 4000, 16000])
     assert np.allclose(line.get_ydata(), [0, 1, 2])

@@ -17,7 +17,9 @@ def sweep_figure(table: pd.DataFrame) -> Figure:
     each of its metrics against ``x`` (log scale), one line per metric, with error bars of
     one standard deviation across trained models where a size has two or more, else across
     SGLD seeds (a hollow marker). A tick shows the size and, when the sweep has one, the
-    ``label`` metric (test accuracy). A metric whose diagnostics failed is drawn dashed."""
+    ``label`` metric (test accuracy). A metric whose diagnostics failed is drawn dashed. A
+    legend label (the metric without the words its panel's metrics share) keeps its colour in
+    every panel."""
     sweep = str(table["sweep"].iloc[0])
     panels = list(dict.fromkeys(table["panel"]))
     rows = math.ceil(len(panels) / COLUMNS_PER_ROW)
@@ -30,6 +32,7 @@ def sweep_figure(table: pd.DataFrame) -> Figure:
                    for row in sizes.itertuples()]
     label_metric = str(sizes["label_metric"].fillna("").iloc[0])
     x_label = sizes["x_metric"].iloc[0] + (f" / {label_metric}" if label_metric else "")
+    colours: dict[str, str] = {}  # one colour per legend label across panels ("pixels" alike)
     for axis, panel in zip(axes.ravel(), panels, strict=False):
         rows_of_panel = table[table["panel"] == panel]
         metrics = list(dict.fromkeys(rows_of_panel["metric"]))
@@ -39,10 +42,10 @@ def sweep_figure(table: pd.DataFrame) -> Figure:
             across_models = line["models"].to_numpy() >= 2
             error = np.where(across_models, line["model_spread"], line["seed_spread"])
             passed = line["diagnostics_passed"].astype(str).eq("True").all()
-            drawn = axis.errorbar(line["x"], line["value"], yerr=np.nan_to_num(error),
-                                  marker="o", capsize=3, ls="-" if passed else "--",
-                                  label=metric[len(prefix):] or metric)
-            colour = drawn.lines[0].get_color()
+            label = metric[len(prefix):] or metric
+            colour = colours.setdefault(label, f"C{len(colours) % 10}")
+            axis.errorbar(line["x"], line["value"], yerr=np.nan_to_num(error), marker="o",
+                          capsize=3, ls="-" if passed else "--", color=colour, label=label)
             axis.scatter(line["x"][~across_models], line["value"][~across_models],
                          s=40, facecolor="white", edgecolor=colour, zorder=3)
         axis.set_xscale("log")

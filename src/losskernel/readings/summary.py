@@ -182,12 +182,17 @@ def latex_macros(headline: pd.DataFrame, comparisons: pd.DataFrame,
             raise ValueError(f"a comment line of macros.tex must be one line starting with '%', "
                              f"got {line!r}")
     lines = [f"{line}\n" for line in comment_lines]
+    defined: set[str] = set()
 
     def define(name: str, text: object) -> None:
+        if name in defined:  # names keep letters only: fashion-c2 and fashion-c4 would meet
+            raise ValueError(f"two numbers of macros.tex would both be \\{name}; rename an "
+                             f"experiment or a metric so that their letters differ")
+        defined.add(name)
         lines.append(f"\\newcommand{{\\{name}}}{{{text}}}\n")
 
     for row in headline.itertuples():
-        name = "lk" + _camel(f"{row.experiment} {row.metric}")
+        name = macro_name(f"{row.experiment} {row.metric}")
         define(name, _number(row.value))
         define(f"{name}ModelSpread", _spread(row.model_spread))
         define(f"{name}Models", int(row.models))
@@ -195,14 +200,14 @@ def latex_macros(headline: pd.DataFrame, comparisons: pd.DataFrame,
         define(f"{name}Seeds", int(row.seeds))
         define(f"{name}Mark", "" if _passed(row.diagnostics_passed) else "\\textsuperscript{\\dag}")
     for row in comparisons.itertuples():
-        name = "lk" + _camel(f"{row.experiment} {row.kernel} minus {row.baseline}")
+        name = macro_name(f"{row.experiment} {row.kernel} minus {row.baseline}")
         define(name, _number(row.difference))
         define(f"{name}Spread", _spread(row.model_spread))
         define(f"{name}Models", int(row.models))
         define(f"{name}Better", int(row.kernel_better_in))
     for experiment, values in settings.items():
         for key, value in values.items():
-            define("lk" + _camel(f"{experiment} setting {key}"), value)
+            define(macro_name(f"{experiment} setting {key}"), value)
     return "".join(lines)
 
 
@@ -218,6 +223,12 @@ def _spread(value: float) -> str:
 def _number(value: float) -> str:
     """3 decimals; from 100 up (an effective sample size) none."""
     return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3f}"
+
+
+def macro_name(text: str) -> str:
+    """The LaTeX macro of a headline row, comparison or setting: ``lk`` and the words of
+    ``text`` capitalized, letters only (``toy roc_auc`` -> ``lkToyRocAuc``)."""
+    return "lk" + _camel(text)
 
 
 def _camel(text: str) -> str:
