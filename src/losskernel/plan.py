@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from losskernel.config import ConfigError, read_config
+from losskernel.readings.sweep import sweep_metrics
 from losskernel.tasks import load_task
 from losskernel.tasks.protocol import DataFile, FigureSet, Pretrained, Reading, Task
 
@@ -515,11 +516,10 @@ def check_sweep(name: str, sweep: Mapping[str, Any], experiments: Mapping[str, E
     if unknown:
         raise ConfigError(f"{prefix}.experiments: {unknown} are not experiments of the config; "
                           f"choose from {sorted(experiments)}")
-    wanted = [sweep["x"], *([sweep["label"]] if sweep["label"] else []),
-              *(metric for metrics in sweep["panels"].values() for metric in metrics)]
+    wanted = sweep_metrics(sweep["x"], sweep["label"], sweep["panels"])
     for experiment in sweep["experiments"]:
         headline = experiments[experiment].headline_metrics
-        missing = list(dict.fromkeys(metric for metric in wanted if metric not in headline))
+        missing = [metric for metric in wanted if metric not in headline]
         if missing:
             raise ConfigError(f"{prefix}: {missing} are not headline rows of {experiment}; add "
                               f"them to experiments.{experiment}.headline_metrics (the sweep "

@@ -11,6 +11,17 @@ SWEEP_COLUMNS = ("sweep", "experiment", "x_metric", "x", "label_metric", "label"
                  "metric", "value", "model_spread", "models", "seed_spread", "seeds",
                  "diagnostics_passed")
 """The sweep table's columns (:func:`sweep_table`)."""
+HEADLINE_COPIED = ("value", "model_spread", "models", "seed_spread", "seeds",
+                   "diagnostics_passed")
+"""The columns of a headline row (``losskernel.readings.summary.HEADLINE_COLUMNS``) that the
+sweep table copies."""
+
+
+def sweep_metrics(x_metric: str, label_metric: str | None,
+                  panels: Mapping[str, Sequence[str]]) -> list[str]:
+    """Every headline metric a sweep reads, each once: the axis, the label, the panels'."""
+    return list(dict.fromkeys([x_metric, *([label_metric] if label_metric else []),
+                               *(metric for metrics in panels.values() for metric in metrics)]))
 
 
 def sweep_table(sweep: str, headlines: Mapping[str, pd.DataFrame], x_metric: str,
@@ -23,12 +34,10 @@ def sweep_table(sweep: str, headlines: Mapping[str, pd.DataFrame], x_metric: str
 
     A metric the sweep names that an experiment's headline lacks is an error that names both.
     """
-    rows = []
+    rows, wanted = [], sweep_metrics(x_metric, label_metric, panels)
     for experiment, headline in headlines.items():
         indexed = headline.set_index("metric")
-        wanted = [x_metric, *([label_metric] if label_metric else []),
-                  *(metric for metric_list in panels.values() for metric in metric_list)]
-        missing = list(dict.fromkeys(metric for metric in wanted if metric not in indexed.index))
+        missing = [metric for metric in wanted if metric not in indexed.index]
         if missing:
             raise ValueError(f"sweep {sweep}: the headline of {experiment} lacks {missing}; add "
                              f"them to its headline_metrics")
@@ -40,5 +49,5 @@ def sweep_table(sweep: str, headlines: Mapping[str, pd.DataFrame], x_metric: str
                 rows.append({"sweep": sweep, "experiment": experiment, "x_metric": x_metric,
                              "x": x, "label_metric": label_metric or "", "label": label,
                              "panel": panel, "metric": metric,
-                             **{column: row[column] for column in SWEEP_COLUMNS[8:]}})
+                             **{column: row[column] for column in HEADLINE_COPIED}})
     return pd.DataFrame(rows, columns=list(SWEEP_COLUMNS))
