@@ -13,6 +13,7 @@ import pytest
 import yaml
 from tests.workflow.conftest import snakemake, summary
 
+from losskernel.plan import MODEL_METRICS
 from losskernel.readings.summary import COMPARISON_COLUMNS, HEADLINE_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,9 +44,10 @@ def test_dry_run_of_the_default_config_plans_every_stage(tmp_path):
     result = snakemake("--directory", str(tmp_path), "--configfile", str(DEFAULT), "-n")
     assert result.returncode == 0, result.stderr
     jobs = planned_jobs(result)
-    assert sum(jobs.values()) == 1 + 280 + 1  # all, a job per run (SGLD, K and R), run_config
+    # all, a job per run (SGLD, K and R) and per model, run_config
+    assert sum(jobs.values()) == 1 + 288 + 1
     files = planned_files(tmp_path, "--configfile", str(DEFAULT))
-    assert len(files) == 467 and all(path.startswith(("results/", "paper/")) for path in files)
+    assert len(files) == 475 and all(path.startswith(("results/", "paper/")) for path in files)
     assert files["results/digits/gamma100-seed5/traces.nc"] == "merge_chains"  # the replica
     assert files["results/fashion/checkpoint4/kernel-correlation.nc"] == "compute_kernel"
     assert files["results/wordnet/fashion-mnist-hierarchy.tsv"] == "fashion_hierarchy"
@@ -54,7 +56,8 @@ def test_dry_run_of_the_default_config_plans_every_stage(tmp_path):
     assert files["results/tables/comparisons.tsv"] == "headline_table"
     assert [rule for path, rule in files.items() if "/provenance/" in path] == ["run_config"]
     # modarith, its control, and 3 models each of digits and fashion, each behind its gate
-    assert jobs["train_model"] == jobs["accept_model"] == 8
+    assert jobs["train_model"] == jobs["accept_model"] == jobs["describe_model"] == 8
+    assert files["results/digits/model2/model-metrics.tsv"] == "describe_model"
     # 2 seeds of 4 chains each for modarith and every model of digits and fashion, of 2 for
     # the control; trajectories of 2 chains (5 checkpoints of modarith, digits and fashion, on
     # model 0); γ sweeps of 2 chains (5 γ of digits, 4 of fashion: a sweep that changes
@@ -143,7 +146,7 @@ def test_the_whole_dag_runs_on_a_tiny_config_and_reruns_only_what_changed(smoke_
     for metric in ("mislabel_roc_auc", "self_cov_ratio", "cka_half", "trajectory_gain"):
         assert ("digits", metric) in set(zip(headline["experiment"], headline["metric"],
                                              strict=True))
-    single = headline["metric"].isin(["trajectory_gain", *diagnostic])
+    single = headline["metric"].isin(["trajectory_gain", *diagnostic, *MODEL_METRICS])
     assert (headline.loc[single, "seeds"] == 1).all()
     assert headline.loc[single, "seed_spread"].isna().all()
     assert (headline.loc[~single, "seeds"] == 2).all()
