@@ -23,6 +23,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/sampling.smk"
 include: "workflow/rules/kernels.smk"

@@ -92,10 +92,12 @@ def trace_provenance(args: argparse.Namespace) -> int:
     nodes = lineage(args.path, workdir=args.workdir)
     print(format_lineage(nodes, show_config=args.show_config,
                          run_configs=Path(args.workdir) / RUN_CONFIG_DIR), end="")
-    # 1 when the lineage cannot vouch for the result: an unreadable file, an input changed or
-    # missing since, or an artifact whose code version (git commit) is unknown
+    # 1 when the lineage cannot vouch for the result: an unreadable file, an input or a data
+    # file changed or missing since (or a file added to a data tree), or an artifact whose
+    # code version (git commit) is unknown
     return int(any(node.unreadable or not is_commit(node.git_commit)
-                   or any(check.status != "ok" for check in node.inputs) for node in nodes))
+                   or any(check.status != "ok" for check in (*node.inputs, *node.data))
+                   for node in nodes))
 
 
 def _common_options() -> argparse.ArgumentParser:

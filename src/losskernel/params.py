@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from losskernel.manifest import tree_stamp
 from losskernel.plan import Experiment, Plan, quoted_settings
 from losskernel.tasks.protocol import DataFile, FigureSet, Reading, declared_settings
 
@@ -96,7 +97,14 @@ def _calibrate_experiment(plan: Plan, experiment: Experiment,
             "main_draws": sampling["num_draws"], "calibration_draws": calibration["num_draws"]}
 
 
+def _record_data(plan: Plan, experiment: None, wildcards: Wildcards) -> Arguments:
+    source = plan.data_sources[wildcards["source"]]
+    return {"source": source.name, "origin": source.origin, "files": list(source.files),
+            "tree": source.tree, "tree_stamp": tree_stamp(source.tree) if source.tree else ""}
+
+
 PARAMS: dict[str, Callable[[Plan, Any, Wildcards], Arguments]] = {
+    "record_data": _record_data,
     "train_model": _train_model,
     "accept_model": lambda plan, experiment, wildcards: {
         "experiment": experiment.name,

@@ -36,6 +36,7 @@ seed) never reruns it. What the jobs read and write is written in the workflow's
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import math
 import os
@@ -46,7 +47,15 @@ from typing import Any
 from losskernel.config import ConfigError, read_config
 from losskernel.readings.sweep import sweep_metrics
 from losskernel.tasks import load_task
-from losskernel.tasks.protocol import DataFile, FigureSet, Pretrained, Reading, Task
+from losskernel.tasks.protocol import (
+    DataFile,
+    DataSource,
+    FigureSet,
+    Pretrained,
+    Reading,
+    Task,
+    resolve_callable,
+)
 
 GENERIC_READINGS: dict[str, tuple[str, ...]] = {
     # per-seed readings of the appendix analyses (configured by their analysis section) and
@@ -353,6 +362,10 @@ class Plan:
         """The experiments and their replicates: every model that is trained and sampled."""
         check_declarations(self.experiments.values())
         check_macro_names(self.experiments.values())
+        self.data_sources: dict[str, DataSource] = {}
+        """The outside data of every experiment and data file by name (each a manifest)."""
+        self._source_names: dict[str, list[str]] = {}
+        self._gather_data_sources(check_files)
         self.sweeps: dict[str, Mapping[str, Any]] = dict(config.get("sweeps", {}))
         """Each sweep (config key ``sweeps``) by name: experiments read side by side."""
         for name, sweep in self.sweeps.items():
@@ -402,6 +415,36 @@ class Plan:
         """The experiments whose task declares this reading or figure set."""
         return [name for name, experiment in self.every_model.items()
                 if declaration in (*experiment.task.READINGS, *experiment.task.FIGURES)]
+
+    def sources_of(self, reader: str) -> list[str]:
+        """The names of the data sources an experiment (or replicate), or the rule of a data
+        file, reads."""
+        return self._source_names.get(reader, [])
+
+    def _gather_data_sources(self, check_files: bool) -> None:
+        """Every data source, by name: readers of identical data share it, and a source that
+        differs from an earlier one of its name is renamed ``<name>-<reader>``. With
+        ``check_files``, a missing file is a ``ConfigError`` naming it and the fix."""
+        readers: list[tuple[str, Iterable[DataSource]]] = [
+            (name, experiment.task.data_sources(experiment.settings))
+            for name, experiment in self.every_model.items()]
+        for rule, (_, declaration) in self.declarations().items():
+            if isinstance(declaration, DataFile) and declaration.sources is not None:
+                settings = {key: self.config[key] for key in declaration.config_keys}
+                readers.append((rule, resolve_callable(declaration.sources)(settings)))
+        for reader, sources in readers:
+            for source in sources:
+                name = source.name
+                if name in self.data_sources and self.data_sources[name] != source:
+                    name = f"{source.name}-{reader.replace('/', '-')}"
+                source = dataclasses.replace(source, name=name)
+                self.data_sources.setdefault(name, source)
+                self._source_names.setdefault(reader, []).append(name)
+                missing = [path for path in source.files if not os.path.isfile(path)]
+                if check_files and (missing or source.tree and not os.path.isdir(source.tree)):
+                    raise ConfigError(
+                        f"data of {reader}: {(missing or [source.tree])[0]} does not exist "
+                        f"({source.origin}); {source.fix or 'make it available'}")
 
     @property
     def trained(self) -> list[str]:

@@ -32,7 +32,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from losskernel.manifest import DataCheck
 
 TRACKED_PACKAGES = ("losskernel", "torch", "numpy", "xarray", "netCDF4", "scikit-learn",
                     "umap-learn", "matplotlib", "snakemake")
@@ -373,7 +376,8 @@ class Node:
     that slice's hash; an older record (no ``settings_sha256``) has ``config_sha256`` empty and
     ``older_record`` set, and its recorded ``config_sha256``, the settings' hash, as
     ``settings_sha256``. ``unreadable`` is the error of a file that cannot be read (truncated or
-    corrupted); its other fields are then empty."""
+    corrupted); its other fields are then empty. A data manifest (:mod:`losskernel.manifest`)
+    has ``data``: each outside file it lists, re-hashed now."""
 
     path: str
     depth: int
@@ -392,6 +396,7 @@ class Node:
     created_at: str = ""
     inputs: tuple[InputCheck, ...] = ()
     unreadable: str = ""
+    data: tuple[DataCheck, ...] = ()
 
 
 def lineage(path: str | os.PathLike, workdir: str | os.PathLike = ".") -> list[Node]:
@@ -402,7 +407,9 @@ def lineage(path: str | os.PathLike, workdir: str | os.PathLike = ".") -> list[N
     with its recorded sha256; an input without a record (raw data, another file kind) is checked
     but not traced further; a file that cannot be read, ``path`` included, is a node with its
     error in ``unreadable``. Each file is visited once, so an input shared by several artifacts
-    appears as one node, under the first artifact that names it.
+    appears as one node, under the first artifact that names it. A data manifest's files (the
+    outside data, :mod:`losskernel.manifest`) are re-hashed too (a tree's through its hash
+    cache), into the node's ``data``.
     """
     workdir = Path(workdir)
     nodes: list[Node] = []
@@ -432,6 +439,7 @@ def lineage(path: str | os.PathLike, workdir: str | os.PathLike = ".") -> list[N
             status = "missing" if not now else "ok" if now == sha256 else "changed"
             checks.append(InputCheck(name, str(sha256), now, status))
         older = "settings_sha256" not in record
+        data = tuple(_data_checks(file, hashes)) if file.suffix == ".tsv" else ()
         nodes.append(Node(
             path=label, depth=depth, rule=record.get("rule", ""),
             wildcards=record.get("wildcards", ""), seed=record.get("seed", ""),
@@ -441,7 +449,7 @@ def lineage(path: str | os.PathLike, workdir: str | os.PathLike = ".") -> list[N
             settings_sha256=record.get("config_sha256" if older else "settings_sha256", ""),
             settings=record.get("config", ""), older_record=older,
             host=record.get("host", ""), slurm_job_id=record.get("slurm_job_id", ""),
-            created_at=record.get("created_at", ""), inputs=tuple(checks)))
+            created_at=record.get("created_at", ""), inputs=tuple(checks), data=data))
         for check in checks:
             file_in = workdir / check.path
             if check.status != "missing" and file_in.resolve() not in visited:
@@ -449,6 +457,19 @@ def lineage(path: str | os.PathLike, workdir: str | os.PathLike = ".") -> list[N
 
     visit(str(path), Path(path), 0)
     return nodes
+
+
+def _data_checks(file: Path, hashes: dict[Path, str]) -> list[DataCheck]:
+    """The outside files a manifest lists, each re-hashed (none when ``file`` is another
+    table)."""
+    import pandas as pd
+
+    from losskernel.manifest import check_manifest, hash_cache_path, is_manifest
+
+    table = pd.read_csv(file, sep="\t", comment="#", dtype=str, keep_default_na=False)
+    if not is_manifest(table):
+        return []
+    return check_manifest(table, hashes, cache=hash_cache_path(file))
 
 
 def _json_object(text: str, what: str) -> dict[str, object]:
@@ -500,8 +521,48 @@ def format_lineage(nodes: Sequence[Node], show_config: bool = False,
         for check in node.inputs:
             lines.append(f"{pad}    input {_check_text(check)}"
                          + ("  (traced above)" if check.path in earlier else ""))
+    lines.extend(_data_text(nodes))
     lines.extend(_summary(nodes, run_configs if show_config else None))
     return "\n".join(lines) + "\n"
+
+
+LISTED_DATA_FILES = 20
+"""A data source with more files than this shows only those that differ."""
+
+
+def _data_text(nodes: Sequence[Node]) -> list[str]:
+    """The outside data at the bottom of a lineage: per manifest, its source, origins and
+    files, each ``ok``, ``CHANGED``, ``MISSING`` or ``ADDED`` (a tree's new file), with its
+    sha256 as recorded."""
+    manifests = [node for node in nodes if node.data]
+    if not manifests:
+        return []
+    lines = ["data (outside files the lineage read, re-hashed now):"]
+    for node in manifests:
+        origins = sorted({check.origin for check in node.data if check.status != "added"})
+        recorded = [check for check in node.data if check.status != "added"]
+        lines.append(f"  {node.data[0].source}: {_plural(len(recorded), 'file')} "
+                     f"({sum(check.bytes for check in recorded):,} bytes), from "
+                     f"{'; '.join(origins)}; manifest {node.path}")
+        shown = [check for check in node.data
+                 if len(node.data) <= LISTED_DATA_FILES or check.status != "ok"]
+        for check in shown:
+            lines.append(f"    {_data_check_text(check)}")
+        if len(shown) < len(node.data):
+            lines.append(f"    ok       the other {len(node.data) - len(shown):,} files")
+    return lines
+
+
+def _data_check_text(check: DataCheck) -> str:
+    sha256 = _short(check.recorded_sha256)
+    if check.status == "ok":
+        return f"ok       {check.path}  sha256 {sha256}"
+    if check.status == "changed":
+        return (f"CHANGED  {check.path}  since: recorded sha256 {sha256}, "
+                f"now {_short(check.current_sha256)}")
+    if check.status == "missing":
+        return f"MISSING  {check.path}  (recorded sha256 {sha256}, no such file now)"
+    return f"ADDED    {check.path}  (not in the manifest: the data has a file it did not have)"
 
 
 def _short(sha256: str, length: int = 12) -> str:
@@ -552,6 +613,8 @@ def _summary(nodes: Sequence[Node], run_configs: str | os.PathLike | None = None
     checks = [check for node in nodes for check in node.inputs]
     changed = sum(check.status == "changed" for check in checks)
     missing = sum(check.status == "missing" for check in checks)
+    data = [check for node in nodes for check in node.data]
+    data_differ = sum(check.status != "ok" for check in data)
     unreadable = sum(bool(node.unreadable) for node in nodes)
     readable = [node for node in nodes if not node.unreadable]
     commits = sorted({_commit_text(node) for node in readable})
@@ -563,8 +626,10 @@ def _summary(nodes: Sequence[Node], run_configs: str | os.PathLike | None = None
     older = sum(node.older_record for node in readable)
     unknown = sum(not is_commit(node.git_commit) for node in readable)
     verdict = ("UNREADABLE FILES" if unreadable else "INPUTS DIFFER" if changed + missing
+               else "DATA DIFFERS" if data_differ
                else "CODE VERSION UNKNOWN" if unknown else "all recorded inputs match")
     counts = f"{changed} changed, {missing} missing" + (
+        f"; {len(data)} data files checked, {data_differ} differ" if data else "") + (
         f", {unreadable} unreadable" if unreadable else "") + (
         f", {_plural(unknown, 'artifact')} without a known commit" if unknown else "")
     lines = []

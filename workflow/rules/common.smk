@@ -96,8 +96,26 @@ def uses_gpu(section):
 
 
 def data_files(wildcards):
-    """The task's data tables by key (each made by its own rule, tasks.smk)."""
-    return experiment_of(wildcards).data_files()
+    """The task's data tables by key (each made by its own rule, tasks.smk), and the manifests
+    of the outside data it reads (rule record_data)."""
+    return {
+        **experiment_of(wildcards).data_files(),
+        **data_manifests(wildcards.experiment),
+    }
+
+
+def data_manifests(reader):
+    """The manifest of each data source an experiment or a data file's rule reads, by
+    `data_<source>`."""
+    return {
+        f"data_{name.replace('-', '_')}": rules.record_data.output.manifest.format(source=name)
+        for name in PLAN.sources_of(reader)
+    }
+
+
+def data_source_files(wildcards):
+    """The single files of a data source (a tree's are hashed by the job instead)."""
+    return list(PLAN.data_sources[wildcards.source].files)
 
 
 def pretrained_files(wildcards):

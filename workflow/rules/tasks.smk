@@ -17,6 +17,8 @@ for RULE, (TASK, DECLARATION) in PLAN.declarations().items():
         rule:
             name:
                 RULE
+            input:
+                **data_manifests(RULE),
             output:
                 table=DECLARATION.path,
             log:

@@ -10,7 +10,7 @@ keyword, and the provenance record every output carries. :func:`run_step` runs a
 module             steps
 =================  =============================================================
 ``models``         train_model, accept_model, describe_model, import_model,
-                   make_data_file
+                   make_data_file, record_data
 ``sampling``       sample_chain, merge_chains
 ``kernels``        compute_kernel
 ``analysis``       convergence, mislabel_baselines, mislabel_detection, gamma_sweep,
@@ -47,7 +47,7 @@ from losskernel.pipeline.io import Record
 
 STEPS: dict[str, Callable[..., None]] = {step.__name__: step for step in (
     models.train_model, models.accept_model, models.describe_model, models.import_model,
-    models.make_data_file,
+    models.make_data_file, models.record_data,
     sampling.sample_chain, sampling.merge_chains, kernels.compute_kernel,
     analysis.convergence, analysis.mislabel_baselines, analysis.mislabel_detection,
     analysis.gamma_sweep, analysis.trajectory, analysis.embed_umap, analysis.input_features,

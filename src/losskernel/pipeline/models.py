@@ -1,5 +1,5 @@
 """Steps of the models: train one, accept it, describe it, import pretrained weights, make a
-task's data file."""
+task's data file, record the outside data a task reads."""
 
 from __future__ import annotations
 
@@ -126,3 +126,23 @@ def make_data_file(inputs: Files, outputs: Files, *, task: str, file: str,
                        if data_file.key == file)
     table, notes = resolve_callable(declaration.make)(settings)
     write_tsv(table, outputs["table"], {**record, **notes})
+
+
+def record_data(inputs: Files, outputs: Files, *, source: str, origin: str, files: list[str],
+                tree: str, tree_stamp: str, record: Record) -> None:
+    """The manifest (``manifest``) of the data source ``source``: its single ``files`` and
+    every file under the directory ``tree``, each with its size, sha256 and origin (the Debian
+    package that installed it, else ``origin``; :mod:`losskernel.manifest`). A tree's hashes
+    are cached beside the manifest and reused while a file's size and modification time are
+    unchanged. ``tree_stamp`` (those sizes and times when the job was planned) is for
+    Snakemake's params trigger and the record."""
+    import pandas as pd
+
+    from losskernel.manifest import files_manifest, hash_cache_path, tree_manifest
+
+    tables = []
+    if files:
+        tables.append(files_manifest(source, files, origin))
+    if tree:
+        tables.append(tree_manifest(source, tree, origin, hash_cache_path(outputs["manifest"])))
+    write_tsv(pd.concat(tables, ignore_index=True), outputs["manifest"], record)

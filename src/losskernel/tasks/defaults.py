@@ -17,11 +17,16 @@ if TYPE_CHECKING:
     from torch import nn
 
     from losskernel.method.chains import IndexedData
-    from losskernel.tasks.protocol import Pretrained, TaskData
+    from losskernel.tasks.protocol import DataSource, Pretrained, TaskData
 
 
 def check_files(settings: Mapping) -> None:
     """The settings name no file."""
+
+
+def data_sources(settings: Mapping) -> tuple[DataSource, ...]:
+    """The task makes its data itself (or reads only its declared data files)."""
+    return ()
 
 
 def pretrained(model_settings: Mapping) -> Pretrained | None:
@@ -76,6 +81,7 @@ __all__ = [
     "available_checkpoints",
     "check_files",
     "count_kernel_inputs",
+    "data_sources",
     "load_weights",
     "monitor_set",
     "pretrained",

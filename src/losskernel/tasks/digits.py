@@ -16,12 +16,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from losskernel.tasks.defaults import *  # noqa: F403 - the default hooks of the contract
+from losskernel.tasks.protocol import DataSource
 from losskernel.tasks.schema import load_schema
 from losskernel.tasks.splits import check_neighbour_counts, same_label_edges, select_split
 
@@ -72,6 +74,21 @@ def flip_labels(labels: np.ndarray, candidates: np.ndarray, fraction: float,
     shifted = labels.copy()
     shifted[chosen] = (labels[chosen] + rng.integers(1, NUM_CLASSES, len(chosen))) % NUM_CLASSES
     return shifted, flipped
+
+
+def data_sources(settings: Mapping) -> tuple[DataSource, ...]:
+    """The digits file scikit-learn ships, which ``load_digits`` reads (found without
+    importing scikit-learn, which takes a second)."""
+    import importlib.util
+    from importlib import metadata
+
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or spec.origin is None:
+        return ()
+    digits = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz"
+    return (DataSource(name="sklearn-digits", files=(str(digits),),
+                       origin=f"Python package scikit-learn {metadata.version('scikit-learn')}",
+                       fix="reinstall scikit-learn (bash setup.sh)"),)
 
 
 def make_data(settings: Mapping) -> DigitsData:

@@ -43,6 +43,7 @@ from losskernel.tasks.figure1 import (  # noqa: F401 - hooks of the contract, sh
     excluded_edges,
     structure_score,
 )
+from losskernel.tasks.protocol import DataSource
 from losskernel.tasks.schema import load_schema
 from losskernel.tasks.splits import check_neighbour_counts, select_split
 
@@ -255,6 +256,18 @@ def check_root(root: str | None) -> None:
 def check_files(settings: Mapping) -> None:
     """The idx files exist, so a missing package stops the dry run, before any job."""
     check_root(settings["data"]["root"])
+
+
+def data_sources(settings: Mapping) -> tuple[DataSource, ...]:
+    """The four gzipped idx files under ``data.root`` (Debian's, by default)."""
+    root = settings["data"]["root"]
+    if root is None:
+        return ()
+    root = Path(root).resolve()
+    return (DataSource(name="fashion-mnist", origin=f"config data.root = {root}",
+                       files=tuple(str(root / f"{name}.gz") for name in IDX_FILES),
+                       fix=f"sudo apt-get install {DEBIAN_PACKAGE}, or point data.root at a "
+                           f"directory holding the four original idx .gz files"),)
 
 
 def check_settings(settings: Mapping) -> None:

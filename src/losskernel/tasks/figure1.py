@@ -79,7 +79,8 @@ def hierarchy_data_file(path: str, rule: str,
     ``path``, made by the workflow rule ``rule``."""
     return DataFile(key="hierarchy", path=path, rule=rule, config_keys=("wordnet",),
                     make=functools.partial(wordnet_table, classes=classes,
-                                           inset_groups=inset_groups))
+                                           inset_groups=inset_groups),
+                    sources="losskernel.tasks.wordnet:wordnet_sources")
 
 
 def similarities(correlation: np.ndarray, covariance: np.ndarray,

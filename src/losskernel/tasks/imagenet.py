@@ -42,7 +42,7 @@ from losskernel.tasks.figure1 import (  # noqa: F401 - hooks of the contract, sh
     excluded_edges,
     structure_score,
 )
-from losskernel.tasks.protocol import Pretrained
+from losskernel.tasks.protocol import DataSource, Pretrained
 from losskernel.tasks.schema import load_schema
 
 if TYPE_CHECKING:  # torch is imported where models are built: the analysis steps never need it
@@ -314,6 +314,16 @@ def check_settings(settings: Mapping) -> None:
     if model["source"] == "train" and model["checkpoints"]:
         raise ValueError("model.checkpoints: a model trained here saves its own checkpoints; "
                          "remove the list or set model.source to 'pretrained'")
+
+
+def data_sources(settings: Mapping) -> tuple[DataSource, ...]:
+    """Every file under ``data.root``, a tree too large to track file by file."""
+    root = settings["data"]["root"]
+    if root is None:
+        return ()
+    root = Path(root).resolve()
+    return (DataSource(name="imagenet", origin=f"config data.root = {root}", tree=str(root),
+                       fix="point data.root at an ImageFolder tree <root>/<wnid>/<images>"),)
 
 
 def check_files(settings: Mapping) -> None:

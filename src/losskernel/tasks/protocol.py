@@ -6,6 +6,8 @@ A task is a Python module. A config names it by a built-in name (``modular_arith
 The generic stages (training, SGLD, kernels, the appendix analyses, UMAP, summaries) call only
 these members; what a task adds beyond them it declares as data:
 
+- :class:`DataSource`: data from outside the workflow that its data reads (files or a
+  directory tree), recorded with hashes and origins (the rule ``record_data``);
 - :class:`DataFile`: a file its data reads that the workflow makes first (a rule of its own);
 - :class:`Reading`: tables it reads off one SGLD seed's files (a rule of its own);
 - :class:`FigureSet`: figures it draws from an experiment's files (a rule of its own).
@@ -38,13 +40,36 @@ experiment's directory (``results/<experiment>/``)."""
 
 
 @dataclass(frozen=True)
+class DataSource:
+    """Data from outside the workflow that a task reads, and where it came from.
+
+    ``files`` are absolute paths: they become inputs of the workflow's rule ``record_data``,
+    so a changed file reruns every job that reads the data. ``tree`` is a directory whose every
+    file is data (an ImageNet root): too many files for Snakemake to track one by one, they are
+    hashed into the manifest instead (:mod:`losskernel.manifest`), and the rule reruns when a
+    file's size or modification time changes. ``origin`` says where the data came from when no
+    Debian package owns a file: the config key and the value it gave (``config data.root =
+    /data/train``). ``name`` names the manifest, ``results/data/<name>.tsv``; two experiments
+    that read the same data share one. ``fix`` says how to get the data when a file is missing.
+    """
+
+    name: str
+    origin: str
+    files: tuple[str, ...] = ()
+    tree: str = ""
+    fix: str = ""
+
+
+@dataclass(frozen=True)
 class DataFile:
     """A table the task's data reads, made by its own workflow rule before any step needs it.
 
     ``make(settings)`` returns the table and notes for its provenance record (the version of
     an outside resource, say); ``settings`` holds the top-level config sections
     ``config_keys`` (the rule's params). The workflow writes the table to ``path`` (TSV), and
-    the path reaches the task's ``make_data`` as ``data[key]``.
+    the path reaches the task's ``make_data`` as ``data[key]``. ``sources(settings)`` gives the
+    outside data ``make`` reads (:class:`DataSource`), recorded before it runs; like ``make``,
+    it may be given as ``"module:function"``.
     """
 
     key: str
@@ -53,6 +78,7 @@ class DataFile:
     make: Callable[[Mapping[str, Any]], tuple[pd.DataFrame, Mapping[str, str]]] | str
     config_keys: tuple[str, ...] = ()
     environment: Environment = "analysis"
+    sources: Callable[[Mapping[str, Any]], tuple[DataSource, ...]] | str | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +179,10 @@ class Task(Protocol):
 
     def check_files(self, settings: Mapping) -> None:
         """Checks that the files the settings name exist (skipped when planning elsewhere)."""
+
+    def data_sources(self, settings: Mapping) -> tuple[DataSource, ...]:
+        """The outside data ``make_data`` reads (the experiment's whole settings); none when the
+        task makes its data itself."""
 
     def make_data(self, data_settings: Mapping) -> TaskData:
         """Every example with its split, labels and attributes."""

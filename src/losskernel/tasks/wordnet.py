@@ -13,6 +13,7 @@ fixes one tree by choosing one root-to-class path per class.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import warnings
@@ -24,6 +25,8 @@ import nltk
 import pandas as pd
 from nltk.corpus.reader.wordnet import Synset, WordNetCorpusReader
 from nltk.data import FileSystemPathPointer, PathPointer, ZipFilePathPointer
+
+from losskernel.tasks.protocol import DataSource
 
 DEBIAN_WORDNET_DIR = Path("/usr/share/wordnet")
 
@@ -86,15 +89,18 @@ def build_offline_corpus(nltk_data: Path, debian_dir: Path = DEBIAN_WORDNET_DIR)
     Copies ``data.*``, ``index.*`` (with ``index.sense``), ``*.exc`` and ``cntlist*`` from
     ``debian_dir`` into ``<nltk_data>/corpora/wordnet/`` and writes ``lexnames`` from
     :data:`LEXNAMES`. Returns that directory. Idempotent: a finished copy (marked by a file
-    written last) is left as it is, even when ``debian_dir`` is gone.
+    written last, which names the sizes and modification times of the files it copied) is
+    left as it is while those are unchanged, or when ``debian_dir`` is gone; a changed
+    Debian file is copied again.
 
     Raises ``FileNotFoundError`` naming the missing files and both fixes when ``debian_dir``
     lacks them.
     """
     target = Path(nltk_data) / "corpora" / "wordnet"
-    if _is_complete(target):
-        return target
     debian_dir = Path(debian_dir)
+    stamp = _source_stamp(debian_dir)
+    if _is_complete(target, stamp):
+        return target
     missing = [name for name in _REQUIRED_FILES if not (debian_dir / name).is_file()]
     if missing:
         raise FileNotFoundError(
@@ -119,10 +125,37 @@ def build_offline_corpus(nltk_data: Path, debian_dir: Path = DEBIAN_WORDNET_DIR)
     (target / _MARKER).write_text(
         f"Copied from {debian_dir} (Debian wordnet-base, wordnet-sense-index) by "
         "losskernel.wordnet.build_offline_corpus; lexnames from losskernel.wordnet.LEXNAMES.\n"
+        f"sources: {stamp}\n"
     )
     for name in ("lexnames", _MARKER):
         (target / name).chmod(0o644)
     return target
+
+
+def wordnet_files(debian_dir: Path = DEBIAN_WORDNET_DIR) -> list[Path]:
+    """The files of Debian's WordNet that :func:`build_offline_corpus` copies."""
+    return sorted({source for pattern in _COPIED_PATTERNS
+                   for source in Path(debian_dir).glob(pattern) if source.is_file()})
+
+
+def wordnet_sources(settings: Mapping) -> tuple[DataSource, ...]:
+    """The WordNet files :func:`load_wordnet` will read (config section ``wordnet``): nltk's
+    standard corpus when nltk finds one (the directory's files, or its zip file), else
+    Debian's files in ``wordnet.debian_dir`` (the ones the corpus needs, when they are
+    missing, so that the run stops before any job and names them)."""
+    root = _find_nltk_corpus()
+    if isinstance(root, FileSystemPathPointer):
+        corpus = Path(root.path)
+        files = sorted(path for path in corpus.iterdir() if path.is_file())
+        origin = f"nltk corpus at {corpus}"
+    elif isinstance(root, ZipFilePathPointer):
+        files, origin = [Path(root.zipfile.filename)], f"nltk corpus at {_location(root)}"
+    else:
+        debian_dir = Path(settings["wordnet"]["debian_dir"]).resolve()
+        files = wordnet_files(debian_dir) or [debian_dir / name for name in _REQUIRED_FILES]
+        origin = f"config wordnet.debian_dir = {debian_dir}"
+    return (DataSource(name="wordnet", origin=origin, files=tuple(map(str, files)),
+                       fix="sudo apt-get install wordnet-base wordnet-sense-index"),)
 
 
 def load_wordnet(
@@ -247,9 +280,21 @@ def _inset_group(synset: Synset, inset_groups: Mapping[str, str]) -> str:
     return next((group for group, name in inset_groups.items() if name in ancestors), "")
 
 
-def _is_complete(corpus_dir: Path) -> bool:
+def _source_stamp(debian_dir: Path) -> str | None:
+    """The name, size and modification time of each Debian file copied, as JSON; None when
+    there are none."""
+    files = wordnet_files(debian_dir)
+    return json.dumps([[path.name, path.stat().st_size, path.stat().st_mtime_ns]
+                       for path in files]) if files else None
+
+
+def _is_complete(corpus_dir: Path, stamp: str | None) -> bool:
+    """Every file is there and, unless the Debian files are gone (``stamp`` None), was
+    copied from the files as they are now."""
     names = (*_REQUIRED_FILES, "lexnames", _MARKER)
-    return all((corpus_dir / name).is_file() for name in names)
+    if not all((corpus_dir / name).is_file() for name in names):
+        return False
+    return stamp is None or f"sources: {stamp}\n" in (corpus_dir / _MARKER).read_text()
 
 
 def _find_nltk_corpus() -> PathPointer | None:
