@@ -441,9 +441,11 @@ class Plan:
                 self.data_sources.setdefault(name, source)
                 self._source_names.setdefault(reader, []).append(name)
                 missing = [path for path in source.files if not os.path.isfile(path)]
-                if check_files and (missing or source.tree and not os.path.isdir(source.tree)):
+                if source.tree and not os.path.isdir(source.tree):
+                    missing.append(source.tree)
+                if check_files and missing:
                     raise ConfigError(
-                        f"data of {reader}: {(missing or [source.tree])[0]} does not exist "
+                        f"data of {reader}: {missing[0]} does not exist "
                         f"({source.origin}); {source.fix or 'make it available'}")
 
     @property

@@ -17,7 +17,7 @@ from losskernel.config import ConfigError
 from losskernel.fingerprint import digest, source_code
 from losskernel.params import job_params
 from losskernel.plan import Plan
-from losskernel.provenance import config_sha256
+from losskernel.provenance import config_sha256, git_state
 
 try:
     PLAN = Plan.from_config(
@@ -32,6 +32,16 @@ except ConfigError as error:
 config.update(PLAN.config)
 # Every output's provenance names this config by its hash; rule run_config saves it.
 CONFIG_SHA256 = config_sha256(config)
+
+
+def checkout_commit():
+    """The commit of this checkout (`+dirty` with uncommitted changes), as the crate's preview
+    in the report and the report's front page name it; git's reason when it cannot say."""
+    commit, dirty = git_state(workflow.basedir)
+    return commit + ("+dirty" if dirty else "")
+
+
+CHECKOUT_COMMIT = checkout_commit()
 
 
 wildcard_constraints:

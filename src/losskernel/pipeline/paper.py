@@ -194,7 +194,8 @@ def write_figure_provenance(tex: str | os.PathLike, output: str | os.PathLike,
     """Write ``output``, the LaTeX file that defines ``\\madeby{key}`` for every figure
     environment of the source ``tex`` (see :func:`figure_groups`): who made its figures, read
     from each figure's own PNG provenance record (rule, step, drawing function, commit), not
-    from the code of now. The file's own record names ``code_dir``'s git state."""
+    from the code of now. The file's own record names ``code_dir``'s git state, and
+    ``\\lkbuiltat`` typesets its commit (the reproducibility statement's)."""
     from losskernel.provenance import collect_provenance
 
     groups = figure_groups(Path(tex).read_text())
@@ -203,10 +204,13 @@ def write_figure_provenance(tex: str | os.PathLike, output: str | os.PathLike,
     comments = ["% generated from the PNG metadata of the figures paper/main.tex includes; "
                 "do not edit", *(f"% {key}: {value}" for key, value in record.items()
                                   if key != "config")]
+    built_at = short_commit(record["git_commit"]) + (
+        " (uncommitted changes)" if record["git_dirty"] else "")
     with atomic_path(output) as partial:
         partial.write_text(figure_provenance_macros(
             {key: [(path, figure_record(path)) for path in paths]
-             for key, paths in groups.items()}, comments))
+             for key, paths in groups.items()}, comments)
+            + f"\\newcommand{{\\lkbuiltat}}{{{_tex_commit(built_at)}}}\n")
 
 
 def figure_record(path: str | os.PathLike) -> dict[str, str]:
@@ -293,3 +297,18 @@ def _tex_code(text: str) -> str:
     """``text`` safe in LaTeX, with a line break allowed after each ``.`` and ``/``."""
     escaped = re.sub(r"([_&%$#{}])", r"\\\1", text)
     return re.sub(r"([./])", r"\1\\allowbreak{}", escaped)
+
+
+def make_crate(inputs: Files, outputs: Files, *, commit: str, record: Record) -> None:
+    """The run in the working directory as a zipped Workflow Run RO-Crate (``crate``,
+    :func:`losskernel.crate.build_crate`: every artifact under ``results/`` with a record) and
+    the crate's preview page (``preview``) for the report; ``commit`` is the checkout's, as the
+    report names it. The inputs are what the run made: the crate is made after them."""
+    import zipfile
+
+    from losskernel.crate import build_crate
+
+    summary = build_crate(Path("."), Path(outputs["crate"]))
+    print(f"crate of the run at commit {commit}: {summary}")
+    with zipfile.ZipFile(outputs["crate"]) as crate, atomic_path(outputs["preview"]) as partial:
+        partial.write_bytes(crate.read("ro-crate-preview.html"))
