@@ -187,7 +187,8 @@ def build_crate(workdir: Path, destination: Path, artifacts: Sequence[Path] | No
     data_entities = _add_data(crate, files, data, max_listed_data_files)
     software = _add_software(crate, jobs)
     workflow["softwareRequirements"] = list(software.values())
-    job_actions = [_add_job(crate, files, index, job, data)
+    benchmarks = benchmark_patterns(checkout)
+    job_actions = [_add_job(crate, files, index, job, benchmarks.get(job.rule, ""))
                    for index, job in enumerate(jobs, start=1)]
     run = _add_run(crate, workflow, jobs, job_actions, files, configs + data_entities)
     _add_organize(crate, software["snakemake"], run, job_actions)
@@ -416,6 +417,42 @@ def rule_definitions(checkout: Path) -> dict[str, list[str]]:
     return defined
 
 
+def benchmark_patterns(checkout: Path) -> dict[str, str]:
+    """Each rule's ``benchmark:`` file pattern (relative to the working directory), from the
+    Snakefile and the rule files."""
+    patterns = {}
+    for path in [checkout / "Snakefile", *sorted(checkout.glob("workflow/rules/*.smk"))]:
+        for name, body in RULE.findall(path.read_text(encoding="utf-8")):
+            if found := re.search(rf"^\s*benchmark:{QUOTED_PATH}", body, re.M):
+                patterns[name] = found[1]
+    return patterns
+
+
+BENCHMARK_UNITS = {"s": "SEC", "cpu_time": "SEC", "max_rss": "MebiBYTE",
+                   "max_vms": "MebiBYTE", "io_in": "MebiBYTE", "io_out": "MebiBYTE",
+                   "mean_load": "PERCENT"}
+"""The columns of a Snakemake benchmark file a job's ``resourceUsage`` reports, and their
+QUDT units (Snakemake's "MB" are bytes / 2**20)."""
+QUDT_UNIT = "https://qudt.org/vocab/unit/"
+
+
+def benchmark_usage(workdir: Path, pattern: str, wildcards: Mapping[str, str]
+                    ) -> dict[str, float]:
+    """A job's resource usage from its benchmark file: ``pattern`` filled with its wildcards
+    (a ``{name,regex}`` constraint dropped), averaged over repeats; empty when there is none."""
+    import pandas as pd
+
+    missing = [name for name in re.findall(r"\{(\w+)", pattern) if name not in wildcards]
+    if missing:
+        return {}
+    path = workdir / re.sub(r"\{(\w+)(?:,[^}]*)?\}", lambda m: str(wildcards[m[1]]), pattern)
+    if not path.is_file():
+        return {}
+    table = pd.read_csv(path, sep="\t")
+    return {column: float(table[column].mean()) for column in BENCHMARK_UNITS
+            if column in table and not table[column].isna().all()}
+
+
 def _package_version(jobs: Sequence[Job], name: str) -> str:
     """The version of ``name`` the latest job recorded, or the empty string."""
     for job in reversed(jobs):
@@ -439,13 +476,25 @@ def _add_software(crate, jobs: Sequence[Job]) -> dict[str, object]:
     software = {}
     for name, found in sorted(versions.items()):
         for version in sorted(found - {""}) or [""]:
-            properties = {"@type": "SoftwareApplication", "name": name}
+            properties = {"@type": "SoftwareApplication", "name": name,
+                          "url": "https://www.python.org/" if name == "python"
+                          else f"https://pypi.org/project/{name}/"}
             if version:
                 properties["softwareVersion"] = version
-            identifier = f"#software/{name}" + (f"@{version}" if version else "")
+            identifier = software_id(name, version)
             # several versions of one package: the last (newest by sort) names it
             software[name] = crate.add(ContextEntity(crate, identifier, properties=properties))
     return software
+
+
+def software_id(name: str, version: str) -> str:
+    """A package's id: its release's page (on PyPI; Python's own), or a local id without a
+    version."""
+    if not version:
+        return f"#software/{name}"
+    if name == "python":
+        return f"https://www.python.org/downloads/release/python-{version.replace('.', '')}/"
+    return f"https://pypi.org/project/{name}/{version}/"
 
 
 def _add_data(crate, files: _FileEntities, data: Sequence[DataFile],
@@ -482,9 +531,9 @@ def _common_root(paths: Iterable[Path]) -> str:
     return os.path.commonpath([str(path) for path in paths])
 
 
-def _add_job(crate, files: _FileEntities, index: int, job: Job,
-             data: Sequence[DataFile]) -> object:
-    """The ``CreateAction`` of one job: rule, inputs, outputs, times, record, host."""
+def _add_job(crate, files: _FileEntities, index: int, job: Job, benchmark: str) -> object:
+    """The ``CreateAction`` of one job: rule, inputs, outputs, times, record, host, and the
+    resources its ``benchmark`` file (the rule's pattern) measured."""
     from rocrate.model.contextentity import ContextEntity
 
     identifier = f"#job/{index}"
@@ -515,6 +564,12 @@ def _add_job(crate, files: _FileEntities, index: int, job: Job,
     }
     if record.get("host"):
         action["location"] = _host(crate, record["host"])
+    usage = benchmark_usage(files.workdir, benchmark, json.loads(job.wildcards or "{}"))
+    measured = [crate.add(ContextEntity(crate, f"{identifier}/usage/{key}", properties={
+        "@type": "PropertyValue", "name": key, "propertyID": key, "value": str(value),
+        "unitCode": {"@id": QUDT_UNIT + BENCHMARK_UNITS[key]}})) for key, value in usage.items()]
+    if measured:
+        action["resourceUsage"] = one_or_many(measured)
     return crate.add(ContextEntity(crate, identifier, properties=action))
 
 

@@ -32,9 +32,20 @@ THRESHOLD = 20_000
 """The crate's size limit in these tests: the traces (80 kB) are above it, the rest below."""
 
 SNAKEFILE = 'include: "workflow/rules/toy.smk"\n\n\nrule all:\n    input:\n        "x"\n'
-RULES = "".join(f"rule {name}:\n    conda:\n        \"../../envs/analysis.yaml\"\n    script:\n"
-                f"        \"../scripts/{name}.py\"\n\n\n"
-                for name in ("record_data", "sample", "summarize", "plot"))
+RULE = """\
+rule {name}:
+    benchmark:
+        "results/benchmarks/{name}/{{experiment}}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/{name}.py"
+
+
+"""
+RULES = "".join(RULE.format(name=name) for name in ("record_data", "sample", "summarize", "plot"))
+BENCHMARK = "s\th:m:s\tmax_rss\tcpu_time\n2.5\t0:00:02\t98.5\t1.25\n"
+"""Snakemake's benchmark of the summarize job."""
 
 
 def record(rule: str, created_at: str, inputs: dict[str, str], **wildcards: str) -> dict:
@@ -96,6 +107,8 @@ def run(tmp_path: Path) -> Path:
         "summarize", "2026-01-01T10:06:00+00:00",
         {"results/toy/traces.nc": file_sha256(traces)}, experiment="toy"))
     touch(summary, "2026-01-01T10:06:30Z")
+    (work / "results/benchmarks/summarize").mkdir(parents=True)
+    (work / "results/benchmarks/summarize/toy.tsv").write_text(BENCHMARK)
 
     figure = work / "results/figures/toy.png"
     figure.parent.mkdir(parents=True)
@@ -135,6 +148,11 @@ def test_crate_has_one_action_per_job_with_its_inputs_outputs_and_times(run, tmp
     assert summarize["endTime"] == "2026-01-01T10:06:30+00:00"
     assert ids(summarize["instrument"]) == ["#rule/summarize"]
     assert entities["#step/summarize"]["workExample"] == {"@id": "#rule/summarize"}
+    usage = {entities[i]["propertyID"]: entities[i] for i in ids(summarize["resourceUsage"])}
+    assert usage["s"]["value"] == "2.5"
+    assert usage["s"]["unitCode"] == {"@id": "https://qudt.org/vocab/unit/SEC"}
+    assert usage["max_rss"]["value"] == "98.5" and set(usage) == {"s", "max_rss", "cpu_time"}
+    assert "resourceUsage" not in jobs["plot (experiment=toy)"]  # no benchmark file
     commit = entities["#job/3/git_commit"]
     assert commit["value"] == "a" * 40 and commit["propertyID"] == "git_commit"
     assert entities[ids(summarize["location"])[0]]["name"] == "node7"
@@ -157,7 +175,9 @@ def test_run_action_uses_the_config_and_data_and_makes_the_end_products(run, tmp
                                         ("plot", "record_data", "sample", "summarize")]
     assert ids(entities["#rule/summarize"]["hasPart"]) == [
         "workflow/rules/toy.smk", "workflow/scripts/summarize.py", "envs/analysis.yaml"]
-    assert entities["#software/snakemake@9.27.1"]["softwareVersion"] == "9.27.1"
+    assert entities["https://pypi.org/project/snakemake/9.27.1/"]["softwareVersion"] == "9.27.1"
+    assert ids(entities["#organize"]["instrument"]) == [
+        "https://pypi.org/project/snakemake/9.27.1/"]
 
 
 def test_file_entities_carry_the_sha256_and_the_data_its_origin(run, tmp_path):
@@ -209,6 +229,40 @@ def test_crate_passes_the_validator_offline_leaving_nothing(run, tmp_path, monke
     assert not cache.exists()
     assert list(scratch.iterdir()) == []
     assert set(Path("/tmp").glob("rocrate_validator_cache*")) == validator_caches
+
+
+def test_a_large_data_tree_is_one_dataset_and_passes_both_profiles(run, tmp_path):
+    tree = tmp_path / "imagenet/train"
+    rows = []
+    for name in ("n01/a.JPEG", "n01/b.JPEG", "n02/c.JPEG"):
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        (tree / name).write_bytes(name.encode())
+        rows.append({"source": "imagenet", "root": str(tree), "path": name,
+                     "bytes": len(name), "sha256": file_sha256(tree / name),
+                     "origin": f"config data.root = {tree}"})
+    write_tsv(pd.DataFrame(rows), run / "results/data/imagenet.tsv",
+              record("record_data", "2026-01-01T10:00:02+00:00", {}, source="imagenet"))
+    summary = build_crate(run, tmp_path / "run.crate.zip", max_listed_data_files=2)
+    entities = metadata(summary.path)
+    dataset = entities[tree.as_uri() + "/"]
+    assert dataset["@type"] == "Dataset" and dataset["contentSize"] == "30"
+    assert "results/data/imagenet.tsv" in dataset["description"]
+    assert not any(key.endswith(".JPEG") for key in entities)
+    for profile in ("workflow-run-crate", "provenance-run-crate"):
+        verdict = validate_crate(summary.path, profile, "REQUIRED")
+        assert verdict.passed, "\n".join(verdict.issues)
+
+
+def test_validator_reads_the_context_from_the_shipped_file(run, tmp_path, monkeypatch):
+    """Without the shipped context in its cache, the offline validator cannot read the crate:
+    the seeded cache is what it reads, not some other copy."""
+    import losskernel.crate
+
+    crate = build_crate(run, tmp_path / "run.crate.zip").path
+    monkeypatch.setattr(losskernel.crate, "seed_context_cache", lambda cache: None)
+    verdict = validate_crate(crate, "workflow-run-crate", "REQUIRED")
+    assert not verdict.passed
+    assert any("Unable to retrieve the JSON-LD context" in issue for issue in verdict.issues)
 
 
 def test_validator_finds_a_missing_required_property(run, tmp_path):
