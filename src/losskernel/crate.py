@@ -7,17 +7,23 @@ Workflow RO-Crate 1.0 and the Process, Workflow and Provenance Run Crate profile
 (https://w3id.org/ro/wfrun), as the Provenance Run Crate lays a run out:
 
 - the workflow, ``Snakefile`` (``File``, ``SoftwareSourceCode``, ``ComputationalWorkflow``,
-  ``HowTo``), has the rule files, scripts, schemas and conda envs as parts;
+  ``HowTo``), in the Snakemake language at the version the records name;
 - each rule is a tool (``SoftwareApplication`` ``#rule/<name>``), a part of the workflow,
-  and a ``HowToStep`` ``#step/<name>`` of it;
+  and a ``HowToStep`` ``#step/<name>`` of it; the rule's parts are its rule file, script and
+  conda environment (the crate holds every rule file, script, schema and environment);
 - each job, the files written together under one record (same rule, wildcards and
   ``created_at``), is a ``CreateAction`` ``#job/<n>`` with the rule as ``instrument``, its
-  recorded inputs as ``object`` and its outputs as ``result``, its record's commit, code
-  fingerprint, settings and seed as ``PropertyValue``s (``additionalProperty``), and its
-  host as ``location``; a ``ControlAction`` links it to its step;
+  recorded inputs as ``object`` and its outputs as ``result``, ``startTime`` its record's
+  ``created_at`` and ``endTime`` its last output's modification time; its record's commit,
+  code fingerprint (sha256 of ``code``), settings, config and seed are ``PropertyValue``s
+  (``additionalProperty``), its Snakemake benchmark its ``resourceUsage``, and its host a
+  ``VirtualLocation`` (``location``); a ``ControlAction`` links it to its step;
 - the run is a ``CreateAction`` ``#run`` with the workflow as ``instrument``, the run
   configs and the outside data as ``object`` and the files no job of the crate reads
-  (figures, tables, macros, paper) as ``result``; an ``OrganizeAction`` says Snakemake ran it.
+  (figures, tables, macros, paper) as ``result``; an ``OrganizeAction`` says Snakemake ran it;
+- each package a record names is a ``SoftwareApplication`` with its version (its PyPI
+  release as id), required by the workflow; each outside data file (from the manifests) a
+  file entity with its size, sha256 and origin.
 
 Files of the run up to ``max_included_bytes`` are in the zip; larger ones (model weights,
 traces) and the outside data are described by ``file://`` URIs, with size and sha256, without
@@ -26,6 +32,7 @@ their bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -41,10 +48,12 @@ from pathlib import Path
 from typing import ClassVar
 
 from losskernel.provenance import (
+    RUN_CONFIG_DIR,
     ProvenanceError,
     file_sha256,
     lineage,
     read_provenance,
+    run_config_path,
 )
 
 PROFILES = {
@@ -71,6 +80,9 @@ RECORD_SUFFIXES = (".nc", ".tsv", ".png", ".pt", ".tex")
 """The kinds of file that carry a record (:func:`losskernel.provenance.read_provenance`)."""
 
 RUN_DIRECTORIES = ("results", "paper")
+UNRECORDED_OUTPUTS = {"paper/main.pdf": "paper"}
+"""Outputs that carry no record, by the rule that writes them beside a recorded output: the
+paper's PDF is a result of the ``paper`` job (whose ``figure-provenance.tex`` has a record)."""
 """Where a run writes, relative to its working directory: ``paper/generated/macros.tex`` and
 ``paper/main.pdf`` are outputs too."""
 
@@ -173,7 +185,8 @@ def build_crate(workdir: Path, destination: Path, artifacts: Sequence[Path] | No
     if not (checkout / "Snakefile").is_file():
         raise FileNotFoundError(f"{checkout / 'Snakefile'}: no Snakefile; pass checkout= the "
                                 "directory of the workflow's checkout")
-    jobs = group_jobs(read_records(workdir, collect_artifacts(workdir, artifacts)))
+    jobs = with_unrecorded_outputs(
+        workdir, group_jobs(read_records(workdir, collect_artifacts(workdir, artifacts))))
     if not jobs:
         raise ProvenanceError(f"{workdir}: no file with a provenance record under "
                               f"{' or '.join(RUN_DIRECTORIES)}; has the workflow run here?")
@@ -253,10 +266,18 @@ def group_jobs(records: Mapping[str, Mapping[str, str]]) -> list[Job]:
     return sorted(jobs, key=lambda job: (job.created_at, job.rule, job.wildcards))
 
 
+def with_unrecorded_outputs(workdir: Path, jobs: Sequence[Job]) -> list[Job]:
+    """``jobs``, each with the outputs of ``UNRECORDED_OUTPUTS`` its rule wrote added."""
+    extended = []
+    for job in jobs:
+        extra = tuple(path for path, rule in UNRECORDED_OUTPUTS.items()
+                      if rule == job.rule and (workdir / path).is_file())
+        extended.append(dataclasses.replace(job, outputs=job.outputs + extra) if extra else job)
+    return extended
+
+
 def run_config_paths(workdir: Path, jobs: Sequence[Job]) -> list[str]:
     """The run configs the jobs' records name that exist, relative to ``workdir``."""
-    from losskernel.provenance import RUN_CONFIG_DIR, run_config_path
-
     hashes = sorted({job.record.get("config_sha256", "") for job in jobs} - {""})
     paths = [str(run_config_path(sha256, RUN_CONFIG_DIR)) for sha256 in hashes]
     return [path for path in paths if (workdir / path).is_file()]

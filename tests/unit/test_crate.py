@@ -23,6 +23,7 @@ from losskernel.provenance import (
     canonical_json,
     config_sha256,
     file_sha256,
+    provenance_header,
     save_run_config,
     write_tsv,
 )
@@ -200,6 +201,23 @@ def test_zip_holds_the_small_files_and_describes_the_large_ones(run, tmp_path):
     traces = metadata(summary.path)[(run / "results/toy/traces.nc").as_uri()]
     assert traces["sha256"] == file_sha256(run / "results/toy/traces.nc")
     assert summary.included == summary.files - 2  # the traces and the outside data file
+
+
+def test_the_paper_pdf_is_a_result_of_the_paper_job_and_of_the_run(run, tmp_path):
+    """main.pdf carries no record; the paper job's recorded output names the job."""
+    figure = "results/figures/toy.png"
+    header = provenance_header(record("paper", "2026-01-01T10:08:00+00:00",
+                                      {figure: file_sha256(run / figure)}))
+    (run / "paper/generated").mkdir(parents=True)
+    (run / "paper/generated/figure-provenance.tex").write_text(
+        header.replace("# ", "% ") + "\\newcommand{\\madeby}{}\n")
+    (run / "paper/main.pdf").write_bytes(b"%PDF-1.5 toy")
+    entities = metadata(build_crate(run, tmp_path / "run.crate.zip").path)
+    paper = next(entity for key, entity in entities.items()
+                 if key.startswith("#job/") and entity.get("name") == "paper (no wildcards)")
+    assert ids(paper["result"]) == ["paper/generated/figure-provenance.tex", "paper/main.pdf"]
+    assert ids(entities["#run"]["result"]) == ids(paper["result"])
+    assert entities["paper/main.pdf"]["encodingFormat"] == "application/pdf"
 
 
 def test_artifacts_select_their_lineage_only(run, tmp_path):
