@@ -33,6 +33,7 @@ include: "workflow/rules/tasks.smk"
 include: "workflow/rules/paper.smk"
 include: "workflow/rules/calibration.smk"
 include: "workflow/rules/sweeps.smk"
+include: "workflow/rules/crate.smk"
 
 
 # The run's whole config, resolved, under its hash: every output's provenance names it by that
@@ -56,50 +57,10 @@ rule run_config:
 RUN_CONFIG = expand(rules.run_config.output.config, sha256=CONFIG_SHA256)
 
 
-# Everything the default target makes but the crate, which describes them.
-RUN_OUTPUTS = [
-    *checks(PLAN.experiments),
-    rules.headline_table.output.table,
-    rules.paper_macros.output.macros,
-    *figures(PLAN.experiments),
-    *sweep_outputs(),
-    *RUN_CONFIG,
-]
-
-
-# The run as a Workflow Run RO-Crate (losskernel.crate): the workflow, the resolved config,
-# every job as an action with its files, times, commit and code fingerprint, the software,
-# the machine, the data with hashes and origins, and the results; zipped, ready to deposit.
-# Its preview page goes into the report, whose front page names the crate and the commit.
-rule crate:
-    input:
-        RUN_OUTPUTS,
-    output:
-        crate="results/crate.zip",
-        preview=report(
-            "results/crate-preview.html",
-            caption="workflow/report/crate.rst",
-            category="Provenance",
-        ),
-    log:
-        "results/logs/crate/crate.log",
-    benchmark:
-        "results/benchmarks/crate/crate.tsv"
-    # reads the records of every result where the results are: seconds of work
-    localrule: True
-    conda:
-        "envs/analysis.yaml"
-    params:
-        commit=CHECKOUT_COMMIT,
-        code=code_of("crate"),
-    script:
-        "workflow/scripts/crate.py"
-
-
 rule all:
     default_target: True
     input:
-        RUN_OUTPUTS,
+        run_outputs(),
         rules.crate.output.crate,
 
 

@@ -89,6 +89,11 @@ def size_jobs(args: argparse.Namespace) -> int:
 def trace_provenance(args: argparse.Namespace) -> int:
     from losskernel.provenance import RUN_CONFIG_DIR, format_lineage, is_commit, lineage
 
+    if args.crate:
+        return write_crate(args)
+    if args.path is None:
+        raise SystemExit("losskernel provenance: give the artifact to trace (PATH), or "
+                         "--crate FILE.zip to pack the run into a Workflow Run RO-Crate")
     nodes = lineage(args.path, workdir=args.workdir)
     print(format_lineage(nodes, show_config=args.show_config,
                          run_configs=Path(args.workdir) / RUN_CONFIG_DIR), end="")
@@ -98,6 +103,29 @@ def trace_provenance(args: argparse.Namespace) -> int:
     return int(any(node.unreadable or not is_commit(node.git_commit)
                    or any(check.status != "ok" for check in (*node.inputs, *node.data))
                    for node in nodes))
+
+
+def write_crate(args: argparse.Namespace) -> int:
+    """``losskernel provenance --crate``: the run in ``--workdir`` (or PATH's lineage) as a
+    Workflow Run RO-Crate, validated against the Workflow Run Crate profile unless
+    ``--no-validate``; exit status 1 when the validator finds a required property missing."""
+    from losskernel.crate import build_crate, validate_crate
+
+    artifacts = None if args.path is None else [Path(args.path).resolve()]
+    summary = build_crate(Path(args.workdir), Path(args.crate), artifacts,
+                          checkout=Path(args.checkout) if args.checkout else CODE.parents[1])
+    print(f"{summary.path}: {summary.bytes / 1e6:.1f} MB, {summary.actions} jobs, "
+          f"{summary.files} files ({summary.included} in the zip), {summary.data_files} data "
+          f"files, made in {summary.seconds:.1f} s")
+    if args.no_validate:
+        return 0
+    failed = 0
+    for profile in ("workflow-run-crate", "provenance-run-crate"):
+        verdict = validate_crate(summary.path, profile=profile)
+        print(f"{profile} (REQUIRED): {'passed' if verdict.passed else 'FAILED'}"
+              + "".join(f"\n  {issue}" for issue in verdict.issues))
+        failed |= not verdict.passed
+    return int(failed)
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -134,7 +162,7 @@ def _add_commands(commands, common: argparse.ArgumentParser) -> None:
         "provenance", help="the lineage of a result back to configs, seeds and code version, "
         "with every recorded input hash checked against the file on disk; exit status 1 when "
         "an input changed or is missing")
-    sub.add_argument("path", help="any artifact: .nc, .tsv, .png, .pt or .tex")
+    sub.add_argument("path", nargs="?", help="any artifact: .nc, .tsv, .png, .pt or .tex")
     sub.add_argument("--workdir", default=".", help="directory the workflow ran in; recorded "
                      "input paths are relative to it (default: the current directory)")
     sub.add_argument("--show-config", "--config", dest="show_config", action="store_true",
@@ -142,6 +170,15 @@ def _add_commands(commands, common: argparse.ArgumentParser) -> None:
                           "JSON) and the file of each run's whole config, "
                           "results/provenance/configs/<config sha256>.yaml, checked against "
                           "its hash")
+    sub.add_argument("--crate", metavar="FILE.zip",
+                     help="instead of printing the lineage, pack the run in --workdir (with "
+                          "PATH: that artifact's lineage only) into a Workflow Run RO-Crate, "
+                          "validated offline against the Workflow Run and Provenance Run Crate "
+                          "profiles (exit status 1 when a required property is missing)")
+    sub.add_argument("--checkout", help="with --crate: the workflow's checkout, whose "
+                     "Snakefile and rules the crate holds (default: this package's)")
+    sub.add_argument("--no-validate", action="store_true",
+                     help="with --crate: skip the validation (about 10 s per profile)")
     sub.set_defaults(handler=trace_provenance)
 
 

@@ -50,6 +50,7 @@ from typing import ClassVar
 from losskernel.provenance import (
     RUN_CONFIG_DIR,
     ProvenanceError,
+    atomic_path,
     file_sha256,
     lineage,
     read_provenance,
@@ -192,7 +193,7 @@ def build_crate(workdir: Path, destination: Path, artifacts: Sequence[Path] | No
                               f"{' or '.join(RUN_DIRECTORIES)}; has the workflow run here?")
     data = read_manifests(workdir, [path for job in jobs for path in job.outputs])
 
-    crate = ROCrate(version="1.1")
+    crate = ROCrate(version="1.1", gen_preview=True)  # ro-crate-preview.html, for people
     crate.metadata.extra_terms.update(WORKFLOW_RUN_TERMS)
     files = _FileEntities(crate, workdir, max_included_bytes)
     workflow = _add_workflow(crate, checkout, jobs)
@@ -209,8 +210,8 @@ def build_crate(workdir: Path, destination: Path, artifacts: Sequence[Path] | No
     _add_readme(crate, workdir, jobs, files)
 
     destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    crate.write_zip(destination)
+    with atomic_path(destination) as partial:  # a killed job leaves no half zip
+        crate.write_zip(partial)
     return CrateSummary(path=destination, bytes=destination.stat().st_size,
                         actions=len(job_actions), files=files.count, included=files.included,
                         data_files=len(data), seconds=time.perf_counter() - started)

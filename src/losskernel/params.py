@@ -167,6 +167,7 @@ PARAMS: dict[str, Callable[[Plan, Any, Wildcards], Arguments]] = {
         **{key: plan.sweep(wildcards["sweep"])[key]
            for key in ("experiments", "x", "label", "panels")}},
     "plot_sweep": lambda plan, experiment, wildcards: {"sweep": wildcards["sweep"]},
+    "crate": lambda plan, experiment, wildcards: {},
 }
 """The params of each rule of ``workflow/rules/*.smk`` (but the tasks' declared ones), as a
 function of the plan, the job's experiment (None for a rule without one) and its wildcards."""

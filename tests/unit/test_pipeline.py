@@ -344,7 +344,8 @@ def rule_jobs(full: Plan) -> dict[str, tuple[str, dict[str, str], list[str]]]:
     digits = full.experiment("digits")
     wildcards = {"experiment": "digits", "run": "seed0", "seed": "0",
                  "chain": next(iter(full.run_blocks("digits", "seed0"))),
-                 "point": digits.calibration_points[0], "sweep": "capacity"}
+                 "point": digits.calibration_points[0], "sweep": "capacity",
+                 "source": "fashion-mnist"}
     written = written_rules()
     jobs = {}
     for rule in PARAMS:

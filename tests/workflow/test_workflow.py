@@ -44,10 +44,14 @@ def test_dry_run_of_the_default_config_plans_every_stage(tmp_path):
     result = snakemake("--directory", str(tmp_path), "--configfile", str(DEFAULT), "-n")
     assert result.returncode == 0, result.stderr
     jobs = planned_jobs(result)
-    # all, a job per run (SGLD, K and R) and per model, run_config
-    assert sum(jobs.values()) == 1 + 288 + 1
+    # all, a job per run (SGLD, K and R) and per model, run_config, a manifest of each data
+    # source (Fashion-MNIST, WordNet, scikit-learn's digits) and the crate
+    assert sum(jobs.values()) == 1 + 288 + 1 + 3 + 1
     files = planned_files(tmp_path, "--configfile", str(DEFAULT))
-    assert len(files) == 475 and all(path.startswith(("results/", "paper/")) for path in files)
+    assert len(files) == 480 and all(path.startswith(("results/", "paper/")) for path in files)
+    assert sorted(path for path, rule in files.items() if rule == "record_data") == [
+        f"results/data/{source}.tsv" for source in ("fashion-mnist", "sklearn-digits", "wordnet")]
+    assert files["results/crate.zip"] == files["results/crate-preview.html"] == "crate"
     assert files["results/digits/gamma100-seed5/traces.nc"] == "merge_chains"  # the replica
     assert files["results/fashion/checkpoint4/kernel-correlation.nc"] == "compute_kernel"
     assert files["results/wordnet/fashion-mnist-hierarchy.tsv"] == "fashion_hierarchy"

@@ -35,10 +35,10 @@ CONFIG_SHA256 = config_sha256(config)
 
 
 def checkout_commit():
-    """The commit of this checkout (`+dirty` with uncommitted changes), as the crate's preview
-    in the report and the report's front page name it; git's reason when it cannot say."""
+    """The commit of this checkout, as the crate's preview in the report and the report's
+    front page name it (git's reason when it cannot say which)."""
     commit, dirty = git_state(workflow.basedir)
-    return commit + ("+dirty" if dirty else "")
+    return f"{commit} (uncommitted changes)" if dirty else commit
 
 
 CHECKOUT_COMMIT = checkout_commit()
@@ -103,6 +103,20 @@ def uses_gpu(section):
 
 
 # Input functions ---------------------------------------------------------------------------
+
+
+def run_outputs(wildcards=None):
+    """Everything the default target makes but the crate, which describes it: every
+    experiment's checks and figures, the headline table, the paper's macros, the sweeps and
+    the run's config."""
+    return [
+        *checks(PLAN.experiments),
+        rules.headline_table.output.table,
+        rules.paper_macros.output.macros,
+        *figures(PLAN.experiments),
+        *sweep_outputs(),
+        *expand(rules.run_config.output.config, sha256=CONFIG_SHA256),
+    ]
 
 
 def data_files(wildcards):

@@ -1,6 +1,6 @@
 """Pack the run into a Workflow Run RO-Crate, with its preview page for the report.
 
-Rule crate (Snakefile): losskernel.pipeline.paper.make_crate.
+Rule crate (workflow/rules/crate.smk): losskernel.pipeline.paper.crate.
 """
 
 import sys
@@ -12,6 +12,6 @@ CODE = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(CODE / "src"))
 
 from losskernel.pipeline import run_script  # noqa: E402
-from losskernel.pipeline.paper import make_crate  # noqa: E402
+from losskernel.pipeline.paper import crate  # noqa: E402
 
-run_script(snakemake, make_crate, CODE)  # noqa: F821 - snakemake is given by Snakemake
+run_script(snakemake, crate, CODE)  # noqa: F821 - snakemake is given by Snakemake

@@ -18,7 +18,7 @@ module             steps
 ``diagnostics``    diagnose_run, diagnostics, calibration_point, calibrate_experiment
 ``checks``         check_experiment
 ``paper``          summarize_experiment, summarize_models, headline_table, paper_macros,
-                   summarize_sweep, make_crate
+                   summarize_sweep, crate
 ``figures``        plot_gamma_sweep, plot_mislabels, plot_trajectory, plot_diagnostics,
                    plot_figures, plot_sweep
 =================  =============================================================
@@ -55,7 +55,7 @@ STEPS: dict[str, Callable[..., None]] = {step.__name__: step for step in (
     diagnostics.diagnose_run, diagnostics.diagnostics, diagnostics.calibration_point,
     diagnostics.calibrate_experiment, checks.check_experiment,
     paper.summarize_experiment, paper.summarize_models, paper.headline_table,
-    paper.paper_macros, paper.summarize_sweep, paper.make_crate,
+    paper.paper_macros, paper.summarize_sweep, paper.crate,
     figures.plot_gamma_sweep, figures.plot_mislabels, figures.plot_trajectory,
     figures.plot_diagnostics, figures.plot_figures, figures.plot_sweep,
 )}

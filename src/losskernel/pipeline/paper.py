@@ -299,16 +299,17 @@ def _tex_code(text: str) -> str:
     return re.sub(r"([./])", r"\1\\allowbreak{}", escaped)
 
 
-def make_crate(inputs: Files, outputs: Files, *, commit: str, record: Record) -> None:
+def crate(inputs: Files, outputs: Files, *, commit: str, checkout: str, record: Record) -> None:
     """The run in the working directory as a zipped Workflow Run RO-Crate (``crate``,
-    :func:`losskernel.crate.build_crate`: every artifact under ``results/`` with a record) and
-    the crate's preview page (``preview``) for the report; ``commit`` is the checkout's, as the
-    report names it. The inputs are what the run made: the crate is made after them."""
+    :func:`losskernel.crate.build_crate`: every artifact under ``results/`` and ``paper/``
+    with a record, the workflow read from ``checkout``) and the crate's preview page
+    (``preview``) for the report; ``commit`` is the checkout's, as the report names it. The
+    inputs are what the run made, so the crate is made after them."""
     import zipfile
 
     from losskernel.crate import build_crate
 
-    summary = build_crate(Path("."), Path(outputs["crate"]))
+    summary = build_crate(Path("."), Path(outputs["crate"]), checkout=Path(checkout))
     print(f"crate of the run at commit {commit}: {summary}")
-    with zipfile.ZipFile(outputs["crate"]) as crate, atomic_path(outputs["preview"]) as partial:
-        partial.write_bytes(crate.read("ro-crate-preview.html"))
+    with zipfile.ZipFile(outputs["crate"]) as packed, atomic_path(outputs["preview"]) as partial:
+        partial.write_bytes(packed.read("ro-crate-preview.html"))
