@@ -81,11 +81,11 @@ RECORD_SUFFIXES = (".nc", ".tsv", ".png", ".pt", ".tex")
 """The kinds of file that carry a record (:func:`losskernel.provenance.read_provenance`)."""
 
 RUN_DIRECTORIES = ("results", "paper")
+"""Where a run writes, relative to its working directory: ``paper/generated/macros.tex`` and
+``paper/main.pdf`` are outputs too."""
 UNRECORDED_OUTPUTS = {"paper/main.pdf": "paper"}
 """Outputs that carry no record, by the rule that writes them beside a recorded output: the
 paper's PDF is a result of the ``paper`` job (whose ``figure-provenance.tex`` has a record)."""
-"""Where a run writes, relative to its working directory: ``paper/generated/macros.tex`` and
-``paper/main.pdf`` are outputs too."""
 
 WORKFLOW_FILES = {"workflow/rules/*.smk": "the workflow's rules",
                   "workflow/scripts/*.py": "the script of a rule",
