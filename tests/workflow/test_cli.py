@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,16 @@ def assert_same_content(made: Path, expected: Path) -> None:
                 torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
             else:
                 assert a[key] == b[key], key
+    elif made.suffix == ".zip":  # a crate: the files it holds (its metadata has the times)
+        names = [sorted(zipfile.ZipFile(path).namelist()) for path in (made, expected)]
+        assert names[0] == names[1]
+    elif made.name == "crate-preview.html":  # the crate's entities, but for the run's directory
+        def entities(path):
+            run = path.parents[1].as_uri()
+            return sorted(link.replace(run, "") for link in re.findall(
+                r'class="data-entity-link" href="([^"]+)"', path.read_text()))
+
+        assert entities(made) == entities(expected)
     elif made.suffix == ".html":  # the rows; its provenance comments and footer may differ
         def table(path):
             text = path.read_text()

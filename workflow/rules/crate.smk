@@ -2,8 +2,8 @@
 # target makes: the workflow, the resolved config, every job as an action with its files,
 # times, commit and code fingerprint, the software, the machine, the data with hashes and
 # origins, and the results; zipped, ready to deposit. Its preview page goes into the report,
-# whose front page names the crate and the commit (param commit: the crate is remade when the
-# checkout's commit changes).
+# whose front page names the crate and the checkout's commit (param commit: a new commit, or a
+# copy of the checkout without git, remakes the crate, and only the crate).
 
 
 rule crate:
@@ -28,7 +28,6 @@ rule crate:
     params:
         arguments=params_of("crate"),
         commit=CHECKOUT_COMMIT,
-        checkout=workflow.basedir,
         code=code_of("crate"),
     script:
         "../scripts/crate.py"

@@ -135,6 +135,10 @@ def paper_macros(inputs: Files, outputs: Files, *,
                                         read_tsv(inputs["comparisons"]), settings, comments))
 
 
+CHECKOUT = Path(__file__).resolve().parents[3]
+"""The checkout whose ``src/`` holds this package: a rule's script imports the package from
+its own checkout, so this is the workflow that ran (its Snakefile, rules and scripts)."""
+
 # The provenance of the paper's figures, read back from each figure's PNG.
 
 PAPER_GRAPHICS = re.compile(r"\\includegraphics(?:\[[^]]*\])?\{([^}]+)\}")
@@ -299,17 +303,17 @@ def _tex_code(text: str) -> str:
     return re.sub(r"([./])", r"\1\\allowbreak{}", escaped)
 
 
-def crate(inputs: Files, outputs: Files, *, commit: str, checkout: str, record: Record) -> None:
+def crate(inputs: Files, outputs: Files, *, commit: str, record: Record) -> None:
     """The run in the working directory as a zipped Workflow Run RO-Crate (``crate``,
     :func:`losskernel.crate.build_crate`: every artifact under ``results/`` and ``paper/``
-    with a record, the workflow read from ``checkout``) and the crate's preview page
+    with a record, and the workflow of this checkout) and the crate's preview page
     (``preview``) for the report; ``commit`` is the checkout's, as the report names it. The
     inputs are what the run made, so the crate is made after them."""
     import zipfile
 
     from losskernel.crate import build_crate
 
-    summary = build_crate(Path("."), Path(outputs["crate"]), checkout=Path(checkout))
+    summary = build_crate(Path("."), Path(outputs["crate"]), checkout=CHECKOUT)
     print(f"crate of the run at commit {commit}: {summary}")
     with zipfile.ZipFile(outputs["crate"]) as packed, atomic_path(outputs["preview"]) as partial:
         partial.write_bytes(packed.read("ro-crate-preview.html"))
