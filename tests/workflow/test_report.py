@@ -20,7 +20,7 @@ from PIL import Image
 from tests.needs import TEX_PACKAGES, require
 
 from losskernel.pipeline.paper import figure_groups
-from losskernel.provenance import read_provenance
+from losskernel.provenance import git_state, read_provenance
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ["--configfile", str(ROOT / "config/config.yaml"),
@@ -47,7 +47,8 @@ FIGURES = {
        for experiment in ("modarith", "modarith-control", "digits", "fashion")},
 }
 # The tables of the report (HTML pages), by category and subcategory.
-TABLES = {("Headline numbers", "all experiments"): ["results/tables/headline.html"]}
+TABLES = {("Headline numbers", "all experiments"): ["results/tables/headline.html"],
+          ("Provenance", "this run"): ["results/crate-preview.html"]}
 
 
 def snakemake(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -170,6 +171,23 @@ def test_report_has_the_headline_table(report, workdir):
     commit = read_provenance(workdir / "results/tables/headline.tsv")["git_commit"]
     assert f"written by rule headline_table at commit {commit[:7]}" in page
     assert "javascript:app.showCategory('Headline%20numbers')" in html  # workflow.rst
+
+
+@pytest.mark.slow
+def test_the_front_page_and_the_crates_page_name_the_crate_and_the_commit(report, workdir):
+    commit, dirty = git_state(ROOT)
+    commit = f"{commit} (uncommitted changes)" if dirty else commit
+    html = report.read_text()
+    front = html[html.index("this run is packed as a Workflow Run RO-Crate"):][:600]
+    assert "results/crate.zip" in front and commit in front
+    page = report_variable(html, "results")["results/crate-preview.html"]
+    assert page["mime_type"] == "text/html"
+    assert re.sub(r"\s+", " ", page["caption"]).startswith(
+        '<p>The run as a <strong>Workflow Run RO-Crate</strong>, <tt class="docutils literal">'
+        f'results/crate.zip</tt>, made at commit <tt class="docutils literal">{commit}</tt>')
+    preview = base64.b64decode(page["data_uri"].split("base64,", 1)[1]).decode()
+    assert preview == (workdir / "results/crate-preview.html").read_text()
+    assert f"<title>losskernel run in {workdir.name}</title>" in preview
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ rule crate:
             "results/crate-preview.html",
             caption="../report/crate.rst",
             category="Provenance",
+            subcategory="this run",
         ),
     log:
         "results/logs/crate/crate.log",
