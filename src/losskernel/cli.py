@@ -178,7 +178,8 @@ def _add_commands(commands, common: argparse.ArgumentParser) -> None:
     sub.add_argument("--checkout", help="with --crate: the workflow's checkout, whose "
                      "Snakefile and rules the crate holds (default: this package's)")
     sub.add_argument("--no-validate", action="store_true",
-                     help="with --crate: skip the validation (about 10 s per profile)")
+                     help="with --crate: skip the validation (about 15 s per profile on the "
+                          "default's crate)")
     sub.set_defaults(handler=trace_provenance)
 
 

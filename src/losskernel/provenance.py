@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -466,10 +467,11 @@ def _data_checks(file: Path, hashes: dict[Path, str]) -> list[DataCheck]:
 
     from losskernel.manifest import check_manifest, hash_cache_path, is_manifest
 
-    table = pd.read_csv(file, sep="\t", comment="#", dtype=str, keep_default_na=False)
-    if not is_manifest(table):
+    read = functools.partial(pd.read_csv, file, sep="\t", comment="#", dtype=str,
+                             keep_default_na=False)
+    if not is_manifest(read(nrows=0)):  # the header alone: most tables are no manifest
         return []
-    return check_manifest(table, hashes, cache=hash_cache_path(file))
+    return check_manifest(read(), hashes, cache=hash_cache_path(file))
 
 
 def _json_object(text: str, what: str) -> dict[str, object]:
