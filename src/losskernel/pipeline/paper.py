@@ -199,7 +199,8 @@ def write_figure_provenance(tex: str | os.PathLike, output: str | os.PathLike,
     environment of the source ``tex`` (see :func:`figure_groups`): who made its figures, read
     from each figure's own PNG provenance record (rule, step, drawing function, commit), not
     from the code of now. The file's own record names ``code_dir``'s git state, and
-    ``\\lkbuiltat`` typesets its commit (the reproducibility statement's)."""
+    ``\\builtatcommit`` typesets its commit (the reproducibility statement's; like
+    ``\\madeby``, not an ``\\lk...`` macro: those are the numbers of ``macros.tex``)."""
     from losskernel.provenance import collect_provenance
 
     groups = figure_groups(Path(tex).read_text())
@@ -214,7 +215,7 @@ def write_figure_provenance(tex: str | os.PathLike, output: str | os.PathLike,
         partial.write_text(figure_provenance_macros(
             {key: [(path, figure_record(path)) for path in paths]
              for key, paths in groups.items()}, comments)
-            + f"\\newcommand{{\\lkbuiltat}}{{{_tex_commit(built_at)}}}\n")
+            + f"\\newcommand{{\\builtatcommit}}{{{_tex_commit(built_at)}}}\n")
 
 
 def figure_record(path: str | os.PathLike) -> dict[str, str]:
