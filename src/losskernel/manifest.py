@@ -93,12 +93,18 @@ def tree_files(root: str | os.PathLike) -> list[tuple[str, os.stat_result]]:
     return sorted(found)
 
 
-def tree_stamp(root: str | os.PathLike) -> str:
-    """A hash of every file's path, size and modification time under ``root``: it changes
-    when a file is added, removed, resized or rewritten, and costs a directory walk, no reads
-    (what the workflow compares to decide whether to hash the tree again)."""
-    listing = [(path, stat.st_size, stat.st_mtime_ns) for path, stat in tree_files(root)]
+def stat_stamp(files: Iterable[tuple[str, os.stat_result]]) -> str:
+    """A hash of each named file's name, size and modification time, in order: it changes
+    when a file is added, removed, resized or rewritten, and costs a ``stat`` per file, no
+    reads."""
+    listing = [(name, stat.st_size, stat.st_mtime_ns) for name, stat in files]
     return hashlib.sha256(json.dumps(listing).encode()).hexdigest()
+
+
+def tree_stamp(root: str | os.PathLike) -> str:
+    """The :func:`stat_stamp` of every file under ``root`` (what the workflow compares to decide
+    whether to hash the tree again): a directory walk, no reads."""
+    return stat_stamp(tree_files(root))
 
 
 def tree_hashes(root: str | os.PathLike, cache: str | os.PathLike | None

@@ -24,8 +24,6 @@ the low-level attribute of the γ sweep).
 from __future__ import annotations
 
 import gzip
-import hashlib
-import json
 import os
 import shutil
 from collections.abc import Mapping, Sequence
@@ -36,6 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from losskernel.manifest import stat_stamp
 from losskernel.tasks import figure1
 from losskernel.tasks.defaults import *  # noqa: F403 - the default hooks of the contract
 from losskernel.tasks.figure1 import (  # noqa: F401 - hooks of the contract, shared
@@ -129,9 +128,7 @@ def read_images(root: Path, cache: Path) -> dict[str, tuple[np.ndarray, np.ndarr
     modification times (importing torchvision alone takes seconds, in every SGLD job).
     """
     sources = [Path(root).resolve() / f"{name}.gz" for name in IDX_FILES]
-    stamp = hashlib.sha256(json.dumps(
-        [[str(path), path.stat().st_size, path.stat().st_mtime_ns] for path in sources]
-    ).encode()).hexdigest()[:16]
+    stamp = stat_stamp((str(path), path.stat()) for path in sources)[:16]
     arrays = Path(cache) / f"arrays-{stamp}.npz"
     if not arrays.is_file():
         from torchvision.datasets import FashionMNIST

@@ -13,7 +13,6 @@ fixes one tree by choosing one root-to-class path per class.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import warnings
@@ -26,6 +25,7 @@ import pandas as pd
 from nltk.corpus.reader.wordnet import Synset, WordNetCorpusReader
 from nltk.data import FileSystemPathPointer, PathPointer, ZipFilePathPointer
 
+from losskernel.manifest import stat_stamp
 from losskernel.tasks.protocol import DataSource
 
 DEBIAN_WORDNET_DIR = Path("/usr/share/wordnet")
@@ -281,11 +281,10 @@ def _inset_group(synset: Synset, inset_groups: Mapping[str, str]) -> str:
 
 
 def _source_stamp(debian_dir: Path) -> str | None:
-    """The name, size and modification time of each Debian file copied, as JSON; None when
-    there are none."""
+    """The :func:`~losskernel.manifest.stat_stamp` of the Debian files copied (name, size and
+    modification time); None when there are none."""
     files = wordnet_files(debian_dir)
-    return json.dumps([[path.name, path.stat().st_size, path.stat().st_mtime_ns]
-                       for path in files]) if files else None
+    return stat_stamp((path.name, path.stat()) for path in files) if files else None
 
 
 def _is_complete(corpus_dir: Path, stamp: str | None) -> bool:
