@@ -8,6 +8,7 @@ same config files as ``snakemake`` (later files override earlier ones, key by ke
     losskernel plan            --experiment <name>      # sizes and hours of its jobs
     losskernel calibrate                                # snakemake's target calibrate
     losskernel provenance results/figures/<name>/<figure>.png
+    losskernel snapshot-docs                            # the results the docs quote
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from losskernel.config import ConfigError, load_config
 from losskernel.errors import CheckFailed
 from losskernel.plan import Plan
 from losskernel.provenance import ProvenanceError
+from losskernel.snapshot import SnapshotError
 
 DEFAULT_CONFIG = ["config/config.yaml"]
 DEFAULT_SCHEMA = Path("workflow/schemas/config.schema.yaml")
@@ -128,6 +130,24 @@ def write_crate(args: argparse.Namespace) -> int:
     return int(failed)
 
 
+def snapshot_docs(args: argparse.Namespace) -> int:
+    """``losskernel snapshot-docs``: the results the documentation quotes
+    (``losskernel.snapshot``)."""
+    from losskernel.provenance import atomic_path
+    from losskernel.snapshot import describe, render_readme, write_snapshot
+
+    snapshot = write_snapshot(Path(args.results), Path(args.docs))
+    print(f"{Path(args.docs) / 'snapshot'}: {len(snapshot.files)} files from "
+          f"{describe(snapshot.stamp)}")
+    readme = Path(args.readme)
+    if readme.is_file():
+        text = readme.read_text()
+        with atomic_path(readme) as partial:
+            partial.write_text(render_readme(text, Path(args.docs) / "snapshot"))
+        print(f"{readme}: its headline table rewritten from the snapshot")
+    return 0
+
+
 def _common_options() -> argparse.ArgumentParser:
     options = argparse.ArgumentParser(add_help=False)
     options.add_argument("--config", nargs="+", default=DEFAULT_CONFIG,
@@ -181,6 +201,18 @@ def _add_commands(commands, common: argparse.ArgumentParser) -> None:
                      help="with --crate: skip the validation (about 15 s per profile on the "
                           "default's crate)")
     sub.set_defaults(handler=trace_provenance)
+    sub = commands.add_parser(
+        "snapshot-docs", help="copy a finished run's headline and comparison tables, and the "
+        "figures the documentation's pages show, into docs/snapshot/ with a stamp of the "
+        "commit, date and machine they came from (the pages quote results only from there)")
+    sub.add_argument("--results", default="results",
+                     help="the run's results directory (default: results)")
+    sub.add_argument("--docs", default="docs", help="the documentation's source directory, "
+                     "whose pages name the figures to copy (default: docs)")
+    sub.add_argument("--readme", default="README.md", help="a Markdown file whose "
+                     "'<!-- snapshot-table: experiment/metric ... -->' blocks are filled in "
+                     "from the snapshot (default: README.md; skipped when it does not exist)")
+    sub.set_defaults(handler=snapshot_docs)
 
 
 def _add_plan_command(commands, common: argparse.ArgumentParser) -> None:
@@ -211,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, OSError, ProvenanceError) as error:
+    except (ConfigError, OSError, ProvenanceError, SnapshotError) as error:
         print(f"losskernel {args.command}: error: {error}", file=sys.stderr)
         return 2
     except CheckFailed as error:  # the table is written; the failures are the message
