@@ -239,12 +239,12 @@ def plan_jobs(experiment: Experiment, num_inputs: int) -> pd.DataFrame:
 
 def estimate_hours(plan: pd.DataFrame, costs: InputCosts,
                    gpu_tflops: float = DEFAULT_GPU_TFLOPS) -> pd.DataFrame:
-    """The plan with ``flops``, ``hours_here`` and ``gpu_hours`` per row, and a ``total`` row.
+    """The plan with ``flops``, ``hours_here`` and ``gpu_hours`` per row, and a ``total`` row::
 
-    flops      = train_inputs · train_flops_per_input + eval_inputs · eval_flops_per_input
-    hours_here = (train_inputs · train_seconds_per_input
-                  + eval_inputs · eval_seconds_per_input) / 3600      (on the measuring device)
-    gpu_hours  = flops / (gpu_tflops · 1e12) / 3600
+        flops      = train_inputs · train_flops_per_input + eval_inputs · eval_flops_per_input
+        hours_here = (train_inputs · train_seconds_per_input
+                      + eval_inputs · eval_seconds_per_input) / 3600  (on the measuring device)
+        gpu_hours  = flops / (gpu_tflops · 1e12) / 3600
 
     ``gpu_tflops`` is an assumed sustained throughput, not a measurement (default
     ``DEFAULT_GPU_TFLOPS``). In the total row ``steps_per_chain`` and ``batch_size`` are empty;

@@ -137,7 +137,7 @@ magnitude is constant."""
 
 def constant_inputs(losses: np.ndarray) -> np.ndarray:
     """Which inputs of ``losses (chain, draw, N)`` never vary: peak-to-peak at most
-    ``ROUNDING_ULPS`` units in the last place (of the losses' dtype) of the largest |loss|."""
+    ``ROUNDING_ULPS`` units in the last place (of the losses' dtype) of the largest ``|loss|``."""
     flat = np.asarray(losses).reshape(-1, np.shape(losses)[-1])
     dtype = flat.dtype if np.issubdtype(flat.dtype, np.floating) else np.dtype(np.float64)
     highest = flat.max(axis=0).astype(np.float64)

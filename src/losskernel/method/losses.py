@@ -18,7 +18,7 @@ def cross_entropy_per_sample(logits: torch.Tensor, targets: torch.Tensor) -> tor
     full relative precision down to float32's smallest normal number (~1.2e-38).
 
     Error in float32, against the same formula in float64 on the same float32 logits
-    (``tests/unit/test_losses.py``: 10 and 1000 classes, losses from 1e-37 to 1e4):
+    (``tests/unit/test_losses.py``: 10 and 1000 classes, losses from 1e-37 to 1e4)::
 
         |l_32 - l_64| / l_64  <=  (|ln l| + ln C + 4) * 2^-23
 

@@ -1,6 +1,6 @@
 """The trace dataset: per-sample losses under SGLD, with dims (chain, draw, obs_id).
 
-Schema (ArviZ naming; ``sample`` is reserved for stacked chain × draw):
+Schema (ArviZ naming; ``sample`` is reserved for stacked chain × draw)::
 
     loss(chain, draw, obs_id)     float32  per-sample loss of each kernel input at each draw
     init_loss(obs_id)             float32  loss at the trained weights w*

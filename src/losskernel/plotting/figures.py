@@ -209,7 +209,7 @@ def figure1_figures(
     """The panels of the paper's Figure 1 at the figure seed.
 
     UMAP in 2-D (``umap``) and 3-D (``umap_3d``; the rows ``seed<figure_seed>`` and
-    ``seed<figure_seed>-3d`` of ``embedding``, made from ``similarity``: R, or |R| for
+    ``seed<figure_seed>-3d`` of ``embedding``, made from ``similarity``: R, or ``|R|`` for
     ``absR``) coloured by place in the WordNet hierarchy; R beside the WordNet tree distance,
     both in hierarchy order (``matrices``); neighbourhood insets (``insets``): each group of
     ``inset_groups`` gets its anchor image and its ``inset_neighbours`` nearest neighbours
@@ -253,7 +253,7 @@ def _insets_figure(
     excluded_edges: Callable[[pd.DataFrame, str], np.ndarray | None],
     thumbnails: Callable[[Sequence[str]], Sequence[np.ndarray]], similarity_name: str = "R",
 ) -> Figure:
-    """The neighbourhood insets of :func:`figure1_figures` under ``R`` (R or |R|, named
+    """The neighbourhood insets of :func:`figure1_figures` under ``R`` (R or ``|R|``, named
     ``similarity_name`` in the title)."""
     positions = inputs["hierarchy_position"].to_numpy()
     groups = inputs["inset_group"].fillna("").astype(str).to_numpy()

@@ -137,7 +137,7 @@ def plot_kernel_beside_hierarchy(kernel: np.ndarray, distance: np.ndarray, order
 
     Matrices larger than ``max_pixels`` are block-averaged first (see ``block_average``); axis
     ticks still count images. R's colour is clipped symmetrically at the 99th percentile of the
-    off-diagonal |values| shown.
+    off-diagonal ``|values|`` shown.
     """
     order = np.asarray(order)
     size = len(order)

@@ -4,7 +4,8 @@ Each grid point's short run is summarised by :func:`point_summary`; :func:`class
 every point of the grid ``pass`` or ``fail`` with the first reason it fails, in the order
 
 1. ``diverged``: a loss is not finite, or the mean minibatch loss is above chance;
-2. ``loss not stationary (|z| = … > …)``: the largest per-chain Geweke |z| of the minibatch loss;
+2. ``loss not stationary (|z| = … > …)``: the largest per-chain Geweke ``|z|`` of the
+   minibatch loss;
 3. ``R-hat … > …``: the worst split R-hat over the kernel inputs' losses;
 4. ``ESS … < … (bulk)`` / ``(tail)``: the median bulk (then tail) ESS over the inputs;
 5. ``overshoot: loss above the control's (by …)`` / ``overshoot: loss above nβ=<n>'s (by …)``:
@@ -60,10 +61,10 @@ def point_summary(traces: xr.Dataset, chance_loss: float) -> dict[str, float]:
     - ``mean_loss`` = mean over chains and draws of ``batch_loss``, with ``mean_loss_se`` its
       Monte-Carlo standard error (autocorrelation within each chain accounted for);
     - ``loss_rise`` = mean over chains, draws and inputs of ``loss − init_loss``;
-    - ``max_abs_stationarity_z`` = max over chains of |Geweke z| of ``batch_loss``;
+    - ``max_abs_stationarity_z`` = max over chains of ``|Geweke z|`` of ``batch_loss``;
     - ``worst_rhat`` = max over inputs of split R-hat of ``loss``; ``median_ess_bulk`` and
       ``median_ess_tail`` = the median over inputs of their bulk and tail ESS;
-    - ``mean_distance`` = mean of ``distance`` = ||w − w*||;
+    - ``mean_distance`` = mean of ``distance`` = ``||w − w*||``;
     - ``diverged`` = 1.0 if not finite or ``mean_loss > chance_loss`` (the loss of guessing
       uniformly, log(number of classes)), else 0.0.
 

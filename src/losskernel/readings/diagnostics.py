@@ -326,7 +326,7 @@ def stationarity_z(series: np.ndarray, first: float = 0.1, last: float = 0.5) ->
     A the first ``first`` and B the last ``last`` of the draws (at least 2 each). Geweke
     estimates se² from the spectral density at frequency 0; here ``s²/ESS`` with the ESS of
     the segment alone (:func:`effective_sample_size`, Geyer's initial monotone sequence), the
-    same quantity, estimated as for the other diagnostics. |z| above 2–3 says the chain still
+    same quantity, estimated as for the other diagnostics. ``|z|`` above 2–3 says the chain still
     drifts. Where both segments are constant, z is 0 if their means agree, else ±inf.
     """
     series = np.asarray(series, dtype=np.float64)

@@ -68,7 +68,7 @@ def embed_kernels(
     ``kernels`` are ``(name, correlation kernel dataset)`` pairs, the name that of the kernel's
     run (``seed0``, ``checkpoint3``); ``umap_settings`` holds ``n_neighbors``, ``min_dist``,
     ``seed``, ``excluded_edges`` (the rule passed to ``excluded_edges(inputs, rule)``),
-    ``similarity`` (``R``, or ``absR``: |R| is embedded in place of R) and ``dimensions``.
+    ``similarity`` (``R``, or ``absR``: ``|R|`` is embedded in place of R) and ``dimensions``.
     One call embeds them all, so numba's compilation on the first UMAP is paid once. The table
     has one row per (``embedding``, input) with ``umap_1``, ``umap_2`` and the inputs'
     coordinates; ``embedding`` is the kernel's name. The first kernel (the figure

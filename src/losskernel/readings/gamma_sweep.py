@@ -44,7 +44,7 @@ def gamma_sweep(
     ``wordnet_path`` (a place in a tree, not a category) gets the hierarchy lift instead: mean
     depth of the lowest common ancestor of neighbours over that of candidate pairs
     (:func:`losskernel.readings.hierarchy.hierarchy_lift`). ``similarities`` names what the
-    neighbours are nearest under: ``R``, and ``absR`` = |R| (strong anti-correlation as
+    neighbours are nearest under: ``R``, and ``absR`` = ``|R|`` (strong anti-correlation as
     closeness).
 
     Returns the CKA table (``gamma_a, gamma_b, cka``, every ordered pair) and the lift table
@@ -75,7 +75,7 @@ def gamma_sweep(
 def noise_ceiling(gamma: float, seeds: Sequence[int], covariances: Sequence[np.ndarray],
                   correlations: Sequence[np.ndarray]) -> pd.DataFrame:
     """The CKA between two runs at one γ that differ only by their SGLD seed: of K, of R and
-    of |R|. No two γ's kernels can agree more than the Monte-Carlo noise lets two runs at
+    of ``|R|``. No two γ's kernels can agree more than the Monte-Carlo noise lets two runs at
     the same γ agree, so this is the ceiling of the sweep's CKA (a row per similarity:
     ``gamma, seed_a, seed_b, similarity, cka``)."""
     pairs = {"K": covariances, "R": correlations,

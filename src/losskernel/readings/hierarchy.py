@@ -29,7 +29,7 @@ PATH_SEPARATOR = ">"
 
 
 def lca_depth_matrix(paths: Sequence[str]) -> np.ndarray:
-    """Depth of the lowest common ancestor of every pair of inputs, shape (N, N).
+    """Depth of the lowest common ancestor of every pair of inputs, shape (N, N)::
 
         lca_ij = |common prefix of path_i and path_j| - 1,    lca_ii = depth_i = |path_i| - 1
 

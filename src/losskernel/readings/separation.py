@@ -102,7 +102,7 @@ def cross_group_covariance_z(
     must be much longer than the autocorrelation time of the traces.
 
     Returns ``(mean cross covariance, standard error, z = mean / SE)``. Under Prop. 2 (disjoint
-    parameters per group) the expectation is exactly 0, so |z| stays of order 1.
+    parameters per group) the expectation is exactly 0, so ``|z|`` stays of order 1.
     """
     num_chains, num_draws, _ = losses.shape
     if not 2 <= num_batches <= num_draws:

@@ -1,14 +1,14 @@
 """The tasks of the experiments: built-in ones and any module a config names by import path.
 
-=====================  ==============================  ========================================
-config ``task``        module                          what it is
-=====================  ==============================  ========================================
+======================  ================================  =========================================
+config ``task``         module                            what it is
+======================  ================================  =========================================
 ``modular_arithmetic``  :mod:`losskernel.tasks.modarith`  two tasks mod p on one network (§3)
-``digits``             :mod:`losskernel.tasks.digits`  8×8 digits with flipped labels (appendix)
-``imagenet``           :mod:`losskernel.tasks.imagenet`  Inception-v1 on ImageNet (Figure 1)
-``fashion``            :mod:`losskernel.tasks.fashion`  Fashion-MNIST against WordNet (Figure 1)
-``pkg.module``         your own                        any module implementing the contract
-=====================  ==============================  ========================================
+``digits``              :mod:`losskernel.tasks.digits`    8×8 digits with flipped labels (appendix)
+``imagenet``            :mod:`losskernel.tasks.imagenet`  Inception-v1 on ImageNet (Figure 1)
+``fashion``             :mod:`losskernel.tasks.fashion`   Fashion-MNIST against WordNet (Figure 1)
+``pkg.module``          your own                          any module implementing the contract
+======================  ================================  =========================================
 
 The contract is :class:`losskernel.tasks.protocol.Task`. Task modules are torch-free at import:
 torch is imported where models are built, so analysis steps never load it.

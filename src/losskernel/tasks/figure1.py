@@ -8,11 +8,11 @@ Both tasks run the same code from here on.
 
 The hierarchy reading compares several similarities of the same inputs against the tree, each
 with the same numbers (``losskernel.readings.hierarchy.hierarchy_tests``): the loss kernel's
-R, |R| and K, and the cheap baselines that need no SGLD, the cosine similarity of the pixels,
+R, ``|R|`` and K, and the cheap baselines that need no SGLD, the cosine similarity of the pixels,
 of the network's penultimate activations and of its output probabilities
-(``losskernel.method.features``). Why |R|: two inputs whose losses move in opposite directions
+(``losskernel.method.features``). Why ``|R|``: two inputs whose losses move in opposite directions
 under the same weight moves (a sneaker and an ankle boot competing for one logit) are tied as
-strongly as two that move together; R counts them as far apart, |R| as close.
+strongly as two that move together; R counts them as far apart, ``|R|`` as close.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ HIERARCHY_COLUMNS = ("wordnet_path", "depth", "hierarchy_position", "inset_group
 KERNEL_SIMILARITIES = ("R", "absR", "K")
 BASELINE_SIMILARITIES = ("pixels", "activations", "probabilities")
 SIMILARITIES = (*KERNEL_SIMILARITIES, *BASELINE_SIMILARITIES)
-"""Every similarity the hierarchy reading scores (``absR`` is |R|)."""
+"""Every similarity the hierarchy reading scores (``absR`` is ``|R|``)."""
 TESTED_METRICS = ("hierarchy_lift", "hierarchy_lift_p", "depth_lift", "depth_lift_p",
                   "rank_correlation", "rank_correlation_p")
 CLASS_METRICS = ("within_branch", "across_branch", "confusion_correlation")

@@ -6,6 +6,7 @@ An input is the token sequence ``(a, op, b)`` with ``a, b`` in ``Z_p`` (tokens `
 logits.
 
 Models:
+
 - ``transformer``: one attention layer (query at the last position, no LayerNorm), a ReLU MLP
   and an unembedding, all with residual connections.
 - ``mlp``: the three token embeddings concatenated, one ReLU hidden layer.
