@@ -2,7 +2,8 @@
 #
 #   snakemake --cores all                      # the default config (config/config.yaml)
 #   snakemake --cores all --configfile config/config.yaml config/sweeps/modarith.yaml
-#   snakemake --cores all --configfile config/config.yaml config/imagenet.yaml figure1
+#   snakemake figure1 --cores all --configfile config/config.yaml config/imagenet.yaml  # targets
+#                                              # first: --configfile takes every word after it
 #   snakemake --cores all calibrate            # pass/fail of a grid of SGLD settings
 #   snakemake --cores all sweeps --configfile config/config.yaml config/sweeps/capacity.yaml
 #

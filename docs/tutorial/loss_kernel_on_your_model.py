@@ -1,0 +1,1 @@
+../../examples/loss_kernel_on_your_model.py
