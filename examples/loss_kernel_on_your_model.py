@@ -319,7 +319,16 @@ if not IN_NOTEBOOK or "LOSSKERNEL_TUTORIAL_OUT" in os.environ:
     figure.savefig(FIGURE_PATH, dpi=100)
     print(f"figure saved to {os.path.abspath(FIGURE_PATH)}")
 if IN_NOTEBOOK:
-    plt.show()
+    # the PNG itself, not plt.show(): the page gets the figure whatever matplotlib's backend
+    # (under MPLBACKEND=Agg, as the tests set it, show() draws nothing)
+    from io import BytesIO
+
+    from IPython.display import Image, display
+
+    png = BytesIO()
+    figure.savefig(png, format="png", dpi=100)
+    display(Image(png.getvalue()))
+    plt.close(figure)
 print(f"total time {time.perf_counter() - started:.0f} s")
 
 # %% [markdown]

@@ -56,6 +56,10 @@ def test_the_strict_build_makes_every_page(site):
     pages = {page.relative_to(DOCS).with_suffix("").as_posix() for page in PAGES}
     assert pages <= built, sorted(pages - built)
     assert "tutorial/loss_kernel_on_your_model" in built
+    # the tutorial ran in the build: its printed numbers and its figure are on its page
+    tutorial = (site / "tutorial" / "loss_kernel_on_your_model.html").read_text()
+    assert "ROC-AUC of K(z,z)" in tutorial and "worst R-hat" in tutorial
+    assert re.search(r'<img [^>]*src="\.\./_images/[0-9a-f]+\.png"', tutorial)
 
 
 def documented_modules() -> dict[str, str]:
