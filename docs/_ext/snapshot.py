@@ -31,6 +31,8 @@ from losskernel.snapshot import (
     describe,
     format_number,
     format_spread,
+    headline_by_key,
+    headline_row,
     read_stamp,
     read_tables,
 )
@@ -45,17 +47,11 @@ class Snapshot:
         self.directory = directory
         self.stamp = read_stamp(directory)
         headline, comparisons = read_tables(directory)
-        self.headline = {(row.experiment, row.metric): row for row in headline.itertuples()}
+        self.headline = headline_by_key(headline)
         self.comparisons = comparisons
 
     def row(self, key: str):
-        experiment, _, metric = key.strip().partition("/")
-        if (experiment, metric) not in self.headline:
-            known = sorted(m for e, m in self.headline if e == experiment)
-            raise KeyError(f"no headline row {key!r} in {self.directory}/headline.tsv; "
-                           + (f"{experiment}'s metrics: {', '.join(known)}" if known else
-                              f"experiments: {', '.join(sorted({e for e, _ in self.headline}))}"))
-        return self.headline[(experiment, metric)]
+        return headline_row(self.headline, key, f"{self.directory}/headline.tsv")
 
 
 def spreads(row) -> str:

@@ -24,13 +24,13 @@ changes (its code cannot be checked out again), or when a referenced figure is m
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import math
 import os
 import platform
 import re
 import shutil
+import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +38,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from losskernel.provenance import atomic_path, read_provenance
+from losskernel.provenance import atomic_path, file_sha256, read_provenance
 
 TABLES = ("headline.tsv", "comparisons.tsv")
 """The tables of ``results/tables/`` the pages quote."""
@@ -78,13 +78,9 @@ def machine() -> dict[str, object]:
     memory_gib = None
     if hasattr(os, "sysconf") and "SC_PHYS_PAGES" in os.sysconf_names:
         memory_gib = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
-    return {"host": platform.node(), "cpu": cpu, "cores": os.cpu_count(),
+    return {"host": socket.gethostname(), "cpu": cpu, "cores": os.cpu_count(),
             "memory_gib": memory_gib, "os": f"{platform.system()} {platform.release()}",
             "python": platform.python_version()}
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _packages(record: Mapping[str, str]) -> dict[str, str]:
@@ -127,9 +123,9 @@ def write_snapshot(results: Path, docs: Path, now: dt.datetime | None = None) ->
                             f"references a figure the run does not make")
     records = {path: read_provenance(path) for path in [*tables, *(s for s, _ in figures)]}
     commit, headline_record = _one_commit(records)
-    if headline_record.get("host") not in ("", platform.node()):
+    if headline_record.get("host") not in ("", socket.gethostname()):
         raise SnapshotError(f"the run in {results} was made on host {headline_record['host']!r}, "
-                            f"this is {platform.node()!r}: the stamp describes the machine it "
+                            f"this is {socket.gethostname()!r}: the stamp describes the machine it "
                             f"is written on, so snapshot the run on the machine that made it")
 
     destination = docs / "snapshot"
@@ -145,7 +141,7 @@ def write_snapshot(results: Path, docs: Path, now: dt.datetime | None = None) ->
         "machine": machine(),
         "snapshot_taken_at": (now or dt.datetime.now(dt.UTC)).isoformat(
             timespec="seconds"),
-        "files": {str(target): _sha256(source) for source, target in copies},
+        "files": {str(target): file_sha256(source) for source, target in copies},
     }
     old_figures = destination / "figures"
     if old_figures.is_dir():
@@ -166,7 +162,7 @@ def read_stamp(snapshot: Path) -> dict:
     """The stamp of a snapshot directory, checked against the files it lists."""
     stamp = yaml.safe_load((snapshot / "stamp.yaml").read_text())
     changed = [name for name, digest in stamp["files"].items()
-               if not (snapshot / name).is_file() or _sha256(snapshot / name) != digest]
+               if not (snapshot / name).is_file() or file_sha256(snapshot / name) != digest]
     if changed:
         raise SnapshotError(f"{snapshot}: {', '.join(changed)} differ from stamp.yaml (edited by "
                             f"hand?); write the snapshot again: losskernel snapshot-docs")
@@ -218,21 +214,37 @@ def format_spread(spread: float, count: int, unit: str) -> str:
     return f"{format_number(spread)} ({count} {unit}s)" if count >= 2 else f"one {unit}"
 
 
+def headline_by_key(headline: pd.DataFrame) -> dict[tuple[str, str], tuple]:
+    """The headline table's rows (named tuples) by ``(experiment, metric)``."""
+    return {(row.experiment, row.metric): row for row in headline.itertuples()}
+
+
+def headline_row(rows: Mapping[tuple[str, str], tuple], key: str, where: str):
+    """The row ``experiment/metric`` of :func:`headline_by_key`; an unknown key raises
+    ``KeyError`` naming the experiment's metrics (or the experiments) of ``where``."""
+    experiment, _, metric = key.strip().partition("/")
+    if (experiment, metric) not in rows:
+        known = sorted(m for e, m in rows if e == experiment)
+        raise KeyError(f"no headline row {key!r} in {where}; "
+                       + (f"{experiment}'s metrics: {', '.join(known)}" if known else
+                          f"experiments: {', '.join(sorted({e for e, _ in rows}))}"))
+    return rows[(experiment, metric)]
+
+
 def readme_table(snapshot: Path, rows: list[str]) -> str:
     """The headline rows ``rows`` as a Markdown table, then the run they came from."""
-    headline, _ = read_tables(snapshot)
-    indexed = headline.set_index(["experiment", "metric"])
+    headline = headline_by_key(read_tables(snapshot)[0])
     lines = ["| experiment | metric | value | spread across trained models | "
              "spread across SGLD seeds |", "|:--|:--|--:|--:|--:|"]
     for key in rows:
-        experiment, _, metric = key.partition("/")
-        if (experiment, metric) not in indexed.index:
-            raise SnapshotError(f"README.md names headline row {key!r}, which "
-                                f"{snapshot}/headline.tsv lacks; name one of its rows")
-        row = indexed.loc[(experiment, metric)]
-        lines.append(f"| {experiment} | `{metric}` | {format_number(row['value'])} | "
-                     f"{format_spread(row['model_spread'], row['models'], 'model')} | "
-                     f"{format_spread(row['seed_spread'], row['seeds'], 'seed')} |")
+        try:
+            row = headline_row(headline, key, f"{snapshot}/headline.tsv")
+        except KeyError as error:
+            raise SnapshotError(f"README.md names a row the snapshot lacks: "
+                                f"{error.args[0]}") from None
+        lines.append(f"| {row.experiment} | `{row.metric}` | {format_number(row.value)} | "
+                     f"{format_spread(row.model_spread, row.models, 'model')} | "
+                     f"{format_spread(row.seed_spread, row.seeds, 'seed')} |")
     lines.append(f"\nFrom `docs/snapshot/`: {describe(read_stamp(snapshot))}.")
     return "\n".join(lines) + "\n"
 

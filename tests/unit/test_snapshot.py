@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import platform
+import socket
 from pathlib import Path
 
 import pytest
@@ -27,7 +27,7 @@ COMMIT = "a" * 40
 def record(commit: str = COMMIT, dirty: str = "0", host: str | None = None) -> dict[str, str]:
     return {"created_at": "2026-12-01T10:00:00+00:00", "git_commit": commit, "git_dirty": dirty,
             "input_sha256": "{}", "packages": '{"numpy": "2.4.6", "torch": "2.14.1"}',
-            "host": platform.node() if host is None else host}
+            "host": socket.gethostname() if host is None else host}
 
 
 def make_run(root: Path, **overrides: str) -> Path:
@@ -72,7 +72,7 @@ def test_copies_the_tables_and_exactly_the_referenced_figures_with_a_stamp(tmp_p
     assert stamp["run_created_at"] == "2026-12-01T10:00:00+00:00"
     assert stamp["snapshot_taken_at"] == "2026-12-07T12:00:00+00:00"
     assert stamp["packages"] == {"torch": "2.14.1", "numpy": "2.4.6"}
-    assert stamp["machine"]["host"] == platform.node()
+    assert stamp["machine"]["host"] == socket.gethostname()
     assert set(stamp["files"]) == {"headline.tsv", "comparisons.tsv", "figures/modarith/umap.png"}
 
 
